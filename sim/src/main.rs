@@ -1,0 +1,4 @@
+fn main() {
+    eprintln!("jujusim: not implemented yet");
+    std::process::exit(2);
+}

@@ -1,0 +1,66 @@
+//! A Juju charm for Apache ZooKeeper.
+//!
+//! One binary serves every hook and action. The pipeline of a dispatch:
+//! environment -> [`juju::Context`] (pure) -> [`engine::dispatch`] (replay deferred events, then the
+//! current one; decide deferral in one place) -> [`charm::ZooKeeperCharm`] (read Juju state once,
+//! reconcile, write) -> exit code.
+//!
+//! Layout: `juju/` is the only code that runs hook tools; `engine/` the only code that orders and
+//! defers events.
+
+pub mod charm;
+pub mod engine;
+pub mod juju;
+pub mod logging;
+pub mod secret;
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use juju::{Context, ContextError};
+
+/// Unix seconds now (0 if the clock is before 1970).
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The process entry point: parse the context, run one dispatch, map the result to an exit code.
+/// Exit 0 commits the hook's changes in Juju; non-zero drops them and puts the unit in error, so
+/// it is used only for real failures.
+pub fn main_entry() -> ExitCode {
+    let env: BTreeMap<String, String> = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect();
+    let argv0 = std::env::args().next();
+    let ctx = match Context::from_env(&env, argv0.as_deref()) {
+        Ok(ctx) => ctx,
+        Err(e @ ContextError::NotUnderJuju) => {
+            eprintln!("zookeeper-charm: {e}");
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            eprintln!("zookeeper-charm: cannot read the hook context: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    logging::init(env.get("ZOOKEEPER_CHARM_DEBUG").map(String::as_str) == Some("1"));
+    let tools = juju::process::ProcessTools::new();
+    let now = unix_now();
+    let queue = engine::load_queue(&ctx.charm_dir, now);
+    let mut charm = charm::ZooKeeperCharm::new(&ctx, &tools, &env);
+    let result = engine::dispatch(&mut charm, &ctx.event, queue, now);
+    match result {
+        Ok(_) => {
+            tracing::debug!(tool_calls = tools.calls(), "{} done", ctx.event);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tracing::error!("{} failed: {e}", ctx.event);
+            ExitCode::from(1)
+        }
+    }
+}

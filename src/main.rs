@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    zookeeper_charm::main_entry()
+}

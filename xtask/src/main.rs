@@ -1,0 +1,174 @@
+//! `cargo xtask <task>`:
+//!   pack   build the release charm binary and write target/charm/zookeeper.charm
+//!   test   everything the tests need (packed charm, release jujusim, ZooKeeper, a Python venv
+//!          with kazoo), then `cargo test --workspace`; extra arguments go to cargo test
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
+fn run(cmd: &mut Command, what: &str) -> Result<(), String> {
+    eprintln!("==> {what}");
+    let status = cmd
+        .status()
+        .map_err(|e| format!("{what}: cannot start: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{what} failed ({status})"))
+    }
+}
+
+fn pack(root: &Path) -> Result<PathBuf, String> {
+    run(
+        cargo()
+            .current_dir(root)
+            .args(["build", "--release", "-p", "zookeeper-charm"]),
+        "building the charm (release)",
+    )?;
+    let target = target_dir(root);
+    let binary = target.join("release/zookeeper-charm");
+    let out_dir = target.join("charm/zookeeper");
+    let out_zip = target.join("charm/zookeeper.charm");
+    xtask::write_charm(root, &binary, &out_dir, &out_zip)
+        .map_err(|e| format!("packing failed: {e}"))?;
+    let size = std::fs::metadata(&out_zip).map(|m| m.len()).unwrap_or(0);
+    eprintln!(
+        "==> wrote {} ({} KiB) and {}",
+        out_zip.display(),
+        size / 1024,
+        out_dir.display()
+    );
+    Ok(out_zip)
+}
+
+fn have_zookeeper() -> bool {
+    Path::new("/usr/share/java/zookeeper.jar").exists() && Path::new("/usr/bin/java").exists()
+}
+
+/// apt-get, through sudo unless we are root.
+fn apt() -> Command {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let mut cmd = if unsafe { libc::geteuid() } == 0 {
+        Command::new("apt-get")
+    } else {
+        let mut c = Command::new("sudo");
+        c.arg("apt-get");
+        c
+    };
+    cmd.env("DEBIAN_FRONTEND", "noninteractive");
+    cmd
+}
+
+fn ensure_zookeeper() -> Result<(), String> {
+    if have_zookeeper() {
+        return Ok(());
+    }
+    let install = || {
+        let mut cmd = apt();
+        cmd.args(["install", "-y", "zookeeper", "netcat-openbsd"]);
+        cmd
+    };
+    if run(
+        &mut install(),
+        "installing ZooKeeper from the distribution (apt-get install zookeeper)",
+    )
+    .is_err()
+    {
+        run(apt().arg("update"), "apt-get update")?;
+        run(&mut install(), "installing ZooKeeper")?;
+    }
+    if have_zookeeper() {
+        Ok(())
+    } else {
+        Err("ZooKeeper is still missing after apt-get: /usr/share/java/zookeeper.jar and /usr/bin/java are needed".into())
+    }
+}
+
+/// A Python venv with kazoo (a ZooKeeper client nobody here wrote) for the end-to-end tests.
+fn ensure_venv(root: &Path) -> Result<PathBuf, String> {
+    let venv = root.join(".venv");
+    let python = venv.join("bin/python");
+    let ok = |p: &Path| {
+        Command::new(p)
+            .args(["-c", "import kazoo, puresasl"])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+    };
+    if python.exists() && ok(&python) {
+        return Ok(python);
+    }
+    run(
+        Command::new("python3").args(["-m", "venv"]).arg(&venv),
+        "creating the Python venv .venv",
+    )?;
+    run(
+        Command::new(venv.join("bin/pip")).args([
+            "install",
+            "--quiet",
+            "kazoo==2.11.0",
+            "pure-sasl==0.6.2",
+        ]),
+        "installing kazoo into .venv",
+    )?;
+    if ok(&python) {
+        Ok(python)
+    } else {
+        Err("kazoo is not importable from .venv after installing it".into())
+    }
+}
+
+fn test(root: &Path, extra: &[String]) -> Result<(), String> {
+    ensure_zookeeper()?;
+    let python = ensure_venv(root)?;
+    let charm = pack(root)?;
+    run(
+        cargo()
+            .current_dir(root)
+            .args(["build", "--release", "-p", "jujusim"]),
+        "building jujusim (release)",
+    )?;
+    let target = target_dir(root);
+    let mut cmd = cargo();
+    cmd.current_dir(root)
+        .args(["test", "--workspace"])
+        .args(extra)
+        .env("ZK_CHARM_PACKED", &charm)
+        .env("JUJUSIM_BIN", target.join("release/jujusim"))
+        .env("ZK_TEST_PYTHON", &python);
+    run(&mut cmd, "running the tests (cargo test --workspace)")
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = root();
+    let result = match args.first().map(String::as_str) {
+        Some("pack") => pack(&root).map(drop),
+        Some("test") => test(&root, &args[1..]),
+        _ => Err("usage: cargo xtask pack | cargo xtask test [cargo test args]".into()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
