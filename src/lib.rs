@@ -12,7 +12,10 @@ pub mod charm;
 pub mod engine;
 pub mod juju;
 pub mod logging;
+pub mod quorum;
 pub mod secret;
+pub mod state;
+pub mod workload;
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;

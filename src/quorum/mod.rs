@@ -1,0 +1,3 @@
+//! Pure quorum logic: who starts with which members, which member to add or remove next.
+
+pub mod plan;

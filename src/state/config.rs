@@ -1,0 +1,279 @@
+//! The charm's configuration, validated. An invalid value never fails a hook: it becomes a
+//! [`ConfigError`] that names the option and the accepted values, the unit goes `blocked` with
+//! that message, and the last good configuration stays in force.
+
+use serde_json::{Map, Value};
+
+/// ZooKeeper server log levels, as the `log-level` option spells them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogLevel {
+    Error,
+    Warning,
+    Info,
+    Debug,
+}
+
+impl LogLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Error => "ERROR",
+            LogLevel::Warning => "WARNING",
+            LogLevel::Info => "INFO",
+            LogLevel::Debug => "DEBUG",
+        }
+    }
+    /// The name log4j/slf4j use (`WARNING` is `WARN` there).
+    pub fn java_name(self) -> &'static str {
+        match self {
+            LogLevel::Warning => "WARN",
+            other => other.as_str(),
+        }
+    }
+}
+
+/// What happens to a client's znode when its relation is removed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ZnodePolicy {
+    /// Keep the data; reduce the ACL to the super user.
+    Keep,
+    /// Delete the client's whole tree.
+    Delete,
+}
+
+impl ZnodePolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ZnodePolicy::Keep => "keep",
+            ZnodePolicy::Delete => "delete",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CharmConfig {
+    pub init_limit: u32,
+    pub sync_limit: u32,
+    pub tick_time: u32,
+    pub log_level: LogLevel,
+    pub client_znode_policy: ZnodePolicy,
+}
+
+impl Default for CharmConfig {
+    fn default() -> CharmConfig {
+        CharmConfig {
+            init_limit: 5,
+            sync_limit: 2,
+            tick_time: 2000,
+            log_level: LogLevel::Info,
+            client_znode_policy: ZnodePolicy::Keep,
+        }
+    }
+}
+
+/// One bad option value (there may be several).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid config {option}={value}: {expected}")]
+pub struct ConfigError {
+    pub option: &'static str,
+    pub value: String,
+    pub expected: String,
+}
+
+fn show(v: &Value) -> String {
+    match v {
+        Value::String(s) => format!("{s:?}"),
+        other => other.to_string(),
+    }
+}
+
+fn int_option(
+    cfg: &Map<String, Value>,
+    option: &'static str,
+    default: u32,
+    min: u32,
+    max: u32,
+) -> Result<u32, ConfigError> {
+    let Some(v) = cfg.get(option) else {
+        return Ok(default);
+    };
+    let bad = || ConfigError {
+        option,
+        value: show(v),
+        expected: format!("must be a whole number from {min} to {max}"),
+    };
+    let n = match v {
+        Value::Number(n) => n.as_i64().ok_or_else(bad)?,
+        // Juju types int options, but be lenient with a numeric string.
+        Value::String(s) => s.trim().parse::<i64>().map_err(|_| bad())?,
+        _ => return Err(bad()),
+    };
+    if n < i64::from(min) || n > i64::from(max) {
+        return Err(bad());
+    }
+    Ok(n as u32)
+}
+
+fn str_option<'a>(
+    cfg: &'a Map<String, Value>,
+    option: &'static str,
+) -> Option<Result<&'a str, ConfigError>> {
+    cfg.get(option).map(|v| {
+        v.as_str().ok_or_else(|| ConfigError {
+            option,
+            value: show(v),
+            expected: "must be a string".into(),
+        })
+    })
+}
+
+impl CharmConfig {
+    /// Validates `config-get --format=json` output. Returns every problem, not just the first.
+    pub fn from_json(cfg: &Map<String, Value>) -> Result<CharmConfig, Vec<ConfigError>> {
+        let d = CharmConfig::default();
+        let mut errors = Vec::new();
+        let mut take = |r: Result<u32, ConfigError>, default: u32| {
+            r.unwrap_or_else(|e| {
+                errors.push(e);
+                default
+            })
+        };
+        let init_limit = take(
+            int_option(cfg, "init-limit", d.init_limit, 1, 1000),
+            d.init_limit,
+        );
+        let sync_limit = take(
+            int_option(cfg, "sync-limit", d.sync_limit, 1, 1000),
+            d.sync_limit,
+        );
+        let tick_time = take(
+            int_option(cfg, "tick-time", d.tick_time, 1, 60000),
+            d.tick_time,
+        );
+        let log_level = match str_option(cfg, "log-level") {
+            None => d.log_level,
+            Some(Err(e)) => {
+                errors.push(e);
+                d.log_level
+            }
+            Some(Ok(s)) => match s.trim().to_ascii_uppercase().as_str() {
+                "ERROR" => LogLevel::Error,
+                "WARNING" | "WARN" => LogLevel::Warning,
+                "INFO" => LogLevel::Info,
+                "DEBUG" => LogLevel::Debug,
+                _ => {
+                    errors.push(ConfigError {
+                        option: "log-level",
+                        value: format!("{s:?}"),
+                        expected: "must be one of ERROR, WARNING, INFO, DEBUG".into(),
+                    });
+                    d.log_level
+                }
+            },
+        };
+        let client_znode_policy = match str_option(cfg, "client-znode-policy") {
+            None => d.client_znode_policy,
+            Some(Err(e)) => {
+                errors.push(e);
+                d.client_znode_policy
+            }
+            Some(Ok(s)) => match s.trim() {
+                "keep" => ZnodePolicy::Keep,
+                "delete" => ZnodePolicy::Delete,
+                _ => {
+                    errors.push(ConfigError {
+                        option: "client-znode-policy",
+                        value: format!("{s:?}"),
+                        expected: "must be keep or delete".into(),
+                    });
+                    d.client_znode_policy
+                }
+            },
+        };
+        if errors.is_empty() {
+            Ok(CharmConfig {
+                init_limit,
+                sync_limit,
+                tick_time,
+                log_level,
+                client_znode_policy,
+            })
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// One status line for a list of config errors.
+pub fn describe(errors: &[ConfigError]) -> String {
+    let parts: Vec<String> = errors.iter().map(ConfigError::to_string).collect();
+    parts.join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(v: Value) -> Result<CharmConfig, Vec<ConfigError>> {
+        CharmConfig::from_json(v.as_object().unwrap())
+    }
+
+    #[test]
+    fn defaults_and_values() {
+        assert_eq!(parse(json!({})).unwrap(), CharmConfig::default());
+        let c = parse(json!({"init-limit": 10, "sync-limit": 5, "tick-time": 500, "log-level": "debug", "client-znode-policy": "delete"})).unwrap();
+        assert_eq!((c.init_limit, c.sync_limit, c.tick_time), (10, 5, 500));
+        assert_eq!(c.log_level, LogLevel::Debug);
+        assert_eq!(c.client_znode_policy, ZnodePolicy::Delete);
+        assert_eq!(
+            parse(json!({"log-level": "WARNING"}))
+                .unwrap()
+                .log_level
+                .java_name(),
+            "WARN"
+        );
+        // Options this charm ignores (K8s-only ones) are accepted.
+        assert!(
+            parse(json!({"expose-external": "false", "certificate-include-ip-sans": true})).is_ok()
+        );
+    }
+
+    #[test]
+    fn invalid_values_name_the_option_and_the_range() {
+        let table = [
+            (
+                json!({"tick-time": 0}),
+                "invalid config tick-time=0: must be a whole number from 1 to 60000",
+            ),
+            (
+                json!({"tick-time": -5}),
+                "invalid config tick-time=-5: must be a whole number from 1 to 60000",
+            ),
+            (
+                json!({"init-limit": "abc"}),
+                "invalid config init-limit=\"abc\": must be a whole number from 1 to 1000",
+            ),
+            (
+                json!({"sync-limit": 1.5}),
+                "invalid config sync-limit=1.5: must be a whole number from 1 to 1000",
+            ),
+            (
+                json!({"log-level": "LOUD"}),
+                "invalid config log-level=\"LOUD\": must be one of ERROR, WARNING, INFO, DEBUG",
+            ),
+            (
+                json!({"client-znode-policy": "shred"}),
+                "invalid config client-znode-policy=\"shred\": must be keep or delete",
+            ),
+        ];
+        for (cfg, want) in table {
+            let errs = parse(cfg.clone()).unwrap_err();
+            assert_eq!(describe(&errs), want, "{cfg}");
+        }
+        let errs = parse(json!({"tick-time": 0, "sync-limit": 0})).unwrap_err();
+        assert_eq!(errs.len(), 2);
+        assert!(
+            describe(&errs).contains("sync-limit=0") && describe(&errs).contains("tick-time=0")
+        );
+    }
+}

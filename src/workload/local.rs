@@ -1,0 +1,203 @@
+//! The local substrate (used under jujusim): ZooKeeper from the Debian package, run as
+//! `java ... org.apache.zookeeper.server.quorum.QuorumPeerMain <zoo.cfg>`, with config, data and
+//! logs under the unit's workload directory, supervised through `zookeeper.pid` there (jujusim's
+//! `kill-workload` and `destroy` find the process through that file).
+
+use std::fs;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::render::{Flavor, Paths};
+use super::{io_err, write_if_changed, Workload, WorkloadError};
+
+pub const JAVA: &str = "/usr/bin/java";
+pub const ZOOKEEPER_JAR: &str = "/usr/share/java/zookeeper.jar";
+/// The Debian package ships slf4j-api without a binding; slf4j-simple makes the server log.
+pub const CLASSPATH: &str = "/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar";
+pub const MAIN_CLASS: &str = "org.apache.zookeeper.server.quorum.QuorumPeerMain";
+
+pub struct LocalWorkload {
+    dir: PathBuf,
+    paths: Paths,
+}
+
+impl LocalWorkload {
+    pub fn new(dir: PathBuf) -> LocalWorkload {
+        let paths = Paths {
+            conf_dir: dir.join("conf"),
+            data_dir: dir.join("data"),
+            data_log_dir: dir.join("data-log"),
+            log_dir: dir.join("logs"),
+        };
+        LocalWorkload { dir, paths }
+    }
+
+    pub fn pid_file(&self) -> PathBuf {
+        self.dir.join("zookeeper.pid")
+    }
+
+    fn flags_file(&self) -> PathBuf {
+        self.paths.conf_dir.join("jvm.flags")
+    }
+
+    fn log_file(&self) -> PathBuf {
+        self.paths.log_dir.join("zookeeper.log")
+    }
+
+    pub fn pid(&self) -> Option<i32> {
+        fs::read_to_string(self.pid_file())
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+}
+
+/// Alive and really a ZooKeeper server: not a zombie, and not a reused PID.
+pub fn server_process_alive(pid: i32) -> bool {
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.trim_start().chars().next());
+    if matches!(state, Some('Z') | Some('X') | None) {
+        return false;
+    }
+    fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|c| String::from_utf8_lossy(&c).contains(MAIN_CLASS))
+        .unwrap_or(false)
+}
+
+/// SIGTERM, wait, SIGKILL after `grace`; reaps the process if it is our child.
+pub fn stop_pid(pid: i32, grace: Duration) {
+    let reap = || {
+        let mut status = 0;
+        // SAFETY: waitpid with WNOHANG on a pid; harmless if it is not our child.
+        unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+    };
+    // SAFETY: sending a signal to a pid we verified is a ZooKeeper server.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let deadline = Instant::now() + grace;
+    while server_process_alive(pid) && Instant::now() < deadline {
+        reap();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if server_process_alive(pid) {
+        // SAFETY: as above.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while server_process_alive(pid) && Instant::now() < deadline {
+            reap();
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    reap();
+}
+
+impl Workload for LocalWorkload {
+    fn flavor(&self) -> Flavor {
+        Flavor::Local
+    }
+
+    fn paths(&self) -> &Paths {
+        &self.paths
+    }
+
+    fn install(&self) -> Result<(), WorkloadError> {
+        for f in [JAVA, ZOOKEEPER_JAR] {
+            if !Path::new(f).exists() {
+                return Err(WorkloadError::Missing {
+                    what: f.to_string(),
+                    hint: "install ZooKeeper from the distribution: apt-get install -y zookeeper"
+                        .into(),
+                });
+            }
+        }
+        for d in [
+            &self.paths.conf_dir,
+            &self.paths.data_dir,
+            &self.paths.data_log_dir,
+            &self.paths.log_dir,
+        ] {
+            fs::create_dir_all(d).map_err(io_err(d))?;
+        }
+        Ok(())
+    }
+
+    fn set_jvm_flags(&self, flags: &[String]) -> Result<bool, WorkloadError> {
+        write_if_changed(&self.flags_file(), &(flags.join("\n") + "\n"), false)
+    }
+
+    fn start(&self) -> Result<(), WorkloadError> {
+        if self.alive() {
+            return Ok(());
+        }
+        self.install()?;
+        let flags_path = self.flags_file();
+        let flags: Vec<String> = fs::read_to_string(&flags_path)
+            .map_err(io_err(&flags_path))?
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(str::to_string)
+            .collect();
+        let log_path = self.log_file();
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(io_err(&log_path))?;
+        let log2 = log.try_clone().map_err(io_err(&log_path))?;
+        let mut cmd = Command::new(JAVA);
+        cmd.args(&flags)
+            .arg("-cp")
+            .arg(CLASSPATH)
+            .arg(MAIN_CLASS)
+            .arg(self.paths.zoo_cfg())
+            .current_dir(&self.dir)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("LANG", "C.UTF-8")
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(log2));
+        // SAFETY: setsid is async-signal-safe; the server gets its own session so it outlives the
+        // hook and is not hit by signals sent to the hook's process group.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::setsid();
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().map_err(|e| WorkloadError::StartFailed {
+            detail: format!("cannot run {JAVA}: {e}"),
+        })?;
+        write_if_changed(&self.pid_file(), &format!("{}\n", child.id()), false)?;
+        Ok(())
+    }
+
+    fn stop(&self) -> Result<(), WorkloadError> {
+        if let Some(pid) = self.pid() {
+            if server_process_alive(pid) {
+                stop_pid(pid, Duration::from_secs(10));
+            }
+        }
+        match fs::remove_file(self.pid_file()) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_err(&self.pid_file())(e)),
+        }
+    }
+
+    fn alive(&self) -> bool {
+        self.pid().is_some_and(server_process_alive)
+    }
+
+    fn log_tail(&self, lines: usize) -> String {
+        let text = fs::read_to_string(self.log_file()).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+}
