@@ -9,10 +9,12 @@
 //! defers events.
 
 pub mod charm;
+pub mod clients;
 pub mod engine;
 pub mod juju;
 pub mod logging;
 pub mod quorum;
+pub mod restart;
 pub mod secret;
 pub mod state;
 pub mod workload;
@@ -54,7 +56,11 @@ pub fn main_entry() -> ExitCode {
     let tools = juju::process::ProcessTools::new();
     let now = unix_now();
     let queue = engine::load_queue(&ctx.charm_dir, now);
-    let mut charm = charm::ZooKeeperCharm::new(&ctx, &tools, &env);
+    let workload = workload::from_env(&env);
+    let mut ensemble = charm::ensemble::Unreachable;
+    let opts = charm::Options::from_env(&env);
+    let mut charm =
+        charm::ZooKeeperCharm::new(&ctx, &tools, workload.as_ref(), &mut ensemble, opts);
     let result = engine::dispatch(&mut charm, &ctx.event, queue, now);
     match result {
         Ok(_) => {

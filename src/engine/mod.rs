@@ -15,6 +15,7 @@
 //! outcomes in one function.
 
 pub mod queue;
+pub mod status;
 
 use std::fmt;
 

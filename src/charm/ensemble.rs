@@ -1,0 +1,89 @@
+//! What the charm needs from the ZooKeeper ensemble, as a narrow trait. The real implementation
+//! (four-letter words for observation, a SASL `super` session for reconfig) lives with the `zk`
+//! module; tests can substitute their own.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use crate::quorum::plan::{Change, Ensemble, Hold, Member, UnitId};
+use crate::secret::Secret;
+
+/// One server's answer to `mntr` + `conf`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Probe {
+    /// `zk_peer_state` ("leading - broadcast", ...); `None` if unreachable or not serving.
+    pub peer_state: Option<String>,
+    /// The membership this server knows (its `conf`), by unit.
+    pub members: Option<BTreeMap<UnitId, Member>>,
+    /// The ZooKeeper version it reports (e.g. "3.8.0").
+    pub version: Option<String>,
+}
+
+impl Probe {
+    pub fn broadcasting(&self) -> bool {
+        self.peer_state
+            .as_deref()
+            .is_some_and(|s| s.ends_with("- broadcast"))
+    }
+}
+
+/// Why a membership change did not happen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeError {
+    /// The ensemble answered members syncing / member not ready / no quorum leader: retry later.
+    Transient(Hold),
+    /// Anything else, with what the operator can do.
+    Failed(String),
+}
+
+pub trait EnsembleIo {
+    /// `mntr` + `conf` on one server (`address` without port).
+    fn probe(&mut self, address: &str) -> Probe;
+    /// The ensemble seen from these servers (and every member their configuration names):
+    /// quorum leader, committed membership, syncing, who is broadcasting.
+    fn observe(&mut self, addresses: &BTreeMap<UnitId, String>) -> Ensemble;
+    /// One membership change through the quorum leader, as `super`. `address` is the unit's
+    /// server address (for an addition). Idempotent: an already-applied change is success.
+    fn apply(
+        &mut self,
+        change: Change,
+        address: Option<&str>,
+        known: &BTreeMap<UnitId, String>,
+        super_password: &Secret,
+    ) -> Result<(), ChangeError>;
+
+    /// Polls `probe` until the server broadcasts or `timeout` passes.
+    fn wait_broadcast(&mut self, address: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.probe(address).broadcasting() {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// An ensemble nobody can reach (placeholder until the ZooKeeper adapter is wired in).
+pub struct Unreachable;
+
+impl EnsembleIo for Unreachable {
+    fn probe(&mut self, _address: &str) -> Probe {
+        Probe::default()
+    }
+    fn observe(&mut self, _addresses: &BTreeMap<UnitId, String>) -> Ensemble {
+        Ensemble::default()
+    }
+    fn apply(
+        &mut self,
+        _change: Change,
+        _address: Option<&str>,
+        _known: &BTreeMap<UnitId, String>,
+        _super_password: &Secret,
+    ) -> Result<(), ChangeError> {
+        Err(ChangeError::Transient(Hold::NoQuorumLeader))
+    }
+}

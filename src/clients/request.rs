@@ -1,0 +1,404 @@
+//! Client requests on the `zookeeper` relation, parsed and validated (pure).
+//!
+//! The requirer writes, in its application bag (data_interfaces protocol, as Charmed ZooKeeper):
+//! `database` (the chroot; legacy alias `chroot`), optional `extra-user-roles` (letters from
+//! `cdrwa`, default all; legacy `chroot-acl`) and optional `requested-secrets` (a JSON list).
+//!
+//! Validation: a missing leading `/` is added (existing requirers send the app name); `/`,
+//! anything under `/zookeeper`, empty segments, `.`/`..` segments, control and other characters
+//! ZooKeeper forbids in paths, paths over [`MAX_PATH_LEN`] bytes and unknown role letters are
+//! refused with a message saying what is wrong.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use crate::juju::tools::Databag;
+use crate::juju::RelationId;
+
+pub const MAX_PATH_LEN: usize = 1024;
+pub const ALL_ROLES: &str = "cdrwa";
+
+/// A validated chroot: absolute, normalised (no trailing `/`), never `/` or under `/zookeeper`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Chroot(String);
+
+impl Chroot {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Segments, for prefix tests (`/a/b` is inside `/a`, `/ab` is not).
+    fn segments(&self) -> impl Iterator<Item = &str> {
+        self.0.split('/').skip(1)
+    }
+
+    /// One of the two contains the other (or they are equal).
+    pub fn overlaps(&self, other: &Chroot) -> bool {
+        let (a, b): (Vec<&str>, Vec<&str>) =
+            (self.segments().collect(), other.segments().collect());
+        let n = a.len().min(b.len());
+        a[..n] == b[..n]
+    }
+
+    /// Every ancestor, outermost first (`/a/b/c` -> `/a`, `/a/b`).
+    pub fn parents(&self) -> Vec<String> {
+        let segs: Vec<&str> = self.segments().collect();
+        (1..segs.len())
+            .map(|i| format!("/{}", segs[..i].join("/")))
+            .collect()
+    }
+
+    pub fn parse(raw: &str) -> Result<Chroot, RequestError> {
+        let bad = |why: &str| RequestError::BadChroot {
+            value: raw.to_string(),
+            why: why.to_string(),
+        };
+        if raw.is_empty() {
+            return Err(bad("it is empty"));
+        }
+        let path = if raw.starts_with('/') {
+            raw.to_string()
+        } else {
+            format!("/{raw}")
+        };
+        if path.len() > MAX_PATH_LEN {
+            return Err(bad(&format!("it is longer than {MAX_PATH_LEN} bytes")));
+        }
+        if let Some(c) = path.chars().find(|c| forbidden_char(*c)) {
+            return Err(bad(&format!(
+                "it contains the character {:?}, which ZooKeeper does not allow in paths",
+                c
+            )));
+        }
+        if path == "/" {
+            return Err(bad("the root znode cannot be given to a client"));
+        }
+        let trimmed = path.strip_suffix('/').unwrap_or(&path);
+        for seg in trimmed.split('/').skip(1) {
+            match seg {
+                "" => return Err(bad("it has an empty path segment (//)")),
+                "." | ".." => return Err(bad("it has a \".\" or \"..\" segment")),
+                _ => {}
+            }
+        }
+        if trimmed == "/zookeeper" || trimmed.starts_with("/zookeeper/") {
+            return Err(bad("/zookeeper is reserved for ZooKeeper itself"));
+        }
+        Ok(Chroot(trimmed.to_string()))
+    }
+}
+
+impl fmt::Display for Chroot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Characters ZooKeeper's PathUtils.validatePath refuses.
+fn forbidden_char(c: char) -> bool {
+    let u = c as u32;
+    u == 0
+        || (0x01..=0x1f).contains(&u)
+        || (0x7f..=0x9f).contains(&u)
+        || (0xd800..=0xf8ff).contains(&u)
+        || (0xfff0..=0xffff).contains(&u)
+}
+
+/// Permission letters, validated and in canonical order.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Roles(String);
+
+impl Roles {
+    pub fn all() -> Roles {
+        Roles(ALL_ROLES.to_string())
+    }
+    pub fn parse(raw: &str) -> Result<Roles, RequestError> {
+        let raw = raw.trim();
+        if raw.is_empty() {
+            return Ok(Roles::all());
+        }
+        let letters: BTreeSet<char> = raw.chars().collect();
+        let unknown: String = letters
+            .iter()
+            .filter(|c| !ALL_ROLES.contains(**c))
+            .collect();
+        if !unknown.is_empty() {
+            return Err(RequestError::BadRoles {
+                value: raw.to_string(),
+                unknown,
+            });
+        }
+        Ok(Roles(
+            ALL_ROLES.chars().filter(|c| letters.contains(c)).collect(),
+        ))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    #[error("database {value:?} is refused: {why}")]
+    BadChroot { value: String, why: String },
+    #[error("extra-user-roles {value:?} is refused: unknown letters {unknown:?} (allowed: c, d, r, w, a)")]
+    BadRoles { value: String, unknown: String },
+    #[error("requested-secrets {value:?} is not a JSON list of field names")]
+    BadRequestedSecrets { value: String },
+    #[error("database {chroot} overlaps {other} already granted to relation {holder}; choose a path that is neither inside nor around it")]
+    Overlap {
+        chroot: Chroot,
+        other: Chroot,
+        holder: RelationId,
+    },
+}
+
+/// A valid request from one client relation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Request {
+    pub relation: RelationId,
+    pub app: String,
+    pub chroot: Chroot,
+    pub roles: Roles,
+    /// `None`: the requirer does not use secrets (everything goes in the databag).
+    pub requested_secrets: Option<BTreeSet<String>>,
+}
+
+/// What a client relation's remote app bag amounts to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Parsed {
+    /// No `database`/`chroot` yet: nothing to do.
+    NotRequested,
+    Valid(Request),
+    Invalid(RequestError),
+}
+
+pub fn parse(relation: RelationId, app: &str, bag: &Databag) -> Parsed {
+    let get = |k: &str| bag.get(k).map(String::as_str).filter(|v| !v.is_empty());
+    let Some(db) = get("database").or_else(|| get("chroot")) else {
+        return Parsed::NotRequested;
+    };
+    let chroot = match Chroot::parse(db) {
+        Ok(c) => c,
+        Err(e) => return Parsed::Invalid(e),
+    };
+    let roles = match Roles::parse(
+        get("extra-user-roles")
+            .or_else(|| get("chroot-acl"))
+            .unwrap_or(""),
+    ) {
+        Ok(r) => r,
+        Err(e) => return Parsed::Invalid(e),
+    };
+    let requested_secrets = match get("requested-secrets") {
+        None => None,
+        Some(raw) => match serde_json::from_str::<Vec<String>>(raw) {
+            Ok(list) => Some(list.into_iter().collect()),
+            Err(_) => {
+                return Parsed::Invalid(RequestError::BadRequestedSecrets {
+                    value: raw.to_string(),
+                })
+            }
+        },
+    };
+    Parsed::Valid(Request {
+        relation,
+        app: app.to_string(),
+        chroot,
+        roles,
+        requested_secrets,
+    })
+}
+
+/// Decides which valid requests are granted: overlapping chroots (equal or nested) go to the
+/// relation that holds it already, else to the oldest relation (lowest id); the later one is
+/// refused. `granted` holds the chroots already given out (from the leader's own bags).
+pub fn arbitrate(
+    requests: &[Request],
+    granted: &BTreeMap<RelationId, Chroot>,
+) -> (Vec<Request>, Vec<(RelationId, RequestError)>) {
+    let mut order: Vec<&Request> = requests.iter().collect();
+    // Holders first (they keep what they have), then by relation id (the earlier relation wins).
+    order.sort_by_key(|r| (granted.get(&r.relation) != Some(&r.chroot), r.relation));
+    let mut taken: Vec<(RelationId, Chroot)> = Vec::new();
+    let (mut ok, mut refused) = (Vec::new(), Vec::new());
+    for r in order {
+        if let Some((holder, other)) = taken.iter().find(|(_, c)| c.overlaps(&r.chroot)) {
+            refused.push((
+                r.relation,
+                RequestError::Overlap {
+                    chroot: r.chroot.clone(),
+                    other: other.clone(),
+                    holder: *holder,
+                },
+            ));
+        } else {
+            taken.push((r.relation, r.chroot.clone()));
+            ok.push(r.clone());
+        }
+    }
+    ok.sort_by_key(|r| r.relation);
+    refused.sort_by_key(|(rel, _)| *rel);
+    (ok, refused)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bag(kv: &[(&str, &str)]) -> Databag {
+        kv.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn chroot_normalisation() {
+        assert_eq!(Chroot::parse("kafka").unwrap().as_str(), "/kafka");
+        assert_eq!(Chroot::parse("/app1").unwrap().as_str(), "/app1");
+        assert_eq!(Chroot::parse("/a/b/").unwrap().as_str(), "/a/b");
+        assert_eq!(
+            Chroot::parse("/zookeeperx").unwrap().as_str(),
+            "/zookeeperx"
+        );
+        assert_eq!(Chroot::parse("/a/b/c").unwrap().parents(), ["/a", "/a/b"]);
+    }
+
+    #[test]
+    fn bad_chroots_are_refused_with_a_reason() {
+        let long = format!("/{}", "x".repeat(MAX_PATH_LEN));
+        let table: &[(&str, &str)] = &[
+            ("/", "root znode"),
+            ("", "empty"),
+            ("/zookeeper", "reserved"),
+            ("/zookeeper/config", "reserved"),
+            ("zookeeper/quota", "reserved"),
+            ("/a//b", "empty path segment"),
+            ("//", "empty path segment"),
+            ("/a/./b", "\".\" or \"..\""),
+            ("/a/..", "\".\" or \"..\""),
+            ("/a\nb", "character"),
+            ("/a\u{0}b", "character"),
+            ("/a\u{7f}", "character"),
+            (long.as_str(), "longer than"),
+        ];
+        for (raw, why) in table {
+            let e = Chroot::parse(raw).unwrap_err();
+            assert!(e.to_string().contains(why), "{raw:?}: {e}");
+            assert!(e.to_string().starts_with("database "), "{e}");
+        }
+    }
+
+    #[test]
+    fn roles() {
+        assert_eq!(Roles::parse("").unwrap().as_str(), "cdrwa");
+        assert_eq!(Roles::parse("rw").unwrap().as_str(), "rw");
+        assert_eq!(Roles::parse("awr").unwrap().as_str(), "rwa");
+        let e = Roles::parse("rwxz").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "extra-user-roles \"rwxz\" is refused: unknown letters \"xz\" (allowed: c, d, r, w, a)"
+        );
+    }
+
+    #[test]
+    fn parse_request_with_legacy_keys_and_secrets() {
+        let r = RelationId(7);
+        assert_eq!(parse(r, "kafka", &bag(&[])), Parsed::NotRequested);
+        assert_eq!(
+            parse(r, "kafka", &bag(&[("database", "")])),
+            Parsed::NotRequested
+        );
+        match parse(
+            r,
+            "kafka",
+            &bag(&[("chroot", "kafka"), ("chroot-acl", "rw")]),
+        ) {
+            Parsed::Valid(req) => {
+                assert_eq!(req.chroot.as_str(), "/kafka");
+                assert_eq!(req.roles.as_str(), "rw");
+                assert_eq!(req.requested_secrets, None);
+            }
+            p => panic!("{p:?}"),
+        }
+        match parse(
+            r,
+            "app",
+            &bag(&[
+                ("database", "/app1"),
+                ("requested-secrets", "[\"username\",\"password\"]"),
+            ]),
+        ) {
+            Parsed::Valid(req) => assert_eq!(
+                req.requested_secrets,
+                Some(["password".to_string(), "username".to_string()].into())
+            ),
+            p => panic!("{p:?}"),
+        }
+        assert!(matches!(
+            parse(
+                r,
+                "a",
+                &bag(&[("database", "/x"), ("requested-secrets", "nope")])
+            ),
+            Parsed::Invalid(RequestError::BadRequestedSecrets { .. })
+        ));
+        assert!(matches!(
+            parse(r, "a", &bag(&[("database", "/")])),
+            Parsed::Invalid(RequestError::BadChroot { .. })
+        ));
+        assert!(matches!(
+            parse(
+                r,
+                "a",
+                &bag(&[("database", "/x"), ("extra-user-roles", "q")])
+            ),
+            Parsed::Invalid(RequestError::BadRoles { .. })
+        ));
+    }
+
+    fn req(rel: u32, chroot: &str) -> Request {
+        Request {
+            relation: RelationId(rel),
+            app: format!("app{rel}"),
+            chroot: Chroot::parse(chroot).unwrap(),
+            roles: Roles::all(),
+            requested_secrets: None,
+        }
+    }
+
+    #[test]
+    fn overlap_rules() {
+        let c = |s| Chroot::parse(s).unwrap();
+        assert!(c("/a").overlaps(&c("/a")));
+        assert!(c("/a").overlaps(&c("/a/b")));
+        assert!(c("/a/b").overlaps(&c("/a")));
+        assert!(!c("/a").overlaps(&c("/ab")));
+        assert!(!c("/a/b").overlaps(&c("/a/c")));
+    }
+
+    #[test]
+    fn later_relation_loses_an_overlap_unless_the_earlier_holds_nothing() {
+        let (ok, refused) = arbitrate(
+            &[req(9, "/shared"), req(4, "/shared/x"), req(5, "/other")],
+            &BTreeMap::new(),
+        );
+        assert_eq!(ok.iter().map(|r| r.relation.0).collect::<Vec<_>>(), [4, 5]);
+        assert_eq!(refused.len(), 1);
+        assert_eq!(refused[0].0, RelationId(9));
+        assert!(
+            refused[0]
+                .1
+                .to_string()
+                .contains("overlaps /shared/x already granted to relation 4"),
+            "{}",
+            refused[0].1
+        );
+        // A holder keeps its grant even against an older relation that asks later.
+        let granted: BTreeMap<RelationId, Chroot> =
+            [(RelationId(9), Chroot::parse("/shared").unwrap())].into();
+        let (ok, refused) = arbitrate(&[req(9, "/shared"), req(4, "/shared/x")], &granted);
+        assert_eq!(ok.iter().map(|r| r.relation.0).collect::<Vec<_>>(), [9]);
+        assert_eq!(refused[0].0, RelationId(4));
+    }
+}

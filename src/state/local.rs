@@ -1,0 +1,82 @@
+//! What this unit remembers between hooks, in `$JUJU_CHARM_DIR/.zookeeper-unit.json` (written
+//! atomically, only when a hook succeeds, like the deferred-event queue).
+//!
+//! - `departed`: units this unit saw leave (`cluster-relation-departed`). It is the evidence the
+//!   planner needs before removing a member: a peer list that comes back empty (Juju
+//!   LP#2053055) is not evidence.
+//! - `dying`: this unit saw itself as the departing unit; it starts nothing any more.
+//! - `addresses`: every peer address seen, so a departed unit's server (which may still be the
+//!   quorum leader) can be reached.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::quorum::plan::UnitId;
+
+pub const FILE: &str = ".zookeeper-unit.json";
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocalState {
+    #[serde(default)]
+    pub installed: bool,
+    #[serde(default)]
+    pub dying: bool,
+    #[serde(default)]
+    pub departed: BTreeSet<UnitId>,
+    #[serde(default)]
+    pub addresses: BTreeMap<UnitId, String>,
+}
+
+impl LocalState {
+    pub fn path(charm_dir: &Path) -> PathBuf {
+        charm_dir.join(FILE)
+    }
+
+    /// Loads the state; a missing file is a fresh unit, a corrupt one is reported and reset.
+    pub fn load(charm_dir: &Path) -> LocalState {
+        let path = Self::path(charm_dir);
+        match std::fs::read(&path) {
+            Ok(raw) => serde_json::from_slice(&raw).unwrap_or_else(|e| {
+                tracing::warn!(
+                    "{} is not valid ({e}); starting from an empty unit state",
+                    path.display()
+                );
+                LocalState::default()
+            }),
+            Err(_) => LocalState::default(),
+        }
+    }
+
+    pub fn save(&self, charm_dir: &Path) -> std::io::Result<()> {
+        let path = Self::path(charm_dir);
+        let mut tmp = tempfile::NamedTempFile::new_in(charm_dir)?;
+        tmp.write_all(&serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?)?;
+        tmp.as_file().sync_all()?;
+        tmp.persist(&path).map_err(|e| e.error)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roundtrip_and_corrupt_file() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(LocalState::load(dir.path()), LocalState::default());
+        let s = LocalState {
+            installed: true,
+            dying: false,
+            departed: [4].into(),
+            addresses: [(4, "127.0.0.14".into())].into(),
+        };
+        s.save(dir.path()).unwrap();
+        assert_eq!(LocalState::load(dir.path()), s);
+        std::fs::write(LocalState::path(dir.path()), b"garbage").unwrap();
+        assert_eq!(LocalState::load(dir.path()), LocalState::default());
+    }
+}
