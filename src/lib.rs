@@ -8,6 +8,7 @@
 //! Layout: `juju/` is the only code that runs hook tools; `engine/` the only code that orders and
 //! defers events.
 
+pub mod actions;
 pub mod charm;
 pub mod clients;
 pub mod engine;

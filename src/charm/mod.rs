@@ -12,6 +12,7 @@ pub mod ensemble;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use crate::actions;
 use crate::engine::status::{self, UnitCondition};
 use crate::engine::{Charm, Outcome, Summary};
 use crate::juju::tools::{Databag, HookTools, Status};
@@ -637,6 +638,21 @@ impl PlanBase {
     }
 }
 
+impl ZooKeeperCharm<'_> {
+    fn run_action(&mut self, name: &str) -> Result<(), CharmError> {
+        let peer = PeerState::read(self.tools, &self.ctx.unit)?;
+        let result = match name {
+            "get-super-password" => actions::get_password(self.tools, peer.as_ref(), "super"),
+            "get-sync-password" => actions::get_password(self.tools, peer.as_ref(), "sync"),
+            other => Err(actions::ActionError::Refused(format!(
+                "action {other} is not supported by this charm version"
+            ))),
+        };
+        actions::report(self.tools, name, result)?;
+        Ok(())
+    }
+}
+
 fn hostname() -> String {
     let mut buf = [0u8; 256];
     // SAFETY: gethostname writes at most buf.len() bytes into buf.
@@ -658,9 +674,7 @@ impl Charm for ZooKeeperCharm<'_> {
                 Ok(Outcome::Done)
             }
             Event::Action { name, .. } => {
-                self.tools.action_fail(&format!(
-                    "action {name} is not implemented by this charm version"
-                ))?;
+                self.run_action(name)?;
                 Ok(Outcome::Done)
             }
             Event::Stop => self.on_stop(),

@@ -1,0 +1,84 @@
+#!/usr/bin/env python3
+"""A ZooKeeper client nobody on this team wrote (kazoo), driven by the end-to-end tests.
+
+Usage: zkclient.py '<json>' where json is
+  {"hosts": "h1:2181,h2:2181", "chroot": "/app1" (optional),
+   "auth": {"sasl": ["user", "pw"]} | {"digest": ["user", "pw"]} | {},
+   "timeout": 10,
+   "ops": [["create", "/x", "data", "creator"|"open"], ["get", "/x"], ["set", "/x", "d"],
+           ["children", "/"], ["delete", "/x"], ["exists", "/x"], ["get_acls", "/x"],
+           ["ensure", "/x"], ["write_seq", "/w", N]]}
+Prints one JSON object: {"connected": bool, "error": str|null, "results": [{"ok": value} | {"error": "NoAuthError"}]}.
+Each op is independent: an error in one is recorded and the next runs.
+"""
+import json
+import sys
+
+from kazoo.client import KazooClient
+from kazoo.security import ACL, Id, Permissions
+
+
+def main():
+    spec = json.loads(sys.argv[1])
+    auth = spec.get("auth") or {}
+    kwargs = {"hosts": spec["hosts"] + spec.get("chroot", ""), "timeout": float(spec.get("timeout", 10))}
+    if "sasl" in auth:
+        user, pw = auth["sasl"]
+        kwargs["sasl_options"] = {"mechanism": "DIGEST-MD5", "username": user, "password": pw}
+    if "digest" in auth:
+        user, pw = auth["digest"]
+        kwargs["auth_data"] = [("digest", f"{user}:{pw}")]
+    out = {"connected": False, "error": None, "results": []}
+    zk = KazooClient(**kwargs)
+    try:
+        zk.start(timeout=float(spec.get("timeout", 10)))
+        out["connected"] = True
+    except Exception as e:  # noqa: BLE001 - report, never crash
+        out["error"] = type(e).__name__ + ": " + str(e)
+        print(json.dumps(out))
+        return
+    creator = [ACL(Permissions.ALL, Id("auth", ""))]
+    for op in spec.get("ops", []):
+        try:
+            kind = op[0]
+            if kind == "create":
+                acl = creator if (len(op) < 4 or op[3] == "creator") else None
+                value = zk.create(op[1], op[2].encode(), acl=acl, makepath=False)
+            elif kind == "ensure":
+                value = zk.ensure_path(op[1])
+            elif kind == "get":
+                value = zk.get(op[1])[0].decode()
+            elif kind == "set":
+                zk.set(op[1], op[2].encode())
+                value = True
+            elif kind == "children":
+                value = sorted(zk.get_children(op[1]))
+            elif kind == "delete":
+                zk.delete(op[1], recursive=True)
+                value = True
+            elif kind == "exists":
+                value = zk.exists(op[1]) is not None
+            elif kind == "get_acls":
+                value = [f"{a.id.scheme}:{a.id.id}:{a.perms}" for a in zk.get_acls(op[1])[0]]
+            elif kind == "write_seq":
+                # Sequential acknowledged writes: returns how many were acknowledged.
+                n = 0
+                for i in range(int(op[2])):
+                    zk.create(f"{op[1]}/w{i:06d}", b"x", acl=creator)
+                    n += 1
+                value = n
+            else:
+                raise ValueError(f"unknown op {kind}")
+            out["results"].append({"ok": value})
+        except Exception as e:  # noqa: BLE001
+            out["results"].append({"error": type(e).__name__})
+    try:
+        zk.stop()
+        zk.close()
+    except Exception:  # noqa: BLE001
+        pass
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
