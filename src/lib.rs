@@ -12,6 +12,7 @@ pub mod charm;
 pub mod engine;
 pub mod juju;
 pub mod logging;
+pub mod quorum;
 pub mod secret;
 
 use std::collections::BTreeMap;
