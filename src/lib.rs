@@ -14,6 +14,7 @@ pub mod juju;
 pub mod logging;
 pub mod quorum;
 pub mod secret;
+pub mod zk;
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
