@@ -10,6 +10,8 @@
 
 pub mod charm;
 pub mod engine;
+#[cfg(feature = "harness")]
+pub mod harness;
 pub mod juju;
 pub mod logging;
 pub mod quorum;
