@@ -16,6 +16,11 @@
 //! `standaloneEnabled=false`, all four-letter words allowed, no admin server, the SASL auth
 //! provider, a JAAS file with `user_super` and any extra users, `superDigest` and
 //! `superUser=super` (so `super` is super through SASL and through digest).
+//!
+//! With [`EnsembleOptions::tls`], a throwaway CA is made with `openssl`, and every server also
+//! serves TLS on `<ip>:2182` (Netty server factory, PEM key and trust stores, client
+//! certificates required); the Debian jar's manifest misses `netty-codec`, which is added to the
+//! class path.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -36,6 +41,14 @@ pub const SLF4J_SIMPLE_JAR: &str = "/usr/share/java/slf4j-simple.jar";
 pub const CLIENT_PORT: u16 = 2181;
 pub const QUORUM_PORT: u16 = 2888;
 pub const ELECTION_PORT: u16 = 3888;
+/// The TLS client port when [`EnsembleOptions::tls`] is set.
+pub const SECURE_CLIENT_PORT: u16 = 2182;
+pub const OPENSSL: &str = "/usr/bin/openssl";
+/// Added to the class path for TLS (the Netty server factory).
+pub const NETTY_TLS_JARS: [&str; 2] = [
+    "/usr/share/java/netty-codec.jar",
+    "/usr/share/java/netty-resolver.jar",
+];
 
 /// Why the harness could not do what a test asked.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +69,8 @@ pub enum HarnessError {
     },
     #[error("server {id}: {reason}")]
     BadServer { id: u32, reason: String },
+    #[error("{what} failed: {detail}")]
+    Command { what: String, detail: String },
 }
 
 fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> HarnessError {
@@ -81,6 +96,11 @@ pub struct EnsembleOptions {
     pub heap: String,
     /// Deadline for the first quorum.
     pub quorum_timeout: Duration,
+    /// Also serve TLS on `<ip>:2182` (Netty), with a test CA made by `openssl`: each server's
+    /// certificate names its IP, and clients must present a certificate from the same CA
+    /// (`ssl.clientAuth=need`). See [`Ensemble::tls_ca_pem`] and
+    /// [`Ensemble::tls_client_pem`]. Four-letter words stay on the plain port.
+    pub tls: bool,
 }
 
 impl Default for EnsembleOptions {
@@ -94,6 +114,7 @@ impl Default for EnsembleOptions {
             extra_cfg: Vec::new(),
             heap: "128m".into(),
             quorum_timeout: Duration::from_secs(60),
+            tls: false,
         }
     }
 }
@@ -140,6 +161,9 @@ impl Ensemble {
             quorum_after: Duration::ZERO,
         };
         let ids: Vec<u32> = (1..=n).collect();
+        if e.opts.tls {
+            e.make_test_ca()?;
+        }
         let started = Instant::now();
         for &id in &ids {
             e.write_config(id, &ids, Role::Participant)?;
@@ -432,6 +456,24 @@ impl Ensemble {
             data.display(),
             conf.join("zoo.cfg.dynamic").display()
         );
+        if o.tls {
+            let tls = conf.join("tls");
+            fs::create_dir_all(&tls).map_err(io_err(format!("creating {}", tls.display())))?;
+            let server = self.issue_cert(
+                &tls.join("server"),
+                &format!("zk-server-{id}"),
+                Some(self.ip(id)),
+            )?;
+            cfg.push_str(&format!(
+                "serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory\n\
+                 secureClientPort={SECURE_CLIENT_PORT}\nsecureClientPortAddress={}\n\
+                 ssl.keyStore.location={}\nssl.keyStore.type=PEM\n\
+                 ssl.trustStore.location={}\nssl.trustStore.type=PEM\nssl.clientAuth=need\n",
+                self.ip(id),
+                server.display(),
+                self.tls_dir().join("ca.pem").display(),
+            ));
+        }
         for line in &o.extra_cfg {
             cfg.push_str(line);
             cfg.push('\n');
@@ -462,6 +504,153 @@ impl Ensemble {
         Ok(())
     }
 
+    fn tls_dir(&self) -> PathBuf {
+        self.root.path().join("tls")
+    }
+
+    /// Server `id`'s TLS client address, `127.A.B.(10+id):2182` (with [`EnsembleOptions::tls`]).
+    pub fn secure_host(&self, id: u32) -> String {
+        format!("{}:{SECURE_CLIENT_PORT}", self.ip(id))
+    }
+
+    /// The test CA's certificate (PEM), with [`EnsembleOptions::tls`].
+    pub fn tls_ca_pem(&self) -> Option<String> {
+        fs::read_to_string(self.tls_dir().join("ca.pem")).ok()
+    }
+
+    /// A client certificate and its key (PEM) issued by the test CA, with
+    /// [`EnsembleOptions::tls`].
+    pub fn tls_client_pem(&self) -> Option<(String, String)> {
+        let dir = self.tls_dir();
+        Some((
+            fs::read_to_string(dir.join("client.crt")).ok()?,
+            fs::read_to_string(dir.join("client.key")).ok()?,
+        ))
+    }
+
+    fn openssl(&self, what: &str, args: &[&str]) -> Result<(), HarnessError> {
+        if !Path::new(OPENSSL).exists() {
+            return Err(HarnessError::MissingZooKeeper(format!(
+                "{OPENSSL} (for the TLS test CA: apt-get install -y openssl)"
+            )));
+        }
+        let out = Command::new(OPENSSL)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(io_err(format!("running openssl to {what}")))?;
+        if !out.status.success() {
+            return Err(HarnessError::Command {
+                what: format!("openssl ({what})"),
+                detail: String::from_utf8_lossy(&out.stderr).into_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    /// A throwaway CA, and a client certificate from it.
+    fn make_test_ca(&self) -> Result<(), HarnessError> {
+        let dir = self.tls_dir();
+        fs::create_dir_all(&dir).map_err(io_err(format!("creating {}", dir.display())))?;
+        let key = dir.join("ca.key");
+        let pem = dir.join("ca.pem");
+        self.openssl(
+            "make the test CA",
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=zookeeper-charm test CA",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+                "-keyout",
+                &key.to_string_lossy(),
+                "-out",
+                &pem.to_string_lossy(),
+            ],
+        )?;
+        self.issue_cert(&dir.join("client"), "zk-test-client", None)?;
+        Ok(())
+    }
+
+    /// Issues `<base>.key` and `<base>.crt` from the test CA (with an IP SAN if given) and
+    /// returns `<base>.pem`, key and certificate together (ZooKeeper's PEM key store).
+    fn issue_cert(
+        &self,
+        base: &Path,
+        cn: &str,
+        ip: Option<Ipv4Addr>,
+    ) -> Result<PathBuf, HarnessError> {
+        let ca = self.tls_dir();
+        let with = |ext: &str| base.with_extension(ext).to_string_lossy().into_owned();
+        let (key, csr, crt, extfile, pem) = (
+            with("key"),
+            with("csr"),
+            with("crt"),
+            with("ext"),
+            with("pem"),
+        );
+        let mut ext = String::from(
+            "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n\
+             extendedKeyUsage=serverAuth,clientAuth\n",
+        );
+        if let Some(ip) = ip {
+            ext.push_str(&format!("subjectAltName=IP:{ip}\n"));
+        }
+        fs::write(&extfile, ext).map_err(io_err(format!("writing {extfile}")))?;
+        self.openssl(
+            &format!("make a key for {cn}"),
+            &[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                &format!("/CN={cn}"),
+                "-keyout",
+                &key,
+                "-out",
+                &csr,
+            ],
+        )?;
+        self.openssl(
+            &format!("sign {cn}"),
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-days",
+                "2",
+                "-CA",
+                &ca.join("ca.pem").to_string_lossy(),
+                "-CAkey",
+                &ca.join("ca.key").to_string_lossy(),
+                "-CAcreateserial",
+                "-CAserial",
+                &ca.join("ca.srl").to_string_lossy(),
+                "-extfile",
+                &extfile,
+                "-out",
+                &crt,
+            ],
+        )?;
+        let joined = [&key, &crt]
+            .iter()
+            .map(|p| fs::read_to_string(p).map_err(io_err(format!("reading {p}"))))
+            .collect::<Result<Vec<_>, _>>()?
+            .concat();
+        fs::write(&pem, joined).map_err(io_err(format!("writing {pem}")))?;
+        Ok(PathBuf::from(pem))
+    }
+
     fn spawn(&mut self, id: u32) -> Result<(), HarnessError> {
         let dir = self.dir(id);
         let log_path = dir.join("zk.log");
@@ -475,6 +664,15 @@ impl Ensemble {
             .map_err(io_err("duplicating the log file"))?;
         let super_digest = zk::digest_id("super", &Secret::new(self.opts.super_password.clone()));
         let parent = std::process::id();
+        let mut classpath = format!("{ZOOKEEPER_JAR}:{SLF4J_SIMPLE_JAR}");
+        if self.opts.tls {
+            // The Debian jar's manifest lists netty-handler but not the codec it needs (the
+            // Netty server factory fails with ClassNotFoundException ByteToMessageDecoder).
+            for jar in NETTY_TLS_JARS {
+                classpath.push(':');
+                classpath.push_str(jar);
+            }
+        }
         let mut cmd = Command::new(JAVA);
         cmd.arg("-Xms32m")
             .arg(format!("-Xmx{}", self.opts.heap))
@@ -492,7 +690,7 @@ impl Ensemble {
             ))
             .arg("-Dzookeeper.superUser=super")
             .arg("-cp")
-            .arg(format!("{ZOOKEEPER_JAR}:{SLF4J_SIMPLE_JAR}"))
+            .arg(classpath)
             .arg("org.apache.zookeeper.server.quorum.QuorumPeerMain")
             .arg(dir.join("conf/zoo.cfg"))
             .current_dir(&dir)
