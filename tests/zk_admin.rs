@@ -9,8 +9,8 @@ use zookeeper_charm::harness::{Ensemble, EnsembleOptions};
 use zookeeper_charm::quorum::member::{EnsembleConfig, Role, ServerSpec};
 use zookeeper_charm::secret::Secret;
 use zookeeper_charm::zk::{
-    self, AclEntry, ConnectOptions, Credentials, FourLw, ManagerOptions, Perms, Retry, ZkError,
-    ZooKeeperClient, ZooKeeperManager,
+    self, AclEntry, ConnectOptions, Credentials, FourLw, ManagerOptions, Perms, Retry, TlsConfig,
+    ZkError, ZooKeeperClient, ZooKeeperManager,
 };
 
 /// Patient enough for an election (about 0.4 s), still bounded: 40 x 50 ms.
@@ -843,4 +843,92 @@ async fn reconfig_disabled_is_typed() {
     let err = c.update_ensemble(&[], &[9], None).await.unwrap_err();
     assert!(matches!(err, ZkError::ReconfigDisabled), "{err:?}");
     assert!(err.to_string().contains("reconfigEnabled=true"));
+}
+
+#[tokio::test]
+async fn tls_sessions_check_the_server_and_present_a_client_certificate() {
+    let opts = EnsembleOptions {
+        tls: true,
+        ..EnsembleOptions::default()
+    };
+    let e = Ensemble::start(1, opts).await.unwrap();
+    let ca = e.tls_ca_pem().unwrap();
+    let (cert, key) = e.tls_client_pem().unwrap();
+    let tls = TlsConfig {
+        client_cert_pem: Some(cert.clone()),
+        client_key_pem: Some(Secret::new(key)),
+        ..TlsConfig::new(ca)
+    };
+    let connect = ConnectOptions {
+        tls: Some(tls.clone()),
+        four_lw_port: Some(2181), // four-letter words stay on the plain port
+        ..ConnectOptions::default()
+    };
+
+    let c = ZooKeeperClient::connect(&e.secure_host(1), &e.super_credentials(), &connect)
+        .await
+        .unwrap();
+    let who = c.whoami().await.unwrap();
+    assert!(who.contains(&"sasl:super".to_string()), "{who:?}");
+    assert_eq!(c.config().await.unwrap().ids(), vec![1]);
+    assert!(c.is_ready().await.unwrap());
+
+    // The manager over TLS: the leader is found on the plain port, the session is TLS.
+    let mut m = ZooKeeperManager::new(
+        vec![e.secure_host(1)],
+        e.super_credentials(),
+        ManagerOptions {
+            connect: connect.clone(),
+            ..manager_options()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(m.leader(), Some(e.secure_host(1).as_str()));
+    assert!(m
+        .create_znode_leader("/over-tls", &[AclEntry::sasl("super", Perms::ALL)])
+        .await
+        .unwrap());
+    assert_eq!(m.get_version().await.unwrap(), "3.8.0");
+
+    // A server certificate from another CA is refused, in bounded time.
+    let wrong_ca = ConnectOptions {
+        tls: Some(TlsConfig {
+            ca_pem: cert,
+            ..tls.clone()
+        }),
+        ..connect.clone()
+    };
+    let t = Instant::now();
+    let err = ZooKeeperClient::connect(&e.secure_host(1), &e.super_credentials(), &wrong_ca)
+        .await
+        .unwrap_err();
+    eprintln!(
+        "[figure] TLS with the wrong CA -> {err} after {}",
+        ms(t.elapsed())
+    );
+    assert!(t.elapsed() < Duration::from_secs(6));
+    // Without a client certificate the server (ssl.clientAuth=need) refuses the session.
+    let anonymous_cert = ConnectOptions {
+        tls: Some(TlsConfig {
+            client_cert_pem: None,
+            client_key_pem: None,
+            ..tls.clone()
+        }),
+        ..connect.clone()
+    };
+    assert!(
+        ZooKeeperClient::connect(&e.secure_host(1), &e.super_credentials(), &anonymous_cert)
+            .await
+            .is_err()
+    );
+    // Malformed PEM is a typed, immediate error.
+    let bad = ConnectOptions {
+        tls: Some(TlsConfig::new("not a certificate".into())),
+        ..connect
+    };
+    let err = ZooKeeperClient::connect(&e.secure_host(1), &e.super_credentials(), &bad)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ZkError::BadArguments { .. }), "{err:?}");
 }

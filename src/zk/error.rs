@@ -40,7 +40,7 @@ pub enum ZkError {
     #[error("ZooKeeper refused the request as malformed: {detail}")]
     BadArguments { detail: String },
 
-    #[error("lost the connection to {host}; the server may be down or the ensemble electing a leader: retry, and check the server if it persists")]
+    #[error("lost the connection to {host} (the server is down, the ensemble is electing a leader, or the TLS handshake was refused): retry, and check the server and its TLS settings if it persists")]
     ConnectionLoss { host: String },
 
     #[error(
