@@ -36,6 +36,10 @@
 //! - **Session-free observation.** [`observe`] reads `srvr`/`mntr`/`conf` from every host in
 //!   parallel, without authentication: the leader, the membership and version (from the leader's
 //!   `conf`), per-host states and whether the ensemble is syncing. Cheap enough for every hook.
+//! - **TLS** ([`TlsConfig`]): the session can run over TLS, checking the server's certificate
+//!   against the CA and the address dialled, with an optional client certificate; four-letter
+//!   words go to the plain port ([`ConnectOptions::four_lw_port`]; Charmed ZooKeeper keeps 2181
+//!   plain, see ZOOKEEPER-3577).
 //!
 //! Reconfiguration needs the super user (SASL `superUser` or digest `superDigest`) and
 //! `reconfigEnabled=true`; `observe` needs `conf`, `srvr` and `mntr` in
