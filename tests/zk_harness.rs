@@ -91,10 +91,11 @@ fn harness_child_holds_an_ensemble() {
             .await
             .unwrap();
         let tmp = PathBuf::from(&out).with_extension("tmp");
+        let [_, a, b, _] = e.ip(1).octets();
         std::fs::write(
             &tmp,
             format!(
-                "{} {}\n",
+                "{} {} 127.{a}.{b}\n",
                 e.pid(1).unwrap(),
                 e.dir(1).parent().unwrap().display()
             ),
@@ -131,7 +132,10 @@ fn jvms_die_with_a_sigkilled_test_process() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let report = std::fs::read_to_string(&out).unwrap();
-    let (pid, dir) = report.trim().split_once(' ').unwrap();
+    let fields: Vec<&str> = report.split_whitespace().collect();
+    let [pid, dir, range] = fields[..] else {
+        panic!("bad report {report:?}")
+    };
     let pid: u32 = pid.parse().unwrap();
     assert!(running(pid));
 
@@ -151,8 +155,13 @@ fn jvms_die_with_a_sigkilled_test_process() {
         "[figure] JVM gone {:?} after its test process was SIGKILLed",
         killed.elapsed()
     );
-    // The child could not clean its directory up.
+    // The child could not clean up its directory and loopback claim (the claim would only be
+    // reclaimed lazily, as its owner is dead).
     if Path::new(dir).starts_with(std::env::temp_dir()) {
         let _ = std::fs::remove_dir_all(dir);
+    }
+    let claim = loopback::claim_dir().join(range);
+    if std::fs::read_to_string(&claim).ok().as_deref() == Some(&format!("pid {}\n", child.id())) {
+        let _ = std::fs::remove_file(claim);
     }
 }
