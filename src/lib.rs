@@ -12,6 +12,8 @@ pub mod actions;
 pub mod charm;
 pub mod clients;
 pub mod engine;
+#[cfg(feature = "harness")]
+pub mod harness;
 pub mod juju;
 pub mod logging;
 pub mod quorum;
@@ -19,6 +21,7 @@ pub mod restart;
 pub mod secret;
 pub mod state;
 pub mod workload;
+pub mod zk;
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;

@@ -1,3 +1,6 @@
-//! Pure quorum logic: who starts with which members, which member to add or remove next.
+//! Pure quorum logic, no I/O and no ZooKeeper client types: parsing and formatting what
+//! ZooKeeper writes (`member`: `server.N=...` lines, `/zookeeper/config`, the `conf` membership)
+//! and planning who starts with which members and which member to add or remove next (`plan`).
 
+pub mod member;
 pub mod plan;

@@ -1,0 +1,579 @@
+//! [`ZooKeeperClient`]: one authenticated session to one server (or a connect string), every
+//! call bounded by a timeout.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::time::Duration;
+
+use zookeeper_client as zkc;
+
+use super::acl::AclEntry;
+use super::error::{map_client_error, Ctx, ZkError};
+use super::fourlw::{self, Conf, FourLw, Mntr, Srvr};
+use crate::quorum::member::{EnsembleConfig, ServerSpec};
+use crate::secret::Secret;
+
+/// A SASL DIGEST-MD5 login (the charm uses `super`).
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub user: String,
+    pub password: Secret,
+}
+
+impl Credentials {
+    pub fn new(user: &str, password: Secret) -> Credentials {
+        Credentials {
+            user: user.to_string(),
+            password,
+        }
+    }
+}
+
+/// TLS to the client port: the CA that signed the servers' certificates, and optionally a client
+/// certificate and key (all PEM).
+#[derive(Debug, Clone)]
+pub struct TlsConfig {
+    pub ca_pem: String,
+    pub client_cert_pem: Option<String>,
+    pub client_key_pem: Option<Secret>,
+    /// Check that the server certificate names the host connected to (default: true). Turn off
+    /// only when certificates lack the address used (Charmed ZooKeeper's optional IP SANs).
+    pub verify_hostname: bool,
+}
+
+impl TlsConfig {
+    pub fn new(ca_pem: String) -> TlsConfig {
+        TlsConfig {
+            ca_pem,
+            client_cert_pem: None,
+            client_key_pem: None,
+            verify_hostname: true,
+        }
+    }
+}
+
+/// How to connect, and how long anything may take.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// Negotiated with the server (which clamps it to 2..20 x tickTime).
+    pub session_timeout: Duration,
+    /// Bound on establishing the session (including SASL).
+    pub connect_timeout: Duration,
+    /// Bound on every request; a blocked session never hangs a hook.
+    pub op_timeout: Duration,
+    /// Bound on a four-letter word (connect, send, read).
+    pub four_lw_timeout: Duration,
+    /// Port for four-letter words when it differs from the session's (e.g. the plain 2181 when
+    /// the session uses TLS on 2182).
+    pub four_lw_port: Option<u16>,
+    pub tls: Option<TlsConfig>,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions {
+            session_timeout: Duration::from_secs(6),
+            connect_timeout: Duration::from_secs(5),
+            op_timeout: Duration::from_secs(5),
+            four_lw_timeout: Duration::from_secs(2),
+            four_lw_port: None,
+            tls: None,
+        }
+    }
+}
+
+/// `host:port` for four-letter words from a connect-string entry: drops a `tcp://` or
+/// `tcp+tls://` prefix and a chroot, and swaps the port if asked.
+pub fn four_lw_addr(host: &str, port: Option<u16>) -> String {
+    let first = host.split(',').next().unwrap_or("").trim();
+    let first = first
+        .strip_prefix("tcp+tls://")
+        .or_else(|| first.strip_prefix("tcp://"))
+        .unwrap_or(first);
+    let first = first.split('/').next().unwrap_or(first);
+    match port {
+        None => first.to_string(),
+        Some(p) => match first.rsplit_once(':') {
+            Some((h, _)) => format!("{h}:{p}"),
+            None => format!("{first}:{p}"),
+        },
+    }
+}
+
+/// One session. Cheap to clone (clones share the session); the session closes when the last
+/// clone is dropped.
+#[derive(Clone)]
+pub struct ZooKeeperClient {
+    inner: zkc::Client,
+    connect_string: String,
+    four_lw_addr: String,
+    user: String,
+    opts: ConnectOptions,
+}
+
+impl std::fmt::Debug for ZooKeeperClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ZooKeeperClient")
+            .field("connect_string", &self.connect_string)
+            .field("user", &self.user)
+            .field("state", &self.inner.state())
+            .finish()
+    }
+}
+
+impl ZooKeeperClient {
+    /// Connects to `addr` (`host:port` or a connect string) with SASL DIGEST-MD5, over TLS if
+    /// `opts.tls` is set. A wrong password is [`ZkError::AuthFailed`]; an unreachable or
+    /// non-serving server is [`ZkError::ConnectionLoss`] or [`ZkError::Timeout`], never a hang.
+    pub async fn connect(
+        addr: &str,
+        creds: &Credentials,
+        opts: &ConnectOptions,
+    ) -> Result<ZooKeeperClient, ZkError> {
+        Self::connect_as(addr, Some(creds), opts).await
+    }
+
+    /// Connects without authentication (tests, and checks of what anonymous clients see).
+    pub async fn connect_anonymous(
+        addr: &str,
+        opts: &ConnectOptions,
+    ) -> Result<ZooKeeperClient, ZkError> {
+        Self::connect_as(addr, None, opts).await
+    }
+
+    async fn connect_as(
+        addr: &str,
+        creds: Option<&Credentials>,
+        opts: &ConnectOptions,
+    ) -> Result<ZooKeeperClient, ZkError> {
+        let user = creds.map(|c| c.user.clone()).unwrap_or_default();
+        let ctx = Ctx {
+            op: "connect",
+            host: addr,
+            path: "",
+            user: &user,
+            timeout: opts.session_timeout,
+        };
+        let mut connector = zkc::Client::connector()
+            .with_session_timeout(opts.session_timeout)
+            .with_fail_eagerly();
+        if let Some(c) = creds {
+            connector = connector.with_sasl(zkc::SaslOptions::digest_md5(
+                c.user.clone(),
+                c.password.expose().to_string(),
+            ));
+        }
+        let tls = match &opts.tls {
+            None => None,
+            Some(t) => Some(tls_options(t).map_err(|e| ZkError::BadArguments {
+                detail: format!("TLS settings: {e}"),
+            })?),
+        };
+        let connecting = async {
+            match tls {
+                None => connector.connect(addr).await,
+                Some(tls) => connector.with_tls(tls).secure_connect(addr).await,
+            }
+        };
+        let inner = match tokio::time::timeout(opts.connect_timeout, connecting).await {
+            Err(_) => {
+                return Err(ZkError::Timeout {
+                    op: "connect".into(),
+                    host: addr.to_string(),
+                    after: opts.connect_timeout,
+                })
+            }
+            Ok(Err(e)) => return Err(map_client_error(e, ctx)),
+            Ok(Ok(c)) => c,
+        };
+        tracing::debug!(addr, user, "ZooKeeper session established");
+        Ok(ZooKeeperClient {
+            inner,
+            connect_string: addr.to_string(),
+            four_lw_addr: four_lw_addr(addr, opts.four_lw_port),
+            user,
+            opts: opts.clone(),
+        })
+    }
+
+    pub fn connect_string(&self) -> &str {
+        &self.connect_string
+    }
+
+    /// True while the session is connected (not disconnected, expired, closed or failed).
+    pub fn is_connected(&self) -> bool {
+        self.inner.state() == zkc::SessionState::SyncConnected
+    }
+
+    fn ctx<'a>(&'a self, op: &'a str, path: &'a str) -> Ctx<'a> {
+        Ctx {
+            op,
+            host: &self.connect_string,
+            path,
+            user: &self.user,
+            timeout: self.opts.session_timeout,
+        }
+    }
+
+    /// Runs one request under the op timeout and maps its error.
+    async fn bounded<T>(
+        &self,
+        op: &str,
+        path: &str,
+        fut: impl Future<Output = Result<T, zkc::Error>>,
+    ) -> Result<T, ZkError> {
+        match tokio::time::timeout(self.opts.op_timeout, fut).await {
+            Err(_) => Err(ZkError::Timeout {
+                op: format!("{op} {path}"),
+                host: self.connect_string.clone(),
+                after: self.opts.op_timeout,
+            }),
+            Ok(r) => r.map_err(|e| map_client_error(e, self.ctx(op, path))),
+        }
+    }
+
+    /// Adds a digest identity to the session (`addauth digest user:password`); ACL entries
+    /// made with [`AclEntry::digest`] then match.
+    pub async fn add_auth_digest(&self, user: &str, password: &Secret) -> Result<(), ZkError> {
+        let auth = format!("{user}:{}", password.expose());
+        self.bounded("addauth", "", self.inner.auth("digest", auth.as_bytes()))
+            .await
+    }
+
+    /// The session's identities, e.g. `["sasl:super", "super:", "ip:127.0.0.1"]`.
+    pub async fn whoami(&self) -> Result<Vec<String>, ZkError> {
+        let users = self
+            .bounded("whoami", "", self.inner.list_auth_users())
+            .await?;
+        Ok(users
+            .iter()
+            .map(|u| format!("{}:{}", u.scheme(), u.user()))
+            .collect())
+    }
+
+    /// Members and version from `/zookeeper/config`.
+    pub async fn config(&self) -> Result<EnsembleConfig, ZkError> {
+        let (data, stat) = self
+            .bounded("get", "/zookeeper/config", self.inner.get_config())
+            .await?;
+        parse_config_bytes(&data, stat.mzxid, "read /zookeeper/config")
+    }
+
+    async fn four_lw(&self, cmd: &str) -> Result<String, ZkError> {
+        fourlw::four_letter_word(&self.four_lw_addr, cmd, self.opts.four_lw_timeout).await
+    }
+
+    fn parse_failed(&self, e: fourlw::ParseError) -> ZkError {
+        ZkError::Unexpected {
+            op: format!("{} on {}", e.cmd, self.four_lw_addr),
+            detail: e.detail,
+        }
+    }
+
+    /// `srvr` of this client's (first) server.
+    pub async fn srvr(&self) -> Result<FourLw<Srvr>, ZkError> {
+        let text = self.four_lw("srvr").await?;
+        fourlw::parse_srvr(&text).map_err(|e| self.parse_failed(e))
+    }
+
+    /// `mntr` of this client's (first) server.
+    pub async fn mntr(&self) -> Result<FourLw<Mntr>, ZkError> {
+        let text = self.four_lw("mntr").await?;
+        fourlw::parse_mntr(&text).map_err(|e| self.parse_failed(e))
+    }
+
+    /// `conf` of this client's (first) server.
+    pub async fn conf(&self) -> Result<FourLw<Conf>, ZkError> {
+        let text = self.four_lw("conf").await?;
+        fourlw::parse_conf(&text).map_err(|e| self.parse_failed(e))
+    }
+
+    /// Connected, and the server's peer state is "... - broadcast". An unreachable or
+    /// non-serving server is `Ok(false)`; only a refused four-letter word is an error.
+    pub async fn is_ready(&self) -> Result<bool, ZkError> {
+        if !self.is_connected() {
+            return Ok(false);
+        }
+        match self.mntr().await {
+            Ok(FourLw::Serving(m)) => Ok(m.is_broadcast()),
+            Ok(FourLw::NotServing) => Ok(false),
+            Err(e) if e.is_session_trouble() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn exists(&self, path: &str) -> Result<bool, ZkError> {
+        Ok(self
+            .bounded("exists", path, self.inner.check_stat(path))
+            .await?
+            .is_some())
+    }
+
+    pub async fn get_data(&self, path: &str) -> Result<Vec<u8>, ZkError> {
+        Ok(self
+            .bounded("get", path, self.inner.get_data(path))
+            .await?
+            .0)
+    }
+
+    pub async fn set_data(&self, path: &str, data: &[u8]) -> Result<(), ZkError> {
+        self.bounded("set", path, self.inner.set_data(path, data, None))
+            .await
+            .map(|_| ())
+    }
+
+    /// Child names of `path` (not recursive).
+    pub async fn children(&self, path: &str) -> Result<Vec<String>, ZkError> {
+        self.bounded("list", path, self.inner.list_children(path))
+            .await
+    }
+
+    /// `path` and every descendant, sorted. Walking from `/` skips `/zookeeper` and does not
+    /// list `/` itself. A missing `path` gives an empty set; nodes deleted during the walk are
+    /// skipped.
+    pub async fn get_all_znode_children(&self, path: &str) -> Result<BTreeSet<String>, ZkError> {
+        let mut found = BTreeSet::new();
+        let mut todo = vec![path.to_string()];
+        while let Some(p) = todo.pop() {
+            let names = match self.children(&p).await {
+                Ok(n) => n,
+                Err(ZkError::NoNode { .. }) => continue,
+                Err(e) => return Err(e),
+            };
+            if p != "/" {
+                found.insert(p.clone());
+            }
+            for name in names {
+                let child = if p == "/" {
+                    format!("/{name}")
+                } else {
+                    format!("{p}/{name}")
+                };
+                if child != "/zookeeper" {
+                    todo.push(child);
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Creates `path` (empty data) with `acls`, and any missing parents with the same ACLs.
+    /// Idempotent: an existing node is fine and keeps its ACLs. Returns whether `path` was
+    /// created now.
+    pub async fn create_znode(&self, path: &str, acls: &[AclEntry]) -> Result<bool, ZkError> {
+        if acls.is_empty() {
+            return Err(ZkError::BadArguments {
+                detail: format!("create {path}: an empty ACL list would make the node unusable"),
+            });
+        }
+        let acls: Vec<zkc::Acl> = acls.iter().map(AclEntry::to_client).collect();
+        let options = zkc::CreateMode::Persistent.with_acls(zkc::Acls::new(&acls));
+        let create = |p: String| {
+            let options = &options;
+            async move {
+                match self
+                    .bounded("create", &p, self.inner.create(&p, &[], options))
+                    .await
+                {
+                    Ok(_) => Ok(true),
+                    Err(ZkError::NodeExists { .. }) => Ok(false),
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        match create(path.to_string()).await {
+            Err(ZkError::NoNode { .. }) => {}
+            other => return other,
+        }
+        for parent in ancestors(path) {
+            create(parent).await?;
+        }
+        create(path.to_string()).await
+    }
+
+    /// Deletes `path` and everything under it. Missing nodes are fine (also when another client
+    /// deletes them concurrently); a child created meanwhile is retried a few times.
+    pub async fn delete_znode(&self, path: &str) -> Result<(), ZkError> {
+        let trimmed = path.trim_end_matches('/');
+        if trimmed.is_empty() || trimmed == "/zookeeper" || trimmed.starts_with("/zookeeper/") {
+            return Err(ZkError::BadArguments {
+                detail: format!("refusing to delete {path:?}"),
+            });
+        }
+        let mut last = None;
+        for _ in 0..3 {
+            let mut nodes: Vec<String> = self
+                .get_all_znode_children(path)
+                .await?
+                .into_iter()
+                .collect();
+            if nodes.is_empty() {
+                return Ok(());
+            }
+            // Deepest first.
+            nodes.sort_by_key(|p| std::cmp::Reverse(p.matches('/').count()));
+            let mut all_gone = true;
+            for node in &nodes {
+                match self
+                    .bounded("delete", node, self.inner.delete(node, None))
+                    .await
+                {
+                    Ok(()) | Err(ZkError::NoNode { .. }) => {}
+                    Err(e @ ZkError::NotEmpty { .. }) => {
+                        all_gone = false;
+                        last = Some(e);
+                        break;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            if all_gone {
+                return Ok(());
+            }
+        }
+        Err(last.unwrap_or(ZkError::NotEmpty {
+            path: path.to_string(),
+        }))
+    }
+
+    pub async fn get_acls(&self, path: &str) -> Result<Vec<AclEntry>, ZkError> {
+        let (acls, _) = self
+            .bounded("getAcl", path, self.inner.get_acl(path))
+            .await?;
+        Ok(acls.iter().map(AclEntry::from_client).collect())
+    }
+
+    /// Replaces the ACLs of `path` (not of its children).
+    pub async fn set_acls(&self, path: &str, acls: &[AclEntry]) -> Result<(), ZkError> {
+        if acls.is_empty() {
+            return Err(ZkError::BadArguments {
+                detail: format!("setAcl {path}: an empty ACL list would make the node unusable"),
+            });
+        }
+        let acls: Vec<zkc::Acl> = acls.iter().map(AclEntry::to_client).collect();
+        self.bounded("setAcl", path, self.inner.set_acl(path, &acls, None))
+            .await
+            .map(|_| ())
+    }
+
+    /// One incremental reconfiguration; `from_version` makes it conditional on the current
+    /// version (a stale one is [`ZkError::BadVersion`]). Needs the super user.
+    pub async fn update_ensemble(
+        &self,
+        joining: &[ServerSpec],
+        leaving: &[u32],
+        from_version: Option<u64>,
+    ) -> Result<EnsembleConfig, ZkError> {
+        let joins: Vec<String> = joining.iter().map(ServerSpec::to_string).collect();
+        let leaves: Vec<String> = leaving.iter().map(u32::to_string).collect();
+        let expected = match from_version {
+            None => None,
+            Some(v) => Some(i64::try_from(v).map_err(|_| ZkError::BadArguments {
+                detail: format!("configuration version {v:x} is out of range"),
+            })?),
+        };
+        tracing::debug!(?joins, ?leaves, from_version = ?from_version.map(|v| format!("{v:x}")), "reconfig");
+        let update = zkc::EnsembleUpdate::Incremental {
+            joinings: joins.iter().map(String::as_str),
+            leavings: leaves.iter().map(String::as_str),
+        };
+        let (data, stat) = self
+            .bounded(
+                "reconfig",
+                "/zookeeper/config",
+                self.inner.update_ensemble(update, expected),
+            )
+            .await?;
+        parse_config_bytes(&data, stat.mzxid, "read the reconfig answer")
+    }
+}
+
+/// `/a`, `/a/b` for `/a/b/c`.
+fn ancestors(path: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while let Some(i) = path[at + 1..].find('/') {
+        at += 1 + i;
+        out.push(path[..at].to_string());
+    }
+    out
+}
+
+/// The config text, with the version taken from the node's mzxid if the text lacks one.
+fn parse_config_bytes(data: &[u8], mzxid: i64, op: &str) -> Result<EnsembleConfig, ZkError> {
+    let text = String::from_utf8_lossy(data);
+    let text = if text.lines().any(|l| l.trim().starts_with("version=")) {
+        text.into_owned()
+    } else {
+        format!("{text}\nversion={mzxid:x}")
+    };
+    EnsembleConfig::parse(&text).map_err(|e| ZkError::Unexpected {
+        op: op.to_string(),
+        detail: e.to_string(),
+    })
+}
+
+fn tls_options(tls: &TlsConfig) -> Result<zkc::TlsOptions, zkc::Error> {
+    let mut options = zkc::TlsOptions::new().with_pem_ca(&tls.ca_pem)?;
+    match (&tls.client_cert_pem, &tls.client_key_pem) {
+        (Some(cert), Some(key)) => options = options.with_pem_identity(cert, key.expose())?,
+        (None, None) => {}
+        _ => {
+            return Err(zkc::Error::BadArguments(
+                &"TLS client certificate and key must be given together",
+            ))
+        }
+    }
+    if !tls.verify_hostname {
+        // SAFETY: not memory safety: the crate marks this `unsafe` because it allows a
+        // man-in-the-middle with a certificate from the same CA. The operator opted in.
+        options = unsafe { options.with_no_hostname_verification() };
+    }
+    Ok(options)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn four_lw_addresses_come_from_the_first_connect_string_entry() {
+        for (host, port, want) in [
+            ("127.0.0.11:2181", None, "127.0.0.11:2181"),
+            ("127.0.0.11:2182", Some(2181), "127.0.0.11:2181"),
+            (
+                "127.0.0.11:2181,127.0.0.12:2181/chroot",
+                None,
+                "127.0.0.11:2181",
+            ),
+            ("tcp+tls://zk-0:2182", Some(2181), "zk-0:2181"),
+            ("tcp://zk-0:2181/app", None, "zk-0:2181"),
+        ] {
+            assert_eq!(four_lw_addr(host, port), want, "{host}");
+        }
+    }
+
+    #[test]
+    fn ancestors_of_paths() {
+        assert_eq!(ancestors("/a/b/c"), vec!["/a", "/a/b"]);
+        assert!(ancestors("/a").is_empty());
+    }
+
+    #[test]
+    fn config_bytes_without_a_version_use_the_mzxid() {
+        let cfg =
+            parse_config_bytes(b"server.1=h:1:2:participant;h:3", 0x1_0000_0002, "x").unwrap();
+        assert_eq!(cfg.version, 0x1_0000_0002);
+        let cfg = parse_config_bytes(b"server.1=h:1:2\nversion=100000005", 7, "x").unwrap();
+        assert_eq!(cfg.version, 0x1_0000_0005);
+        assert!(parse_config_bytes(b"nonsense", 1, "x").is_err());
+    }
+
+    #[test]
+    fn tls_options_refuse_bad_pem_and_half_identities() {
+        assert!(tls_options(&TlsConfig::new("not a pem".into())).is_err());
+        let mut t = TlsConfig::new("not a pem".into());
+        t.client_cert_pem = Some("x".into());
+        assert!(tls_options(&t).is_err());
+    }
+}

@@ -1,0 +1,934 @@
+//! The ZooKeeper admin layer against real ZooKeeper 3.8 servers (Debian package). Every test has
+//! its own ensemble on its own loopback range, so they run in parallel. Figures are printed with
+//! `--nocapture`.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use zookeeper_charm::harness::{Ensemble, EnsembleOptions};
+use zookeeper_charm::quorum::member::{EnsembleConfig, Role, ServerSpec};
+use zookeeper_charm::secret::Secret;
+use zookeeper_charm::zk::{
+    self, AclEntry, ConnectOptions, Credentials, FourLw, ManagerOptions, Perms, Retry, TlsConfig,
+    ZkError, ZooKeeperClient, ZooKeeperManager,
+};
+
+/// Patient enough for an election (about 0.4 s), still bounded: 40 x 50 ms.
+fn manager_options() -> ManagerOptions {
+    ManagerOptions {
+        leader_retry: Retry {
+            attempts: 40,
+            interval: Duration::from_millis(50),
+        },
+        ..ManagerOptions::default()
+    }
+}
+
+async fn manager(e: &Ensemble, ids: &[u32]) -> ZooKeeperManager {
+    ZooKeeperManager::new(e.hosts(ids), e.super_credentials(), manager_options())
+        .await
+        .unwrap()
+}
+
+async fn client(e: &Ensemble, id: u32, user: &str, pw: &str) -> ZooKeeperClient {
+    ZooKeeperClient::connect(
+        &e.host(id),
+        &Credentials::new(user, Secret::new(pw.into())),
+        &ConnectOptions::default(),
+    )
+    .await
+    .unwrap()
+}
+
+/// The config every server in `ids` serves (followers apply a commit a moment after the leader).
+async fn wait_config_everywhere(e: &Ensemble, ids: &[u32], want: &EnsembleConfig) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for &id in ids {
+        let c = ZooKeeperClient::connect(
+            &e.host(id),
+            &e.super_credentials(),
+            &ConnectOptions::default(),
+        )
+        .await
+        .unwrap();
+        loop {
+            let got = c.config().await.unwrap();
+            if &got == want {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server {id} still serves {got} instead of {want}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// Polls `mntr` on `id` until `check` holds.
+async fn wait_mntr(e: &Ensemble, id: u32, what: &str, check: impl Fn(&zk::Mntr) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = zk::four_letter_word(&e.host(id), "mntr", Duration::from_secs(1)).await;
+        if let Ok(FourLw::Serving(m)) = text.map(|t| zk::parse_mntr(&t).unwrap()) {
+            if check(&m) {
+                return;
+            }
+        }
+        assert!(Instant::now() < deadline, "server {id}: {what} never held");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.0} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// SIGKILLs the leader among `alive` and measures how long a fresh manager takes to find the
+/// new one (must be under 2 s). Returns the new leader's id.
+async fn kill_leader_and_find_the_next(e: &mut Ensemble, alive: &mut Vec<u32>, label: &str) -> u32 {
+    let old = e.leader(alive).await.unwrap();
+    let killed = Instant::now();
+    e.kill(old).await.unwrap();
+    alive.retain(|&id| id != old);
+    let m = ZooKeeperManager::new(e.hosts(alive), e.super_credentials(), manager_options())
+        .await
+        .unwrap();
+    let found = killed.elapsed();
+    eprintln!(
+        "[figure] {label}: SIGKILL of leader {old} -> new leader found in {}",
+        ms(found)
+    );
+    assert!(
+        found < Duration::from_secs(2),
+        "{label}: new leader found only after {found:?}"
+    );
+    let new_host = m.leader().unwrap().to_string();
+    let new = *alive.iter().find(|&&id| e.host(id) == new_host).unwrap();
+    assert_ne!(new, old);
+    assert_eq!(
+        e.wait_quorum(alive, Duration::from_secs(10)).await.unwrap(),
+        new
+    );
+    new
+}
+
+#[tokio::test]
+async fn three_servers_leader_found_and_found_again_within_2s_after_sigkill() {
+    let mut e = Ensemble::start(3, EnsembleOptions::default())
+        .await
+        .unwrap();
+    eprintln!(
+        "[figure] 3 servers: time to quorum {}",
+        ms(e.time_to_quorum())
+    );
+    let all = vec![1, 2, 3];
+    let mut m = manager(&e, &all).await;
+    let leader = e.leader(&all).await.unwrap();
+    assert_eq!(m.leader(), Some(e.host(leader).as_str()));
+    assert_eq!(m.get_version().await.unwrap(), "3.8.0");
+    let members = m.server_members().await.unwrap();
+    assert_eq!(members.keys().copied().collect::<Vec<_>>(), all);
+    for id in &all {
+        assert_eq!(members[id], e.server_spec(*id, Role::Participant));
+    }
+    assert_eq!(m.config_version().await.unwrap(), 0x1_0000_0000);
+    assert!(!m.members_syncing().await.unwrap());
+    assert!(m.members_broadcasting().await);
+
+    // The session-free view agrees.
+    let seen = zk::observe(&e.hosts(&all), Duration::from_secs(1)).await;
+    assert_eq!(seen.leader.as_deref(), Some(e.host(leader).as_str()));
+    assert_eq!(seen.config.as_ref(), Some(&m.config().await.unwrap()));
+    assert!(!seen.syncing && seen.all_broadcasting());
+    for id in &all {
+        assert_eq!(seen.per_host[&e.host(*id)].server_id, Some(*id));
+    }
+
+    // SIGKILL the leader: a new manager finds the next one within 2 s ...
+    let mut alive = all.clone();
+    let new = kill_leader_and_find_the_next(&mut e, &mut alive, "3 servers").await;
+    // ... and the old manager recovers on its next call, on the new leader.
+    let cfg = m.config().await.unwrap();
+    assert_eq!(
+        cfg.ids(),
+        all,
+        "membership does not change when a server dies"
+    );
+    assert_eq!(m.leader(), Some(e.host(new).as_str()));
+    assert!(m
+        .create_znode_leader("/after-failover", &[AclEntry::world_anyone(Perms::ALL)])
+        .await
+        .unwrap());
+    assert!(
+        !m.members_broadcasting().await,
+        "a killed server is not broadcasting"
+    );
+}
+
+#[tokio::test]
+async fn five_servers_leader_found_and_found_again_after_two_sigkills() {
+    let mut e = Ensemble::start(5, EnsembleOptions::default())
+        .await
+        .unwrap();
+    eprintln!(
+        "[figure] 5 servers: time to quorum {}",
+        ms(e.time_to_quorum())
+    );
+    let mut alive = vec![1, 2, 3, 4, 5];
+    let mut m = manager(&e, &alive).await;
+    let leader = e.leader(&alive).await.unwrap();
+    assert_eq!(m.leader(), Some(e.host(leader).as_str()));
+    assert_eq!(m.server_members().await.unwrap().len(), 5);
+    let seen = zk::observe(&e.hosts(&alive), Duration::from_secs(1)).await;
+    assert_eq!(seen.leader.as_deref(), Some(e.host(leader).as_str()));
+
+    // Two leaders in a row: 3 of 5 still make a quorum.
+    kill_leader_and_find_the_next(&mut e, &mut alive, "5 servers, first kill").await;
+    let third = kill_leader_and_find_the_next(&mut e, &mut alive, "5 servers, second kill").await;
+    assert_eq!(alive.len(), 3);
+    assert_eq!(m.config().await.unwrap().ids(), vec![1, 2, 3, 4, 5]);
+    assert_eq!(m.leader(), Some(e.host(third).as_str()));
+}
+
+#[tokio::test]
+async fn add_a_fourth_server_remove_it_then_remove_the_leader() {
+    let mut e = Ensemble::start(3, EnsembleOptions::default())
+        .await
+        .unwrap();
+    let mut m = manager(&e, &[1, 2, 3]).await;
+    let v0 = m.config_version().await.unwrap();
+    let four = e.server_spec(4, Role::Participant);
+
+    // The joiner is down: refused before any reconfig (ZooKeeper itself would accept it).
+    match m.add_members(std::slice::from_ref(&four)).await {
+        Err(ZkError::MemberNotReady { host, state }) => {
+            assert_eq!(host, e.host(4));
+            assert!(state.contains("unreachable"), "{state}");
+        }
+        other => panic!("expected MemberNotReady, got {other:?}"),
+    }
+    assert_eq!(m.config_version().await.unwrap(), v0);
+
+    // Start it as a non-voting member (its config: the members plus itself).
+    let leader = e.leader(&[1, 2, 3]).await.unwrap();
+    e.start_joiner(4, &[1, 2, 3]).unwrap();
+    e.wait_quorum(&[1, 2, 3, 4], Duration::from_secs(30))
+        .await
+        .unwrap();
+    wait_mntr(&e, leader, "one synced non-voting follower", |l| {
+        l.synced_non_voting_followers() == Some(1) && l.quorum_size() == Some(3)
+    })
+    .await;
+
+    let t = Instant::now();
+    let cfg = m.add_members(std::slice::from_ref(&four)).await.unwrap();
+    eprintln!("[figure] add_members(server.4) took {}", ms(t.elapsed()));
+    assert_eq!(cfg.ids(), vec![1, 2, 3, 4]);
+    assert_eq!(cfg.members[&4], four);
+    assert!(cfg.version > v0);
+    let v1 = cfg.version;
+    wait_config_everywhere(&e, &[1, 2, 3, 4], &cfg).await;
+    wait_mntr(&e, leader, "a quorum of 4, all voting", |l| {
+        l.quorum_size() == Some(4)
+            && l.synced_non_voting_followers() == Some(0)
+            && l.synced_followers() == Some(3)
+    })
+    .await;
+
+    // Again: nothing to do, no version bump.
+    assert_eq!(
+        m.add_members(std::slice::from_ref(&four))
+            .await
+            .unwrap()
+            .version,
+        v1
+    );
+    // The same id at another address would silently move server 4: refused.
+    let moved = ServerSpec {
+        host: e.ip(5).to_string(),
+        client_host: e.ip(5).to_string(),
+        ..four.clone()
+    };
+    match m.add_members(&[moved]).await {
+        Err(ZkError::IdConflict {
+            id: 4,
+            current,
+            wanted,
+        }) => {
+            assert_eq!(current, four.to_string());
+            assert!(wanted.contains(&e.ip(5).to_string()));
+        }
+        other => panic!("expected IdConflict, got {other:?}"),
+    }
+    assert_eq!(m.config_version().await.unwrap(), v1);
+
+    // Remove it again.
+    let t = Instant::now();
+    let cfg = m.remove_members(&[4]).await.unwrap();
+    eprintln!(
+        "[figure] remove_members(4) (a follower) took {}",
+        ms(t.elapsed())
+    );
+    assert_eq!(cfg.ids(), vec![1, 2, 3]);
+    assert!(cfg.version > v1);
+    let v2 = cfg.version;
+    // Removing a non-member is skipped: ZooKeeper would bump the version for nothing.
+    assert_eq!(m.remove_members(&[4, 9]).await.unwrap().version, v2);
+    assert_eq!(m.config_version().await.unwrap(), v2);
+
+    // Remove the current leader: the quorum goes on with the two others.
+    let leader = e.leader(&[1, 2, 3]).await.unwrap();
+    assert_eq!(m.leader(), Some(e.host(leader).as_str()));
+    let rest: Vec<u32> = [1, 2, 3].into_iter().filter(|&id| id != leader).collect();
+    let t = Instant::now();
+    let cfg = m.remove_members(&[leader]).await.unwrap();
+    eprintln!(
+        "[figure] remove_members({leader}) (the leader) took {}",
+        ms(t.elapsed())
+    );
+    assert_eq!(cfg.ids(), rest);
+    assert!(cfg.version > v2);
+    let t = Instant::now();
+    let new_leader = e.wait_quorum(&rest, Duration::from_secs(10)).await.unwrap();
+    eprintln!(
+        "[figure] after removing the leader, new quorum seen in {}",
+        ms(t.elapsed())
+    );
+    // The manager found the new leader before its next call, and writes go through.
+    let after = m.config().await.unwrap();
+    assert_eq!(after.ids(), rest);
+    assert_eq!(m.leader(), Some(e.host(new_leader).as_str()));
+    assert!(m
+        .create_znode_leader(
+            "/after-leader-removal",
+            &[AclEntry::world_anyone(Perms::ALL)]
+        )
+        .await
+        .unwrap());
+    wait_config_everywhere(&e, &rest, &after).await;
+    let reader = client(&e, rest[0], "super", &e.options().super_password).await;
+    assert!(reader.exists("/after-leader-removal").await.unwrap());
+    // The removed ex-leader keeps running: for a moment it still says "leading - broadcast"
+    // (with no learners; observed up to ~0.3 s), then it follows the new leader as a
+    // non-voting follower. The manager never takes it for the leader again.
+    wait_mntr(&e, leader, "the ex-leader following", |x| {
+        x.peer_state() == Some("following - broadcast")
+    })
+    .await;
+    wait_mntr(
+        &e,
+        new_leader,
+        "the ex-leader among the non-voting followers",
+        |l| l.synced_non_voting_followers() == Some(2) && l.quorum_size() == Some(2),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn members_join_in_numeric_order_one_reconfig_each() {
+    // server.10 must come after server.2 (the Python library sorted them as text). With 10 down
+    // and 2 running, numeric order adds 2 and then stops at 10; text order would stop at once.
+    let mut e = Ensemble::start(1, EnsembleOptions::default())
+        .await
+        .unwrap();
+    let mut m = manager(&e, &[1]).await;
+    let v0 = m.config_version().await.unwrap();
+    let ten = e.server_spec(10, Role::Participant);
+    let two = e.server_spec(2, Role::Participant);
+    e.start_joiner(2, &[1]).unwrap();
+    e.wait_quorum(&[1, 2], Duration::from_secs(30))
+        .await
+        .unwrap();
+    match m.add_members(&[ten.clone(), two.clone()]).await {
+        Err(ZkError::MemberNotReady { host, .. }) => assert_eq!(host, e.host(10)),
+        other => panic!("expected MemberNotReady for server 10, got {other:?}"),
+    }
+    let cfg = m.config().await.unwrap();
+    assert_eq!(cfg.ids(), vec![1, 2]);
+    assert!(cfg.version > v0);
+
+    // Now 10 runs (knowing 1 and 2): 2 is skipped, 10 is added.
+    e.start_joiner(10, &[1, 2]).unwrap();
+    e.wait_quorum(&[1, 2, 10], Duration::from_secs(30))
+        .await
+        .unwrap();
+    let t = Instant::now();
+    let cfg = m.add_members(&[ten.clone(), two.clone()]).await.unwrap();
+    eprintln!(
+        "[figure] add_members(server.10, server.2 already in) took {}",
+        ms(t.elapsed())
+    );
+    assert_eq!(cfg.ids(), vec![1, 2, 10]);
+    assert_eq!(
+        (cfg.members[&2].clone(), cfg.members[&10].clone()),
+        (two, ten)
+    );
+    wait_config_everywhere(&e, &[1, 2, 10], &cfg).await;
+}
+
+#[tokio::test]
+async fn quorum_lost_when_two_of_three_stop_is_reported_in_bounded_time() {
+    let mut e = Ensemble::start(3, EnsembleOptions::default())
+        .await
+        .unwrap();
+    let mut m = manager(&e, &[1, 2, 3]).await;
+    let leader = e.leader(&[1, 2, 3]).await.unwrap();
+    let follower = [1, 2, 3].into_iter().find(|&id| id != leader).unwrap();
+    let last = [1, 2, 3]
+        .into_iter()
+        .find(|&id| id != leader && id != follower)
+        .unwrap();
+    e.stop(leader).await.unwrap();
+    e.stop(follower).await.unwrap();
+
+    // The survivor answers four-letter words with "not serving": a value, not an error.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = zk::four_letter_word(&e.host(last), "mntr", Duration::from_secs(1))
+            .await
+            .unwrap();
+        if zk::parse_mntr(&text).unwrap() == FourLw::NotServing {
+            assert_eq!(text.trim(), zk::fourlw::NOT_SERVING);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "server {last} still serves: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // A new manager, with the default (3 x 300 ms) retry: QuorumLeaderNotFound, quickly.
+    let t = Instant::now();
+    let err = ZooKeeperManager::new(
+        e.hosts(&[1, 2, 3]),
+        e.super_credentials(),
+        ManagerOptions::default(),
+    )
+    .await
+    .unwrap_err();
+    let took = t.elapsed();
+    eprintln!(
+        "[figure] 2 of 3 stopped: QuorumLeaderNotFound after {}: {err}",
+        ms(took)
+    );
+    assert!(
+        matches!(err, ZkError::QuorumLeaderNotFound { .. }),
+        "{err:?}"
+    );
+    assert!(err.is_ensemble_transient());
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+
+    // The existing manager's session is gone too: a bounded error, no hang.
+    let t = Instant::now();
+    let err = m.config().await.unwrap_err();
+    let took = t.elapsed();
+    eprintln!(
+        "[figure] 2 of 3 stopped: existing manager's config() failed after {}: {err}",
+        ms(took)
+    );
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    assert!(
+        err.is_ensemble_transient() || err.is_session_trouble(),
+        "{err:?}"
+    );
+    assert!(!m.members_broadcasting().await);
+
+    let seen = zk::observe(&e.hosts(&[1, 2, 3]), Duration::from_secs(1)).await;
+    assert_eq!(seen.leader, None);
+    assert_eq!(seen.config, None);
+    let survivor = &seen.per_host[&e.host(last)];
+    assert!(survivor.reachable && !survivor.serving);
+    assert!(!seen.per_host[&e.host(leader)].reachable);
+
+    // Restart both: the quorum comes back and the same manager works again.
+    e.restart(leader).unwrap();
+    e.restart(follower).unwrap();
+    let t = Instant::now();
+    e.wait_quorum(&[1, 2, 3], Duration::from_secs(30))
+        .await
+        .unwrap();
+    eprintln!("[figure] 2 of 3 restarted -> quorum in {}", ms(t.elapsed()));
+    assert_eq!(m.config().await.unwrap().ids(), vec![1, 2, 3]);
+}
+
+#[tokio::test]
+async fn members_syncing_is_caught_on_a_joiner_frozen_mid_sync() {
+    // A joiner with ~36 MB to copy is frozen (SIGSTOP) while the leader counts it as a learner
+    // not yet synced. The leader keeps it that way for initLimit x tickTime (5 s here).
+    let mut e = Ensemble::start(
+        1,
+        EnsembleOptions {
+            heap: "256m".into(),
+            ..EnsembleOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let mut m = manager(&e, &[1]).await;
+    let blob = vec![7u8; 900_000];
+    let open = [AclEntry::world_anyone(Perms::ALL)];
+    m.create_znode_leader("/bulk", &open).await.unwrap();
+    let writer = client(&e, 1, "super", &e.options().super_password).await;
+    for i in 0..40 {
+        let p = format!("/bulk/n{i}");
+        writer.create_znode(&p, &open).await.unwrap();
+        writer.set_data(&p, &blob).await.unwrap();
+    }
+
+    let leader = e.host(1);
+    let leader_mntr = || async {
+        let text = zk::four_letter_word(&leader, "mntr", Duration::from_secs(1))
+            .await
+            .unwrap();
+        zk::parse_mntr(&text).unwrap().serving().unwrap()
+    };
+    let mut caught = None;
+    for joiner in 2..=6 {
+        e.start_joiner(joiner, &[1]).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            let l = leader_mntr().await;
+            if l.syncing_learners().unwrap_or(0) > 0 {
+                e.pause(joiner).unwrap();
+                break;
+            }
+            if l.synced_non_voting_followers().unwrap_or(0) > 0 {
+                break; // synced before we saw it: try a fresh joiner
+            }
+        }
+        // Frozen in time only if the leader still counts it as syncing a moment later.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if leader_mntr().await.syncing_learners().unwrap_or(0) > 0 {
+            caught = Some(joiner);
+            break;
+        }
+        eprintln!("server {joiner} finished syncing before it was frozen; trying another joiner");
+        e.kill(joiner).await.unwrap();
+        wait_mntr(&e, 1, "no learners", |l| l.learners() == Some(0)).await;
+    }
+    let joiner = caught.expect("never froze a learner mid-sync in 5 tries");
+    eprintln!("[figure] froze server {joiner} mid-sync");
+
+    assert!(m.members_syncing().await.unwrap());
+    let spec = e.server_spec(joiner, Role::Participant);
+    match m.add_members(std::slice::from_ref(&spec)).await {
+        Err(e @ ZkError::MembersSyncing { .. }) => {
+            assert!(e.is_ensemble_transient());
+            assert!(e.to_string().contains("not yet synced"), "{e}");
+        }
+        other => panic!("expected MembersSyncing, got {other:?}"),
+    }
+    match m.remove_members(&[1]).await {
+        Err(ZkError::MembersSyncing { .. }) => {}
+        other => panic!("expected MembersSyncing, got {other:?}"),
+    }
+    let seen = zk::observe(&e.hosts(&[1]), Duration::from_secs(1)).await;
+    assert!(seen.syncing, "{seen:?}");
+
+    // Let it finish: it syncs, broadcasts, and can then be added.
+    e.resume(joiner).unwrap();
+    e.wait_quorum(&[1, joiner], Duration::from_secs(30))
+        .await
+        .unwrap();
+    wait_mntr(&e, 1, "nothing syncing", |l| l.syncing_reason().is_none()).await;
+    assert!(!m.members_syncing().await.unwrap());
+    let cfg = m.add_members(&[spec]).await.unwrap();
+    assert_eq!(cfg.ids(), vec![1, joiner]);
+}
+
+#[tokio::test]
+async fn znode_acls_let_alice_in_and_keep_bob_and_anonymous_out() {
+    let opts = EnsembleOptions {
+        extra_sasl_users: vec![
+            ("alice".into(), "alicepw".into()),
+            ("bob".into(), "bobpw".into()),
+        ],
+        ..EnsembleOptions::default()
+    };
+    let e = Ensemble::start(1, opts).await.unwrap();
+    let mut m = manager(&e, &[1]).await;
+    let alice_acl = AclEntry::sasl("alice", Perms::parse("cdrwa").unwrap());
+    assert_eq!(alice_acl.to_string(), "sasl:alice:cdrwa");
+
+    // Parents are created with the leaf's ACL; creating again is a no-op.
+    assert!(m
+        .create_znode_leader("/apps/kafka/chroot", std::slice::from_ref(&alice_acl))
+        .await
+        .unwrap());
+    assert!(!m
+        .create_znode_leader("/apps/kafka/chroot", std::slice::from_ref(&alice_acl))
+        .await
+        .unwrap());
+    for p in ["/apps", "/apps/kafka", "/apps/kafka/chroot"] {
+        assert_eq!(
+            m.get_acls_leader(p).await.unwrap(),
+            vec![alice_acl.clone()],
+            "{p}"
+        );
+    }
+
+    let alice = client(&e, 1, "alice", "alicepw").await;
+    assert!(alice
+        .whoami()
+        .await
+        .unwrap()
+        .contains(&"sasl:alice".to_string()));
+    alice
+        .set_data("/apps/kafka/chroot", b"hello")
+        .await
+        .unwrap();
+    assert_eq!(
+        alice.get_data("/apps/kafka/chroot").await.unwrap(),
+        b"hello"
+    );
+    assert!(alice
+        .create_znode(
+            "/apps/kafka/chroot/topics",
+            std::slice::from_ref(&alice_acl)
+        )
+        .await
+        .unwrap());
+
+    let bob = client(&e, 1, "bob", "bobpw").await;
+    match bob.get_data("/apps/kafka/chroot").await {
+        Err(ZkError::NoAuth { op, path }) => {
+            assert_eq!((op.as_str(), path.as_str()), ("get", "/apps/kafka/chroot"))
+        }
+        other => panic!("bob read: {other:?}"),
+    }
+    assert!(matches!(
+        bob.set_data("/apps/kafka/chroot", b"x").await,
+        Err(ZkError::NoAuth { .. })
+    ));
+    assert!(matches!(
+        bob.create_znode(
+            "/apps/kafka/chroot/bob",
+            &[AclEntry::sasl("bob", Perms::ALL)]
+        )
+        .await,
+        Err(ZkError::NoAuth { .. })
+    ));
+    let anon = ZooKeeperClient::connect_anonymous(&e.host(1), &ConnectOptions::default())
+        .await
+        .unwrap();
+    assert!(matches!(
+        anon.get_data("/apps/kafka/chroot").await,
+        Err(ZkError::NoAuth { .. })
+    ));
+    assert!(
+        anon.exists("/apps/kafka/chroot").await.unwrap(),
+        "exists needs no permission"
+    );
+
+    // Replace the ACLs: bob may now read (only), and a digest user too.
+    let carol_pw = Secret::new("carolpw".into());
+    let acls = vec![
+        alice_acl.clone(),
+        AclEntry::sasl("bob", Perms::READ),
+        AclEntry::digest("carol", &carol_pw, Perms::READ),
+    ];
+    m.set_acls_znode_leader("/apps/kafka/chroot", &acls)
+        .await
+        .unwrap();
+    assert_eq!(m.get_acls_leader("/apps/kafka/chroot").await.unwrap(), acls);
+    assert_eq!(bob.get_data("/apps/kafka/chroot").await.unwrap(), b"hello");
+    assert!(matches!(
+        bob.set_data("/apps/kafka/chroot", b"x").await,
+        Err(ZkError::NoAuth { .. })
+    ));
+    assert!(matches!(
+        anon.get_data("/apps/kafka/chroot").await,
+        Err(ZkError::NoAuth { .. })
+    ));
+    anon.add_auth_digest("carol", &carol_pw).await.unwrap();
+    assert_eq!(anon.get_data("/apps/kafka/chroot").await.unwrap(), b"hello");
+
+    // The tree, without /zookeeper; then a recursive delete (twice: missing is fine).
+    let all = m.leader_znodes("/").await.unwrap();
+    let want: BTreeSet<String> = [
+        "/apps",
+        "/apps/kafka",
+        "/apps/kafka/chroot",
+        "/apps/kafka/chroot/topics",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    assert_eq!(all, want);
+    assert_eq!(
+        m.leader_znodes("/apps/kafka/chroot").await.unwrap().len(),
+        2
+    );
+    m.delete_znode_leader("/apps").await.unwrap();
+    m.delete_znode_leader("/apps").await.unwrap();
+    assert!(m.leader_znodes("/").await.unwrap().is_empty());
+    assert!(!anon.exists("/apps").await.unwrap());
+    assert!(matches!(
+        m.delete_znode_leader("/zookeeper").await,
+        Err(ZkError::BadArguments { .. })
+    ));
+}
+
+#[tokio::test]
+async fn wrong_super_password_is_a_typed_auth_error_not_a_hang() {
+    let opts = EnsembleOptions {
+        extra_sasl_users: vec![("alice".into(), "alicepw".into())],
+        ..EnsembleOptions::default()
+    };
+    let e = Ensemble::start(1, opts).await.unwrap();
+    let t = Instant::now();
+    let err = ZooKeeperClient::connect(
+        &e.host(1),
+        &Credentials::new("super", Secret::new("not-the-password".into())),
+        &ConnectOptions::default(),
+    )
+    .await
+    .unwrap_err();
+    eprintln!(
+        "[figure] wrong super password -> {err} after {}",
+        ms(t.elapsed())
+    );
+    match &err {
+        ZkError::AuthFailed { user, host } => assert_eq!(
+            (user.as_str(), host.as_str()),
+            ("super", e.host(1).as_str())
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert!(t.elapsed() < Duration::from_secs(5));
+    assert!(!format!("{err:?}").contains("not-the-password"));
+
+    let t = Instant::now();
+    let err = ZooKeeperManager::new(
+        e.hosts(&[1]),
+        Credentials::new("super", Secret::new("wrong".into())),
+        ManagerOptions::default(),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, ZkError::AuthFailed { .. }), "{err:?}");
+    assert!(t.elapsed() < Duration::from_secs(5));
+    let err = ZooKeeperClient::connect(
+        &e.host(1),
+        &Credentials::new("mallory", Secret::new("x".into())),
+        &ConnectOptions::default(),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, ZkError::AuthFailed { .. }), "{err:?}");
+
+    // Right password but not super: reconfig is NoAuth.
+    let alice = client(&e, 1, "alice", "alicepw").await;
+    let err = alice.update_ensemble(&[], &[9], None).await.unwrap_err();
+    assert!(matches!(err, ZkError::NoAuth { .. }), "{err:?}");
+    let sup = client(&e, 1, "super", &e.options().super_password).await;
+    let who = sup.whoami().await.unwrap();
+    assert!(
+        who.contains(&"sasl:super".to_string()) && who.contains(&"super:".to_string()),
+        "{who:?}"
+    );
+}
+
+#[tokio::test]
+async fn reconfig_errors_are_typed() {
+    let e = Ensemble::start(3, EnsembleOptions::default())
+        .await
+        .unwrap();
+    let c = client(&e, 1, "super", &e.options().super_password).await;
+    let v0 = c.config().await.unwrap().version;
+
+    // A stale version.
+    let err = c
+        .update_ensemble(&[], &[9], Some(v0 - 1))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ZkError::BadVersion { .. }), "{err:?}");
+    assert_eq!(c.config().await.unwrap().version, v0);
+
+    // Three joiners that are not running: the new config (6 members) has no synced quorum (-13).
+    let down: Vec<ServerSpec> = [5, 6, 7]
+        .iter()
+        .map(|&id| e.server_spec(id, Role::Participant))
+        .collect();
+    let err = c.update_ensemble(&down, &[], Some(v0)).await.unwrap_err();
+    assert!(matches!(err, ZkError::NewConfigNoQuorum), "{err:?}");
+
+    // ZooKeeper bumps the version even for removing a non-member (the manager skips those).
+    let cfg = c.update_ensemble(&[], &[9], Some(v0)).await.unwrap();
+    assert_eq!(cfg.ids(), vec![1, 2, 3]);
+    assert!(cfg.version > v0);
+
+    // Leaving every server is malformed.
+    let err = c.update_ensemble(&[], &[1, 2, 3], None).await.unwrap_err();
+    assert!(matches!(err, ZkError::BadArguments { .. }), "{err:?}");
+
+    // A reconfig in flight: the followers are frozen, so the leader cannot commit it. A second
+    // reconfig (from another session) meanwhile is refused (-14); once the followers thaw, the
+    // first commits.
+    let leader = e.leader(&[1, 2, 3]).await.unwrap();
+    let followers: Vec<u32> = [1, 2, 3].into_iter().filter(|&id| id != leader).collect();
+    let on_leader = client(&e, leader, "super", &e.options().super_password).await;
+    // Another session: requests of one session are answered in order, so the second would
+    // only wait behind the first.
+    let other = client(&e, leader, "super", &e.options().super_password).await;
+    let mut m = manager(&e, &[1, 2, 3]).await;
+    let before = m.config_version().await.unwrap();
+    for &f in &followers {
+        e.pause(f).unwrap();
+    }
+    // Even the refusal is a transaction the followers must log, so both answers come after
+    // the thaw; what matters is that the second was prepared while the first was in flight.
+    let (first, second, ()) = tokio::join!(
+        on_leader.update_ensemble(&[], &[7], None),
+        async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            other.update_ensemble(&[], &[8], None).await
+        },
+        async {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            for &f in &followers {
+                e.resume(f).unwrap();
+            }
+        }
+    );
+    assert!(
+        matches!(second, Err(ZkError::ReconfigInProgress)),
+        "{second:?}"
+    );
+    assert!(first.unwrap().version > before);
+
+    // The manager retries a reconfig that meets one in progress (or a version moved by it).
+    for &f in &followers {
+        e.pause(f).unwrap();
+    }
+    let victim = [followers[0]];
+    let (first, removed) = tokio::join!(on_leader.update_ensemble(&[], &[7], None), async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let thaw = async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            for &f in &followers {
+                e.resume(f).unwrap();
+            }
+        };
+        let t = Instant::now();
+        let (removed, ()) = tokio::join!(m.remove_members(&victim), thaw);
+        eprintln!(
+            "[figure] remove_members waited out a reconfig in flight: {}",
+            ms(t.elapsed())
+        );
+        removed
+    });
+    let first = first.unwrap();
+    let removed = removed.unwrap();
+    assert!(removed.version > first.version);
+    assert_eq!(
+        removed.ids(),
+        [1, 2, 3]
+            .into_iter()
+            .filter(|&id| id != victim[0])
+            .collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn reconfig_disabled_is_typed() {
+    let opts = EnsembleOptions {
+        extra_cfg: vec!["reconfigEnabled=false".into()],
+        ..EnsembleOptions::default()
+    };
+    let e = Ensemble::start(1, opts).await.unwrap();
+    let c = client(&e, 1, "super", &e.options().super_password).await;
+    let err = c.update_ensemble(&[], &[9], None).await.unwrap_err();
+    assert!(matches!(err, ZkError::ReconfigDisabled), "{err:?}");
+    assert!(err.to_string().contains("reconfigEnabled=true"));
+}
+
+#[tokio::test]
+async fn tls_sessions_check_the_server_and_present_a_client_certificate() {
+    let opts = EnsembleOptions {
+        tls: true,
+        ..EnsembleOptions::default()
+    };
+    let e = Ensemble::start(1, opts).await.unwrap();
+    let ca = e.tls_ca_pem().unwrap();
+    let (cert, key) = e.tls_client_pem().unwrap();
+    let tls = TlsConfig {
+        client_cert_pem: Some(cert.clone()),
+        client_key_pem: Some(Secret::new(key)),
+        ..TlsConfig::new(ca)
+    };
+    let connect = ConnectOptions {
+        tls: Some(tls.clone()),
+        four_lw_port: Some(2181), // four-letter words stay on the plain port
+        ..ConnectOptions::default()
+    };
+
+    let c = ZooKeeperClient::connect(&e.secure_host(1), &e.super_credentials(), &connect)
+        .await
+        .unwrap();
+    let who = c.whoami().await.unwrap();
+    assert!(who.contains(&"sasl:super".to_string()), "{who:?}");
+    assert_eq!(c.config().await.unwrap().ids(), vec![1]);
+    assert!(c.is_ready().await.unwrap());
+
+    // The manager over TLS: the leader is found on the plain port, the session is TLS.
+    let mut m = ZooKeeperManager::new(
+        vec![e.secure_host(1)],
+        e.super_credentials(),
+        ManagerOptions {
+            connect: connect.clone(),
+            ..manager_options()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(m.leader(), Some(e.secure_host(1).as_str()));
+    assert!(m
+        .create_znode_leader("/over-tls", &[AclEntry::sasl("super", Perms::ALL)])
+        .await
+        .unwrap());
+    assert_eq!(m.get_version().await.unwrap(), "3.8.0");
+
+    // A server certificate from another CA is refused, in bounded time.
+    let wrong_ca = ConnectOptions {
+        tls: Some(TlsConfig {
+            ca_pem: cert,
+            ..tls.clone()
+        }),
+        ..connect.clone()
+    };
+    let t = Instant::now();
+    let err = ZooKeeperClient::connect(&e.secure_host(1), &e.super_credentials(), &wrong_ca)
+        .await
+        .unwrap_err();
+    eprintln!(
+        "[figure] TLS with the wrong CA -> {err} after {}",
+        ms(t.elapsed())
+    );
+    assert!(t.elapsed() < Duration::from_secs(6));
+    // Without a client certificate the server (ssl.clientAuth=need) refuses the session.
+    let anonymous_cert = ConnectOptions {
+        tls: Some(TlsConfig {
+            client_cert_pem: None,
+            client_key_pem: None,
+            ..tls.clone()
+        }),
+        ..connect.clone()
+    };
+    assert!(
+        ZooKeeperClient::connect(&e.secure_host(1), &e.super_credentials(), &anonymous_cert)
+            .await
+            .is_err()
+    );
+    // Malformed PEM is a typed, immediate error.
+    let bad = ConnectOptions {
+        tls: Some(TlsConfig::new("not a certificate".into())),
+        ..connect
+    };
+    let err = ZooKeeperClient::connect(&e.secure_host(1), &e.super_credentials(), &bad)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ZkError::BadArguments { .. }), "{err:?}");
+}
