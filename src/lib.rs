@@ -61,7 +61,7 @@ pub fn main_entry() -> ExitCode {
     let now = unix_now();
     let queue = engine::load_queue(&ctx.charm_dir, now);
     let workload = workload::from_env(&env);
-    let mut ensemble = charm::ensemble::Unreachable;
+    let mut ensemble = charm::zk_ensemble::ZkEnsemble::new(workload.flavor());
     let opts = charm::Options::from_env(&env);
     let mut charm =
         charm::ZooKeeperCharm::new(&ctx, &tools, workload.as_ref(), &mut ensemble, opts);

@@ -67,23 +67,3 @@ pub trait EnsembleIo {
     }
 }
 
-/// An ensemble nobody can reach (placeholder until the ZooKeeper adapter is wired in).
-pub struct Unreachable;
-
-impl EnsembleIo for Unreachable {
-    fn probe(&mut self, _address: &str) -> Probe {
-        Probe::default()
-    }
-    fn observe(&mut self, _addresses: &BTreeMap<UnitId, String>) -> Ensemble {
-        Ensemble::default()
-    }
-    fn apply(
-        &mut self,
-        _change: Change,
-        _address: Option<&str>,
-        _known: &BTreeMap<UnitId, String>,
-        _super_password: &Secret,
-    ) -> Result<(), ChangeError> {
-        Err(ChangeError::Transient(Hold::NoQuorumLeader))
-    }
-}

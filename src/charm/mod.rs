@@ -8,6 +8,7 @@
 //! leader" while there was work to do. The unit status is set once, at the end of the hook.
 
 pub mod ensemble;
+pub mod zk_ensemble;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
