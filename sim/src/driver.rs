@@ -253,8 +253,9 @@ fn next_work(world: &World, unit: &str, rng: &mut Option<Rng>) -> Option<Work> {
             }));
         }
     }
-    // 7. actions (they also run while the unit is in hook error).
-    if l.installed {
+    // 7. actions: when the agent is idle (installed, nothing queued) and also while a hook
+    // waits in error (even a failed install), as Juju's actions resolver does.
+    if l.error.is_some() || (l.installed && l.queued.is_none()) {
         if let Some(a) = world
             .actions
             .values()

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
+use std::io::{Read, Seek, SeekFrom, Write};
 
 use serde::{Deserialize, Serialize};
 
@@ -37,9 +37,21 @@ pub fn append(paths: &Paths, e: &Entry) -> Result<()> {
     line.push(b'\n');
     let mut f = fs::OpenOptions::new()
         .create(true)
+        .read(true)
         .append(true)
         .open(&path)
         .map_err(|err| SimError::io("cannot open", &path, err))?;
+    // A crash can leave a torn last line: start on a fresh line so this entry stays readable.
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    if len > 0 {
+        let mut last = [0u8; 1];
+        if f.seek(SeekFrom::Start(len - 1)).is_ok()
+            && f.read_exact(&mut last).is_ok()
+            && last[0] != b'\n'
+        {
+            line.insert(0, b'\n');
+        }
+    }
     f.write_all(&line)
         .map_err(|err| SimError::io("cannot write", &path, err))
 }
