@@ -721,6 +721,129 @@ impl ModelLock {
 mod tests {
     use super::*;
 
+    /// A realistic 5-unit model: peer relation with data, a client relation, secrets, state.
+    fn five_unit_world() -> World {
+        let mut w = World::new("perf", (10, 20));
+        let mut meta = Meta {
+            name: "zookeeper".into(),
+            ..Meta::default()
+        };
+        for (ep, role) in [("cluster", Role::Peer), ("zookeeper", Role::Provider)] {
+            meta.endpoints.insert(
+                ep.into(),
+                crate::charm::Endpoint {
+                    role,
+                    interface: ep.into(),
+                    limit: None,
+                },
+            );
+        }
+        let mut units = BTreeMap::new();
+        let mut peer = Relation {
+            id: 0,
+            interface: "cluster".into(),
+            ends: vec![RelEnd {
+                app: "zookeeper".into(),
+                endpoint: "cluster".into(),
+                role: Role::Peer,
+            }],
+            life: Life::Alive,
+            app_bags: BTreeMap::new(),
+            unit_bags: BTreeMap::new(),
+        };
+        for n in 0..5u32 {
+            let name = format!("zookeeper/{n}");
+            let mut local = Local::default();
+            local.relations.insert(
+                0,
+                LocalRelation {
+                    members: (0..5).map(|m| (format!("zookeeper/{m}"), 3)).collect(),
+                    ..LocalRelation::default()
+                },
+            );
+            let bag: Bag = (0..10)
+                .map(|k| (format!("key-{k}"), "x".repeat(40)))
+                .collect();
+            peer.unit_bags.insert(
+                name.clone(),
+                Settings {
+                    data: bag.clone(),
+                    version: 3,
+                },
+            );
+            units.insert(
+                n,
+                Unit {
+                    name,
+                    num: n,
+                    host: 10 + n,
+                    machine: n,
+                    life: Life::Alive,
+                    workload: Status::new("active", "ready"),
+                    agent: Status::new("idle", ""),
+                    status_set: true,
+                    state: bag,
+                    ports: BTreeSet::new(),
+                    storage: Vec::new(),
+                    local,
+                },
+            );
+        }
+        peer.app_bags.insert(
+            "zookeeper".into(),
+            Settings {
+                data: (0..20)
+                    .map(|k| (format!("app-{k}"), "y".repeat(60)))
+                    .collect(),
+                version: 9,
+            },
+        );
+        w.relations.insert(0, peer);
+        w.apps.insert(
+            "zookeeper".into(),
+            App {
+                name: "zookeeper".into(),
+                meta,
+                stub: false,
+                config: BTreeMap::new(),
+                leader: Some("zookeeper/0".into()),
+                leader_settings: Bag::new(),
+                leader_settings_version: 1,
+                status: None,
+                workload_version: "3.8.0".into(),
+                next_unit: 5,
+                units,
+                life: Life::Alive,
+            },
+        );
+        w
+    }
+
+    #[test]
+    fn a_five_unit_model_saves_and_loads_quickly() {
+        let tmp = tempfile::tempdir().unwrap();
+        let paths = Paths::new(tmp.path().to_path_buf());
+        let w = five_unit_world();
+        let n = 50;
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            w.save(&paths).unwrap();
+        }
+        let save = t.elapsed() / n;
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            assert_eq!(World::load(&paths).unwrap(), w);
+        }
+        let load = t.elapsed() / n;
+        let size = std::fs::metadata(paths.model_json()).unwrap().len();
+        eprintln!("5-unit model: {size} bytes, save {save:?}, load {load:?}");
+        // Generous bound (debug build, shared machine); release figures are in the README.
+        assert!(
+            save.as_millis() < 50 && load.as_millis() < 50,
+            "save {save:?} load {load:?}"
+        );
+    }
+
     #[test]
     fn names() {
         assert_eq!(parse_unit("zookeeper/10"), Some(("zookeeper", 10)));
