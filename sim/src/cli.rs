@@ -327,6 +327,18 @@ fn ensure_tools(paths: &Paths) -> Result<()> {
     Ok(())
 }
 
+/// Temporary files a crash left behind while writing model.json (we hold the lock: nobody is
+/// writing one now).
+fn remove_torn_temp_files(paths: &Paths) {
+    if let Ok(entries) = fs::read_dir(&paths.root) {
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with(".tmp-") {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+    }
+}
+
 fn model_name(root: &Path) -> String {
     let base = root
         .file_name()
@@ -373,6 +385,7 @@ impl Session {
             w
         };
         ensure_tools(&paths)?;
+        remove_torn_temp_files(&paths);
         world.commands += 1;
         let socket = paths.socket(&world.uuid);
         let shared = Arc::new(Mutex::new(Core { world, ctx: None }));
@@ -585,23 +598,9 @@ fn deploy(g: &Global, args: &[String]) -> Result<i32> {
             .filter(|(_, e)| e.role == Role::Peer)
             .map(|(n, e)| (n.clone(), e.interface.clone()))
             .collect();
-        core.world.apps.insert(
-            app.clone(),
-            App {
-                name: app.clone(),
-                meta,
-                stub: false,
-                config,
-                leader: None,
-                leader_settings: Default::default(),
-                leader_settings_version: 1,
-                status: None,
-                workload_version: String::new(),
-                next_unit: 0,
-                units: BTreeMap::new(),
-                life: Life::Alive,
-            },
-        );
+        core.world
+            .apps
+            .insert(app.clone(), App::new(&app, meta, false, config));
         let paths = s.paths.clone();
         for _ in 0..n {
             new_unit(&mut core.world, &paths, &app)?;
@@ -676,23 +675,18 @@ fn deploy_stub(g: &Global, args: &[String]) -> Result<i32> {
         }
         core.world.apps.insert(
             app.clone(),
-            App {
-                name: app.clone(),
-                meta: Meta::stub(app, &ep, role, &iface),
-                stub: true,
-                config: BTreeMap::new(),
-                leader: Some(format!("{app}/0")),
-                leader_settings: Default::default(),
-                leader_settings_version: 1,
-                status: None,
-                workload_version: String::new(),
-                next_unit: 0,
-                units: BTreeMap::new(),
-                life: Life::Alive,
-            },
+            App::new(
+                app,
+                Meta::stub(app, &ep, role, &iface),
+                true,
+                BTreeMap::new(),
+            ),
         );
         let paths = s.paths.clone();
         new_unit(&mut core.world, &paths, app)?;
+        if let Some(a) = core.world.apps.get_mut(app.as_str()) {
+            a.leader = Some(format!("{app}/0"));
+        }
     }
     println!(
         "Deployed stub {app:?} ({} {ep}:{iface}) with unit {app}/0",
@@ -939,7 +933,7 @@ fn integrate(g: &Global, args: &[String]) -> Result<i32> {
     };
     check(&w)?;
     let mut s = Session::open(g, false)?;
-    let id = {
+    {
         let mut core = s.core();
         let (ex, ey, iface) = check(&core.world)?;
         let id = core.world.next_relation;
@@ -976,9 +970,7 @@ fn integrate(g: &Global, args: &[String]) -> Result<i32> {
             "Integrated {} (relation {id})",
             core.world.relations[&id].key()
         );
-        id
-    };
-    let _ = id;
+    }
     s.commit()?;
     Ok(0)
 }

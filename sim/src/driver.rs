@@ -8,6 +8,8 @@
 //! unit's local state (installed, started, members seen, ...).
 
 use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::MutexGuard;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -19,7 +21,7 @@ use crate::procs;
 use crate::runner;
 use crate::timeline;
 use crate::tools::ctx::{ActionCtx, HookCtx};
-use crate::tools::server::{lock, Shared};
+use crate::tools::server::{lock, Core, Shared};
 use crate::util::Rng;
 
 #[derive(Debug, Clone)]
@@ -322,17 +324,8 @@ fn next_work(world: &World, unit: &str, rng: &mut Option<Rng>) -> Option<Work> {
     None
 }
 
-/// Removes relations nobody holds any more and dying applications without units.
+/// Removes dying applications without units, then relations nobody holds any more.
 pub fn gc(world: &mut World) {
-    let held: std::collections::BTreeSet<u64> = world
-        .apps
-        .values()
-        .flat_map(|a| a.units.values())
-        .flat_map(|u| u.local.relations.keys().copied())
-        .collect();
-    world
-        .relations
-        .retain(|id, r| r.life == Life::Alive || held.contains(id));
     let gone: Vec<String> = world
         .apps
         .values()
@@ -348,7 +341,7 @@ pub fn gc(world: &mut World) {
             }
         }
     }
-    let held2: std::collections::BTreeSet<u64> = world
+    let held: std::collections::BTreeSet<u64> = world
         .apps
         .values()
         .flat_map(|a| a.units.values())
@@ -356,7 +349,7 @@ pub fn gc(world: &mut World) {
         .collect();
     world
         .relations
-        .retain(|id, r| r.life == Life::Alive || held2.contains(id));
+        .retain(|id, r| r.life == Life::Alive || held.contains(id));
 }
 
 /// Takes a unit out of the model once it is dead: its workload processes are stopped, the
@@ -489,6 +482,19 @@ fn publish(world: &mut World, before: &World, ctx: &HookCtx) {
             }
         }
     }
+}
+
+/// Puts the world back as it was before a failed hook or action, keeping only the changes Juju
+/// applies immediately (status, application version, leader settings).
+fn rollback(world: &mut World, snapshot: World, ctx: &HookCtx) {
+    *world = snapshot;
+    for i in &ctx.immediates {
+        i.apply(world);
+    }
+}
+
+fn env_unit(env: &BTreeMap<String, String>) -> String {
+    env.get("JUJU_UNIT_NAME").cloned().unwrap_or_default()
 }
 
 /// Advances a unit's local state after `spec` ran (or was skipped as missing).
@@ -692,6 +698,13 @@ fn hook_vars(world: &World, unit: &str, spec: &HookSpec) -> Vec<(&'static str, S
         }
         HookKind::StorageAttached | HookKind::StorageDetaching => {
             env.push(("JUJU_STORAGE_ID", spec.id.clone().unwrap_or_default()));
+            if let Some(s) = world
+                .unit(unit)
+                .and_then(|u| u.storage.iter().find(|s| Some(&s.id) == spec.id.as_ref()))
+            {
+                env.push(("JUJU_STORAGE_LOCATION", s.location.clone()));
+                env.push(("JUJU_STORAGE_KIND", s.kind.clone()));
+            }
         }
         _ => {}
     }
@@ -801,53 +814,93 @@ impl Driver {
         Ok(true)
     }
 
+    /// Runs `ctx`'s process with the world unlocked (the tool server needs it). Returns the run,
+    /// the context with its tool calls, the world from before (for a rollback), and the lock.
+    fn execute<'a>(
+        &mut self,
+        shared: &'a Shared,
+        mut core: MutexGuard<'a, Core>,
+        ctx: HookCtx,
+        entry: &Path,
+        env: &BTreeMap<String, String>,
+    ) -> Result<(runner::Run, HookCtx, World, MutexGuard<'a, Core>)> {
+        let snapshot = core.world.clone();
+        core.ctx = Some(ctx);
+        drop(core);
+        let charm_dir = self.paths.charm_dir(&env_unit(env));
+        let run = runner::run(entry, &charm_dir, env, self.opts.hook_timeout);
+        self.hooks_run += 1;
+        let mut core = lock(shared);
+        let Some(ctx) = core.ctx.take() else {
+            return Err(SimError::Failed("internal error: hook context lost".into()));
+        };
+        Ok((run, ctx, snapshot, core))
+    }
+
+    /// Appends the run to the timeline and saves the world.
+    fn record(
+        &self,
+        core: &mut Core,
+        (hook, action, action_id): (Option<String>, Option<String>, Option<u64>),
+        env: BTreeMap<String, String>,
+        ctx: HookCtx,
+        run: runner::Run,
+    ) -> Result<()> {
+        let seq = core.world.next_seq;
+        core.world.next_seq += 1;
+        let entry = timeline::Entry {
+            seq,
+            unit: ctx.unit,
+            hook,
+            action,
+            action_id,
+            env,
+            tool_calls: ctx.calls,
+            exit_code: run.exit_code,
+            duration_ms: run.duration.as_millis() as u64,
+            stdout: run.stdout,
+            stderr: run.stderr,
+            timed_out: run.timed_out,
+        };
+        timeline::append(&self.paths, &entry)?;
+        core.world.save(&self.paths)
+    }
+
+    fn context_id(world: &mut World, unit: &str, what: &str) -> String {
+        let n = world.next_context;
+        world.next_context += 1;
+        format!("{unit}-{what}-{n}")
+    }
+
     fn run_hook(&mut self, unit: &str, spec: HookSpec) -> Result<()> {
         let name = spec.name();
         let dispatch_path = format!("hooks/{name}");
-        let charm_dir = self.paths.charm_dir(unit);
-        let mut core = lock(&self.shared);
+        let shared = self.shared.clone();
+        let mut core = lock(&shared);
         core.world.last_unit = Some(unit.to_string());
         before_hook(&mut core.world, unit, &spec);
-        let Some(entry) = charm::entry_point(&charm_dir, &dispatch_path) else {
+        let Some(entry) = charm::entry_point(&self.paths.charm_dir(unit), &dispatch_path) else {
             // A missing hook: skipped silently and committed as if it ran.
-            let paths = self.paths.clone();
             if let Some(u) = core.world.unit_mut(unit) {
                 u.local.error = None;
             }
-            transition(&mut core.world, &paths, unit, &spec);
-            core.world.save(&self.paths)?;
-            return Ok(());
+            transition(&mut core.world, &self.paths, unit, &spec);
+            return core.world.save(&self.paths);
         };
-        let n = core.world.next_context;
-        core.world.next_context += 1;
-        let ctx_id = format!("{unit}-{name}-{n}");
+        let ctx_id = Self::context_id(&mut core.world, unit, &name);
         let mut ctx = HookCtx::new(ctx_id.clone(), unit);
         ctx.kind = Some(spec.kind);
-        ctx.relation = spec.relation.filter(|_| {
-            !matches!(
-                spec.kind,
-                HookKind::StorageAttached | HookKind::StorageDetaching
-            )
-        });
+        let storage = matches!(
+            spec.kind,
+            HookKind::StorageAttached | HookKind::StorageDetaching
+        );
+        ctx.relation = spec.relation.filter(|_| !storage);
+        ctx.storage_id = spec.id.clone().filter(|_| storage);
         ctx.endpoint = spec.endpoint.clone();
         ctx.remote_app = spec.remote_app.clone();
         ctx.remote_unit = spec.remote_unit.clone();
         ctx.departing = spec.departing.clone();
-        let mut extra = hook_vars(&core.world, unit, &spec);
-        if matches!(
-            spec.kind,
-            HookKind::StorageAttached | HookKind::StorageDetaching
-        ) {
-            ctx.storage_id = spec.id.clone();
-            if let Some(s) = core
-                .world
-                .unit(unit)
-                .and_then(|u| u.storage.iter().find(|s| Some(&s.id) == spec.id.as_ref()))
-            {
-                extra.push(("JUJU_STORAGE_LOCATION", s.location.clone()));
-                extra.push(("JUJU_STORAGE_KIND", s.kind.clone()));
-            }
-        }
+        let extra = hook_vars(&core.world, unit, &spec);
         let env = runner::hook_env(
             &core.world,
             &self.paths,
@@ -857,17 +910,7 @@ impl Driver {
             &name,
             &extra,
         );
-        let snapshot = core.world.clone();
-        core.ctx = Some(ctx);
-        drop(core);
-
-        let run = runner::run(&entry, &charm_dir, &env, self.opts.hook_timeout);
-        self.hooks_run += 1;
-
-        let mut core = lock(&self.shared);
-        let Some(ctx) = core.ctx.take() else {
-            return Err(SimError::Failed("internal error: hook context lost".into()));
-        };
+        let (run, ctx, snapshot, mut core) = self.execute(&shared, core, ctx, &entry, &env)?;
         if run.success() {
             publish(&mut core.world, &snapshot, &ctx);
             if let Some(u) = core.world.unit_mut(unit) {
@@ -876,13 +919,9 @@ impl Driver {
                     u.agent = Status::new("idle", "");
                 }
             }
-            let paths = self.paths.clone();
-            transition(&mut core.world, &paths, unit, &spec);
+            transition(&mut core.world, &self.paths, unit, &spec);
         } else {
-            core.world = snapshot;
-            for i in &ctx.immediates {
-                i.apply(&mut core.world);
-            }
+            rollback(&mut core.world, snapshot, &ctx);
             let why = if run.timed_out {
                 format!("timed out after {} s", self.opts.hook_timeout.as_secs_f64())
             } else {
@@ -898,29 +937,12 @@ impl Driver {
                 u.agent = Status::new("error", &format!("hook failed: {name:?}"));
             }
         }
-        let seq = core.world.next_seq;
-        core.world.next_seq += 1;
-        let entry = timeline::Entry {
-            seq,
-            unit: unit.to_string(),
-            hook: Some(name),
-            action: None,
-            action_id: None,
-            env,
-            tool_calls: ctx.calls,
-            exit_code: run.exit_code,
-            duration_ms: run.duration.as_millis() as u64,
-            stdout: run.stdout,
-            stderr: run.stderr,
-            timed_out: run.timed_out,
-        };
-        timeline::append(&self.paths, &entry)?;
-        core.world.save(&self.paths)
+        self.record(&mut core, (Some(name), None, None), env, ctx, run)
     }
 
     fn run_action(&mut self, unit: &str, id: u64) -> Result<()> {
-        let charm_dir = self.paths.charm_dir(unit);
-        let mut core = lock(&self.shared);
+        let shared = self.shared.clone();
+        let mut core = lock(&shared);
         core.world.last_unit = Some(unit.to_string());
         let Some(action) = core.world.actions.get_mut(&id) else {
             return Ok(());
@@ -929,16 +951,14 @@ impl Driver {
         let name = action.name.clone();
         let params = action.params.as_object().cloned().unwrap_or_default();
         let dispatch_path = format!("actions/{name}");
-        let Some(entry) = charm::entry_point(&charm_dir, &dispatch_path) else {
+        let Some(entry) = charm::entry_point(&self.paths.charm_dir(unit), &dispatch_path) else {
             if let Some(a) = core.world.actions.get_mut(&id) {
                 a.status = "failed".into();
                 a.message = format!("action not implemented on unit {unit:?}");
             }
             return core.world.save(&self.paths);
         };
-        let n = core.world.next_context;
-        core.world.next_context += 1;
-        let ctx_id = format!("{unit}-run-action-{id}-{n}");
+        let ctx_id = Self::context_id(&mut core.world, unit, &format!("run-action-{id}"));
         let mut ctx = HookCtx::new(ctx_id.clone(), unit);
         ctx.action = Some(ActionCtx {
             params,
@@ -960,30 +980,15 @@ impl Driver {
             "",
             &extra,
         );
-        let snapshot = core.world.clone();
-        core.ctx = Some(ctx);
-        drop(core);
-
-        let run = runner::run(&entry, &charm_dir, &env, self.opts.hook_timeout);
-        self.hooks_run += 1;
-
-        let mut core = lock(&self.shared);
-        let Some(ctx) = core.ctx.take() else {
-            return Err(SimError::Failed(
-                "internal error: action context lost".into(),
-            ));
-        };
-        let act = ctx.action.clone();
+        let (run, ctx, snapshot, mut core) = self.execute(&shared, core, ctx, &entry, &env)?;
+        // Exit 0 commits (even after action-fail); any other exit drops the changes, and the
+        // unit is not put in error.
         if run.success() {
             publish(&mut core.world, &snapshot, &ctx);
         } else {
-            let mut restored = snapshot;
-            for i in &ctx.immediates {
-                i.apply(&mut restored);
-            }
-            core.world = restored;
+            rollback(&mut core.world, snapshot, &ctx);
         }
-        if let (Some(a), Some(act)) = (core.world.actions.get_mut(&id), act) {
+        if let (Some(a), Some(act)) = (core.world.actions.get_mut(&id), &ctx.action) {
             let mut results = act.results.clone();
             results.insert("return-code".into(), json!(run.exit_code));
             if !run.stdout.is_empty() {
@@ -994,38 +999,20 @@ impl Driver {
             }
             a.results = results;
             a.log = act.log.clone();
-            if run.timed_out {
-                a.status = "failed".into();
-                a.message = format!("timed out after {} s", self.opts.hook_timeout.as_secs_f64());
+            (a.status, a.message) = if run.timed_out {
+                (
+                    "failed".into(),
+                    format!("timed out after {} s", self.opts.hook_timeout.as_secs_f64()),
+                )
             } else if run.exit_code != 0 {
-                a.status = "failed".into();
-                a.message = format!("exit status {}", run.exit_code);
-            } else if let Some(m) = act.failed {
-                a.status = "failed".into();
-                a.message = m;
+                ("failed".into(), format!("exit status {}", run.exit_code))
+            } else if let Some(m) = &act.failed {
+                ("failed".into(), m.clone())
             } else {
-                a.status = "completed".into();
-                a.message = String::new();
-            }
+                ("completed".into(), String::new())
+            };
         }
-        let seq = core.world.next_seq;
-        core.world.next_seq += 1;
-        let entry = timeline::Entry {
-            seq,
-            unit: unit.to_string(),
-            hook: None,
-            action: Some(name),
-            action_id: Some(id),
-            env,
-            tool_calls: ctx.calls,
-            exit_code: run.exit_code,
-            duration_ms: run.duration.as_millis() as u64,
-            stdout: run.stdout,
-            stderr: run.stderr,
-            timed_out: run.timed_out,
-        };
-        timeline::append(&self.paths, &entry)?;
-        core.world.save(&self.paths)
+        self.record(&mut core, (None, Some(name), Some(id)), env, ctx, run)
     }
 
     /// `settle` (contract 3): run until idle; then, while something is unsettled, retry failed

@@ -132,6 +132,25 @@ pub struct App {
 }
 
 impl App {
+    /// A new application without units; the caller adds units and names the leader.
+    pub fn new(name: &str, meta: Meta, stub: bool, config: BTreeMap<String, Value>) -> App {
+        App {
+            name: name.to_string(),
+            meta,
+            stub,
+            config,
+            leader: None,
+            leader_settings: Bag::new(),
+            // Non-leaders run leader-settings-changed once at startup (their agents start at 0).
+            leader_settings_version: 1,
+            status: None,
+            workload_version: String::new(),
+            next_unit: 0,
+            units: BTreeMap::new(),
+            life: Life::Alive,
+        }
+    }
+
     /// Config as `config-get --all` sees it: operator values over charm defaults.
     pub fn effective_config(&self) -> BTreeMap<String, Value> {
         self.meta
@@ -423,7 +442,6 @@ pub struct Secret {
     /// Consumer units: label and tracked revision.
     #[serde(default)]
     pub consumers: BTreeMap<String, Consumer>,
-    /// Owner units that track a revision (owners read the latest, but Juju tracks them too).
     #[serde(default)]
     pub create_time: String,
 }

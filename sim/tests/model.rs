@@ -442,10 +442,7 @@ fi
 
 #[test]
 fn remove_application_tears_a_charm_down() {
-    let sim = Sim::new();
-    sim.ok(&["deploy", &fixture("probe"), "-n", "2"]);
-    sim.ok(&["deploy-stub", "client", "--requires", "db:probedb"]);
-    sim.ok(&["integrate", "client", "probe"]);
+    let sim = probe_and_client("2");
     sim.ok(&["remove-application", "probe"]);
     check_invariants(&sim.log());
     for u in ["probe/0", "probe/1"] {

@@ -86,10 +86,7 @@ fn deploy_three_follows_juju_order() {
 
 #[test]
 fn add_unit_joins_existing_units() {
-    let sim = Sim::new();
-    sim.ok(&["deploy", &probe(), "-n", "2"]);
-    sim.ok(&["deploy-stub", "client", "--requires", "db:probedb"]);
-    sim.ok(&["integrate", "client", "probe"]);
+    let sim = probe_and_client("2");
     sim.ok(&["set-data", "client", "db", "database=/app"]);
     let before = sim.log().len();
     sim.ok(&["add-unit", "probe"]);
@@ -157,10 +154,7 @@ fn add_unit_joins_existing_units() {
 
 #[test]
 fn remove_unit_departs_then_breaks_and_nothing_runs_after_remove() {
-    let sim = Sim::new();
-    sim.ok(&["deploy", &probe(), "-n", "3"]);
-    sim.ok(&["deploy-stub", "client", "--requires", "db:probedb"]);
-    sim.ok(&["integrate", "probe", "client"]);
+    let sim = probe_and_client("3");
     let before = sim.log().len();
     sim.ok(&["remove-unit", "probe/2"]);
     let log = sim.log();
@@ -350,10 +344,7 @@ fi
 
 #[test]
 fn app_data_changes_reach_other_units_with_an_empty_remote_unit() {
-    let sim = Sim::new();
-    sim.ok(&["deploy", &probe(), "-n", "3"]);
-    sim.ok(&["deploy-stub", "client", "--requires", "db:probedb"]);
-    sim.ok(&["integrate", "client", "probe"]);
+    let sim = probe_and_client("3");
     // The stub writes its app bag: every probe unit gets one -changed with JUJU_REMOTE_UNIT="".
     let before = sim.log().len();
     sim.ok(&[

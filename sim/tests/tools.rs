@@ -49,14 +49,6 @@ fn check_cases(sim: &Sim, unit: &str, cases: &[Case]) {
     sim.unit_script(unit, "");
 }
 
-fn model_with_client() -> Sim {
-    let sim = Sim::new();
-    sim.ok(&["deploy", &fixture("probe"), "-n", "2"]);
-    sim.ok(&["deploy-stub", "client", "--requires", "db:probedb"]);
-    sim.ok(&["integrate", "client", "probe"]);
-    sim
-}
-
 fn addr(sim: &Sim, unit: &str) -> String {
     sim.unit_status(unit)["public-address"]
         .as_str()
@@ -66,7 +58,7 @@ fn addr(sim: &Sim, unit: &str) -> String {
 
 #[test]
 fn errors_exit_codes_and_permissions_for_a_non_leader() {
-    let sim = model_with_client();
+    let sim = probe_and_client("2");
     let nf = "ERROR secret \"aaaaaaaaaaaaaaaaaaaa\" not found\n";
     let cases: &[Case] = &[
         (&["relation-set", "-r", "1", "--app", "x=1"], 1, "", "ERROR cannot write relation settings\n"),
@@ -130,7 +122,7 @@ fn errors_exit_codes_and_permissions_for_a_non_leader() {
 
 #[test]
 fn outputs_in_smart_json_and_yaml() {
-    let sim = model_with_client();
+    let sim = probe_and_client("2");
     let a0 = addr(&sim, "probe/0");
     let a1 = addr(&sim, "probe/1");
     let q0 = format!("\"{a0}\"\n");
@@ -359,7 +351,7 @@ fn outputs_in_smart_json_and_yaml() {
 
 #[test]
 fn the_leader_writes_and_reads_its_pending_writes() {
-    let sim = model_with_client();
+    let sim = probe_and_client("2");
     let a0 = addr(&sim, "probe/0");
     sim.unit_script(
         "probe/0",

@@ -548,16 +548,20 @@ fn grant_args(c: &mut Call, extra: &[Flag]) -> Result<(Parsed, String, u64), Too
     Ok((p, xid, rel))
 }
 
-pub fn secret_grant(c: &mut Call) -> ToolResult {
-    let (p, xid, rel) = grant_args(c, &[])?;
-    check_manage(c, &xid)?;
-    let remote = c
-        .world
+/// The application on the other side of relation `rel`.
+fn remote_app(c: &Call, rel: u64) -> String {
+    c.world
         .relations
         .get(&rel)
         .and_then(|r| r.remote_app(c.ctx.app()))
         .unwrap_or_default()
-        .to_string();
+        .to_string()
+}
+
+pub fn secret_grant(c: &mut Call) -> ToolResult {
+    let (p, xid, rel) = grant_args(c, &[])?;
+    check_manage(c, &xid)?;
+    let remote = remote_app(c, rel);
     let target = match p.value("unit") {
         Some(u) => {
             if app_of(u) != remote || crate::model::parse_unit(u).is_none() {
@@ -584,13 +588,7 @@ pub fn secret_grant(c: &mut Call) -> ToolResult {
 pub fn secret_revoke(c: &mut Call) -> ToolResult {
     let (p, xid, rel) = grant_args(c, &[v(&["app", "application"])])?;
     check_manage(c, &xid)?;
-    let remote = c
-        .world
-        .relations
-        .get(&rel)
-        .and_then(|r| r.remote_app(c.ctx.app()))
-        .unwrap_or_default()
-        .to_string();
+    let remote = remote_app(c, rel);
     let target = p
         .value("unit")
         .or(p.value("app"))

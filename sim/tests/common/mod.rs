@@ -186,6 +186,16 @@ impl Drop for Sim {
     }
 }
 
+/// The probe charm with `n` units and a stub `client` related on `db` (relation 0 is the peer
+/// relation, 1 the client's).
+pub fn probe_and_client(n: &str) -> Sim {
+    let sim = Sim::new();
+    sim.ok(&["deploy", &fixture("probe"), "-n", n]);
+    sim.ok(&["deploy-stub", "client", "--requires", "db:probedb"]);
+    sim.ok(&["integrate", "client", "probe"]);
+    sim
+}
+
 /// A shell word, single-quoted.
 pub fn sh_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
