@@ -21,11 +21,18 @@ pub struct ZkEnsemble {
 
 impl ZkEnsemble {
     pub fn new(flavor: Flavor) -> ZkEnsemble {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build();
         if let Err(e) = &rt {
             tracing::error!("cannot create the async runtime for ZooKeeper calls: {e}");
         }
-        ZkEnsemble { rt: rt.ok(), flavor, opts: ManagerOptions::default(), manager: None }
+        ZkEnsemble {
+            rt: rt.ok(),
+            flavor,
+            opts: ManagerOptions::default(),
+            manager: None,
+        }
     }
 
     fn four_lw_timeout(&self) -> Duration {
@@ -41,7 +48,15 @@ fn members_by_unit(config: &EnsembleConfig) -> BTreeMap<UnitId, Member> {
     config
         .members
         .values()
-        .filter_map(|s| Some((unit_of(s.id)?, Member { address: s.host.clone(), voting: s.role == Role::Participant })))
+        .filter_map(|s| {
+            Some((
+                unit_of(s.id)?,
+                Member {
+                    address: s.host.clone(),
+                    voting: s.role == Role::Participant,
+                },
+            ))
+        })
         .collect()
 }
 
@@ -58,9 +73,11 @@ fn classify(e: &ZkError, change: Change) -> ChangeError {
         }
         // A lost race or a connection that dropped during a leader change: the next hook sees
         // the new state; treat like "no quorum leader" for now.
-        ZkError::ConnectionLoss { .. } | ZkError::SessionExpired { .. } | ZkError::Timeout { .. } | ZkError::ReconfigInProgress | ZkError::BadVersion { .. } => {
-            ChangeError::Transient(Hold::NoQuorumLeader)
-        }
+        ZkError::ConnectionLoss { .. }
+        | ZkError::SessionExpired { .. }
+        | ZkError::Timeout { .. }
+        | ZkError::ReconfigInProgress
+        | ZkError::BadVersion { .. } => ChangeError::Transient(Hold::NoQuorumLeader),
         other => ChangeError::Failed(other.to_string()),
     }
 }
@@ -68,7 +85,9 @@ fn classify(e: &ZkError, change: Change) -> ChangeError {
 impl EnsembleIo for ZkEnsemble {
     fn probe(&mut self, address: &str) -> Probe {
         let timeout = self.four_lw_timeout();
-        let Some(rt) = &self.rt else { return Probe::default() };
+        let Some(rt) = &self.rt else {
+            return Probe::default();
+        };
         let h = host(address);
         rt.block_on(async {
             let (mntr, conf, srvr) = tokio::join!(
@@ -76,11 +95,23 @@ impl EnsembleIo for ZkEnsemble {
                 zk::four_letter_word(&h, "conf", timeout),
                 zk::four_letter_word(&h, "srvr", timeout),
             );
-            let mntr = mntr.ok().and_then(|t| fourlw::parse_mntr(&t).ok()).and_then(|m| m.serving());
-            let conf = conf.ok().and_then(|t| fourlw::parse_conf(&t).ok()).and_then(|c| c.serving());
-            let srvr = srvr.ok().and_then(|t| fourlw::parse_srvr(&t).ok()).and_then(|s| s.serving());
+            let mntr = mntr
+                .ok()
+                .and_then(|t| fourlw::parse_mntr(&t).ok())
+                .and_then(|m| m.serving());
+            let conf = conf
+                .ok()
+                .and_then(|t| fourlw::parse_conf(&t).ok())
+                .and_then(|c| c.serving());
+            let srvr = srvr
+                .ok()
+                .and_then(|t| fourlw::parse_srvr(&t).ok())
+                .and_then(|s| s.serving());
             Probe {
-                peer_state: mntr.as_ref().and_then(|m| m.peer_state()).map(str::to_string),
+                peer_state: mntr
+                    .as_ref()
+                    .and_then(|m| m.peer_state())
+                    .map(str::to_string),
                 members: conf.map(|c| members_by_unit(&c.config)),
                 version: srvr.map(|s| s.short_version()),
             }
@@ -89,13 +120,20 @@ impl EnsembleIo for ZkEnsemble {
 
     fn observe(&mut self, addresses: &BTreeMap<UnitId, String>) -> Ensemble {
         let timeout = self.four_lw_timeout();
-        let Some(rt) = &self.rt else { return Ensemble::default() };
+        let Some(rt) = &self.rt else {
+            return Ensemble::default();
+        };
         let mut hosts: Vec<String> = addresses.values().map(|a| host(a)).collect();
         let mut obs = rt.block_on(zk::observe(&hosts, timeout));
         // The configuration may name servers we had no address for (e.g. a departed unit that
         // is still the quorum leader): ask them too.
         if let Some(cfg) = &obs.config {
-            let extra: Vec<String> = cfg.members.values().map(|s| host(&s.host)).filter(|h| !hosts.contains(h)).collect();
+            let extra: Vec<String> = cfg
+                .members
+                .values()
+                .map(|s| host(&s.host))
+                .filter(|h| !hosts.contains(h))
+                .collect();
             if !extra.is_empty() {
                 hosts.extend(extra);
                 obs = rt.block_on(zk::observe(&hosts, timeout));
@@ -103,7 +141,12 @@ impl EnsembleIo for ZkEnsemble {
         }
         let unit_at = |h: &str| -> Option<UnitId> {
             let st = obs.per_host.get(h)?;
-            st.server_id.and_then(unit_of).or_else(|| addresses.iter().find(|(_, a)| host(a) == h).map(|(u, _)| *u))
+            st.server_id.and_then(unit_of).or_else(|| {
+                addresses
+                    .iter()
+                    .find(|(_, a)| host(a) == h)
+                    .map(|(u, _)| *u)
+            })
         };
         let members = obs.config.as_ref().map(members_by_unit).unwrap_or_default();
         Ensemble {
@@ -111,12 +154,25 @@ impl EnsembleIo for ZkEnsemble {
             members,
             version: obs.config.as_ref().map(|c| c.version),
             syncing: obs.syncing,
-            broadcasting: obs.per_host.iter().filter(|(_, s)| s.serving).filter_map(|(h, _)| unit_at(h)).collect(),
+            broadcasting: obs
+                .per_host
+                .iter()
+                .filter(|(_, s)| s.serving)
+                .filter_map(|(h, _)| unit_at(h))
+                .collect(),
         }
     }
 
-    fn apply(&mut self, change: Change, address: Option<&str>, known: &BTreeMap<UnitId, String>, super_password: &Secret) -> Result<(), ChangeError> {
-        let Some(rt) = &self.rt else { return Err(ChangeError::Failed("no async runtime".into())) };
+    fn apply(
+        &mut self,
+        change: Change,
+        address: Option<&str>,
+        known: &BTreeMap<UnitId, String>,
+        super_password: &Secret,
+    ) -> Result<(), ChangeError> {
+        let Some(rt) = &self.rt else {
+            return Err(ChangeError::Failed("no async runtime".into()));
+        };
         if self.manager.is_none() {
             let hosts: Vec<String> = known.values().map(|a| host(a)).collect();
             let creds = zk::Credentials::new("super", super_password.clone());
@@ -125,12 +181,17 @@ impl EnsembleIo for ZkEnsemble {
                 Err(e) => return Err(classify(&e, change)),
             }
         }
-        let Some(manager) = self.manager.as_mut() else { return Err(ChangeError::Failed("no session".into())) };
+        let Some(manager) = self.manager.as_mut() else {
+            return Err(ChangeError::Failed("no session".into()));
+        };
         let result = match change {
             Change::Add(u) => {
-                let Some(addr) = address else { return Err(ChangeError::Failed(format!("no address for unit {u}"))) };
+                let Some(addr) = address else {
+                    return Err(ChangeError::Failed(format!("no address for unit {u}")));
+                };
                 let line = render::server_line(self.flavor, u, addr, true);
-                let spec = ServerSpec::parse(&line).map_err(|e| ChangeError::Failed(format!("bad server line {line}: {e}")))?;
+                let spec = ServerSpec::parse(&line)
+                    .map_err(|e| ChangeError::Failed(format!("bad server line {line}: {e}")))?;
                 rt.block_on(manager.add_members(&[spec]))
             }
             Change::Remove(u) => rt.block_on(manager.remove_members(&[server_id(u)])),
