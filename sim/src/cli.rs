@@ -53,6 +53,7 @@ Commands:
   show-unit <unit> [--format json|yaml]
   tick [-n N]
   settle [--timeout S] [--format json]
+  step [-n N]          run at most N pending hooks (default 1), for fault injection between hooks
   resolve <unit> [--no-retry]
   kill-workload <unit>
   log [--unit U] [--format json]
@@ -283,6 +284,7 @@ fn run(argv: Vec<String>) -> Result<i32> {
         "show-unit" => show_unit(&g, &args),
         "tick" => tick(&g, &args),
         "settle" => settle(&g, &args),
+        "step" => step(&g, &args),
         "resolve" | "resolved" => resolve(&g, &args),
         "kill-workload" => kill_workload(&g, &args),
         "log" | "debug-log" => log(&g, &args),
@@ -1700,6 +1702,21 @@ fn tick(g: &Global, args: &[String]) -> Result<i32> {
         hooks += s.commit()?;
     }
     println!("ran {n} update-status tick(s) ({hooks} hooks)");
+    Ok(0)
+}
+
+/// `step [-n N]`: runs at most N pending hooks (default 1) and stops, so a test can inject a
+/// fault between two hooks. Prints how many ran and whether the model is now idle.
+fn step(g: &Global, args: &[String]) -> Result<i32> {
+    let a = Args::parse(args, &["-n"], &[])?;
+    check_no_pos(&a, "usage: jujusim step [-n N]")?;
+    let n = a.count()? as usize;
+    let mut s = Session::open(g, false)?;
+    let ran = s.driver.run_steps(n);
+    s.report();
+    let ran = ran?;
+    s.core().world.save(&s.paths)?;
+    println!("ran {ran} hook(s){}", if ran < n { "; idle" } else { "" });
     Ok(0)
 }
 

@@ -742,6 +742,18 @@ impl Driver {
         Ok(self.hooks_run - start)
     }
 
+    /// Runs at most `n` hooks or actions of pending work (fault-injection tests stop between
+    /// hooks this way). Returns how many ran; fewer than `n` means the model is idle.
+    pub fn run_steps(&mut self, n: usize) -> Result<usize> {
+        let start = self.hooks_run;
+        for _ in 0..n {
+            if !self.step()? {
+                break;
+            }
+        }
+        Ok(self.hooks_run - start)
+    }
+
     /// One step: applies zero-cost local transitions, then runs one hook or action of the
     /// chosen unit. Returns false when idle.
     fn step(&mut self) -> Result<bool> {

@@ -7,6 +7,12 @@
 //! - `dying`: this unit saw itself as the departing unit; it starts nothing any more.
 //! - `addresses`: every peer address seen, so a departed unit's server (which may still be the
 //!   quorum leader) can be reached.
+//! - `loaded`, `loaded_clients`: the fingerprint of the inputs the running server was started
+//!   with, and the client users its JAAS file held then (see [`crate::restart`]).
+//! - `starts`: how many times this unit started its server (published, so the leader hears of
+//!   restarts after a crash).
+//! - `published_restart`: what this unit last wrote to its `restart` bag (to write only changes).
+//! - `restart_relation`: the `restart` relation id (peer relation ids never change).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -28,6 +34,16 @@ pub struct LocalState {
     pub departed: BTreeSet<UnitId>,
     #[serde(default)]
     pub addresses: BTreeMap<UnitId, String>,
+    #[serde(default)]
+    pub loaded: Option<String>,
+    #[serde(default)]
+    pub loaded_clients: BTreeSet<u32>,
+    #[serde(default)]
+    pub starts: u64,
+    #[serde(default)]
+    pub published_restart: BTreeMap<String, String>,
+    #[serde(default)]
+    pub restart_relation: Option<u32>,
 }
 
 impl LocalState {
@@ -70,9 +86,11 @@ mod tests {
         assert_eq!(LocalState::load(dir.path()), LocalState::default());
         let s = LocalState {
             installed: true,
-            dying: false,
             departed: [4].into(),
             addresses: [(4, "127.0.0.14".into())].into(),
+            loaded: Some("abc".into()),
+            starts: 2,
+            ..LocalState::default()
         };
         s.save(dir.path()).unwrap();
         assert_eq!(LocalState::load(dir.path()), s);

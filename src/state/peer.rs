@@ -22,6 +22,8 @@ pub const KEY_FQDN: &str = "fqdn";
 pub const KEY_SECRET: &str = "internal-secret";
 pub const KEY_CREDENTIALS_REV: &str = "credentials-rev";
 pub const KEY_QUORUM: &str = "quorum";
+/// Bumped by the `restart` action: every server is behind and gets one rolling restart.
+pub const KEY_RESTART_NONCE: &str = "restart-nonce";
 pub const QUORUM_DEFAULT: &str = "default - non-ssl";
 
 /// One unit's bag in the peer relation.

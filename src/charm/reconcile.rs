@@ -1,0 +1,620 @@
+//! The reconcile, as named steps:
+//! 1. `facts`: what Juju says (read once), with the leader creating the passwords once;
+//! 2. `publish_identity`: this unit's `ip`/`hostname`/`fqdn` in its peer bag;
+//! 3. `local_server`: first start (bootstrap or join as observer), restart after a crash, or
+//!    rewriting the files for a later rolling restart;
+//! 4. `announce`: `state=started` once the server broadcasts; the workload version;
+//! 5. `membership`: observe the ensemble and apply planned changes one at a time (leader adds,
+//!    anyone with evidence removes), keep the ledger, defer on the three ensemble answers;
+//! 6. rolling restarts (`rolling.rs`);
+//! 7. the unit's conditions, from which `finish` sets the status.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::ensemble::{ChangeError, Probe};
+use super::{CharmError, ZooKeeperCharm};
+use crate::engine::status::{self, UnitCondition};
+use crate::engine::Outcome;
+use crate::juju::tools::{Databag, Status};
+use crate::quorum::plan::{self, Change, Ensemble, Hold, LocalAction, LocalServer, UnitId, Wait};
+use crate::restart;
+use crate::secret::Secret;
+use crate::state::config::{self, CharmConfig};
+use crate::state::credentials::{self, Credentials};
+use crate::state::peer::{self, PeerState};
+use crate::workload::render::{self, QuorumAuth, ServerSettings};
+
+/// What one reconcile works with.
+pub(super) struct Facts {
+    pub me: UnitId,
+    pub leader: bool,
+    pub dying: bool,
+    /// `None` when the configuration is invalid (the last good files stay in force).
+    pub config: Option<CharmConfig>,
+    pub creds: Option<Credentials>,
+    pub peer: PeerState,
+    pub address: Option<String>,
+    /// Fingerprint of the server's inputs; `None` without valid config and credentials.
+    pub desired: Option<String>,
+}
+
+/// The planner inputs that stay the same within a reconcile.
+pub(super) struct PlanBase {
+    pub is_leader: bool,
+    pub dying: bool,
+    pub peers: BTreeMap<UnitId, plan::PeerUnit>,
+    pub ledger: BTreeMap<UnitId, plan::Ledger>,
+    pub departed: BTreeSet<UnitId>,
+    pub credentials: bool,
+    pub local: LocalServer,
+}
+
+impl PlanBase {
+    fn input<'s>(&'s self, me: UnitId, ensemble: Option<&'s Ensemble>) -> plan::Input<'s> {
+        plan::Input {
+            me,
+            is_leader: self.is_leader,
+            dying: self.dying,
+            peers: &self.peers,
+            ledger: &self.ledger,
+            departed: &self.departed,
+            credentials: self.credentials,
+            local: self.local,
+            ensemble,
+        }
+    }
+}
+
+/// The inputs that require a server restart when they change: configuration values, the
+/// credentials revision, the operator's restart requests. No secret material.
+pub(super) fn desired_fingerprint(config: &CharmConfig, peer: &PeerState) -> String {
+    let rev = peer
+        .app
+        .get(peer::KEY_CREDENTIALS_REV)
+        .map(String::as_str)
+        .unwrap_or("0");
+    let nonce = peer
+        .app
+        .get(peer::KEY_RESTART_NONCE)
+        .map(String::as_str)
+        .unwrap_or("0");
+    restart::fingerprint(&format!(
+        "init={} sync={} tick={} log={} creds={rev} restart={nonce}",
+        config.init_limit,
+        config.sync_limit,
+        config.tick_time,
+        config.log_level.as_str()
+    ))
+}
+
+fn observed(ens: Ensemble) -> Option<Ensemble> {
+    (ens.leader.is_some() || !ens.members.is_empty()).then_some(ens)
+}
+
+impl ZooKeeperCharm<'_> {
+    fn ensure_installed(&mut self) -> bool {
+        if self.local.installed {
+            return true;
+        }
+        match self.workload.install() {
+            Ok(()) => {
+                self.local.installed = true;
+                true
+            }
+            Err(e) => {
+                tracing::error!("installing the ZooKeeper software failed: {e}");
+                self.conditions
+                    .push(UnitCondition::InstallFailed(e.to_string()));
+                false
+            }
+        }
+    }
+
+    /// Step 1. `None` before the peer relation exists.
+    fn facts(&mut self) -> Result<Option<Facts>, CharmError> {
+        self.load_view()?;
+        let dying = self.local.dying;
+        let Some(view) = self.view.as_mut() else {
+            return Ok(None);
+        };
+        let Some(peer) = view.peer.as_mut() else {
+            return Ok(None);
+        };
+        if view.leader && !dying && !view.creds.as_ref().is_some_and(Credentials::complete) {
+            let (creds, created) =
+                credentials::ensure(self.tools, peer, &self.ctx.app, view.creds.take())?;
+            if created {
+                tracing::info!(
+                    "created the internal users' passwords (secret {})",
+                    credentials::label(&self.ctx.app)
+                );
+            }
+            view.creds = Some(creds);
+        }
+        let config = match &view.config {
+            Ok(c) => Some(c.clone()),
+            Err(errs) => {
+                let msg = config::describe(errs);
+                tracing::warn!("{msg}; keeping the last good configuration");
+                self.conditions.push(UnitCondition::InvalidConfig(msg));
+                None
+            }
+        };
+        let me = self.ctx.unit.number();
+        let address = peer.unit(me).and_then(|u| {
+            u.bag
+                .get("ingress-address")
+                .or(u.bag.get("private-address"))
+                .cloned()
+        });
+        let creds = view.creds.clone().filter(Credentials::complete);
+        let desired = match (&config, &creds) {
+            (Some(c), Some(_)) => Some(desired_fingerprint(c, peer)),
+            _ => None,
+        };
+        Ok(Some(Facts {
+            me,
+            leader: view.leader,
+            dying,
+            config,
+            creds,
+            peer: peer.clone(),
+            address,
+            desired,
+        }))
+    }
+
+    fn peer_mut(&mut self) -> Option<&mut PeerState> {
+        self.view.as_mut().and_then(|v| v.peer.as_mut())
+    }
+
+    /// Writes to this unit's peer bag only what differs.
+    fn write_unit_bag(&mut self, want: Databag) -> Result<(), CharmError> {
+        let me = self.me();
+        let tools = self.tools;
+        let Some(peer) = self.peer_mut() else {
+            return Ok(());
+        };
+        let bag = peer.unit(me).map(|u| u.bag.clone()).unwrap_or_default();
+        let diff: Databag = want
+            .into_iter()
+            .filter(|(k, v)| bag.get(k).map(String::as_str).unwrap_or("") != v.as_str())
+            .collect();
+        if !diff.is_empty() {
+            tools.relation_set(peer.relation, false, &diff)?;
+            peer.apply_unit_write(me, &diff);
+        }
+        Ok(())
+    }
+
+    /// Step 2.
+    fn publish_identity(&mut self, address: &str) -> Result<(), CharmError> {
+        let host = hostname();
+        self.write_unit_bag(
+            [
+                (peer::KEY_IP.to_string(), address.to_string()),
+                (peer::KEY_HOSTNAME.to_string(), host.clone()),
+                (peer::KEY_FQDN.to_string(), host),
+            ]
+            .into(),
+        )
+    }
+
+    /// Every address this unit knows for a peer (related now, or seen before).
+    pub(super) fn address_book(&mut self, peer: &PeerState) -> BTreeMap<UnitId, String> {
+        for (u, d) in &peer.units {
+            if let Some(a) = d.address() {
+                self.local.addresses.insert(*u, a.to_string());
+            }
+        }
+        self.local.addresses.clone()
+    }
+
+    /// Renders and writes the server's files; true if any changed.
+    fn write_server_files(&self, f: &Facts) -> Result<bool, CharmError> {
+        let (Some(config), Some(creds), Some(address)) = (&f.config, &f.creds, &f.address) else {
+            return Ok(false);
+        };
+        let (Some(super_pw), Some(sync_pw)) = (creds.super_password(), creds.sync_password())
+        else {
+            return Ok(false);
+        };
+        let quorum = QuorumAuth::single(sync_pw);
+        let clients = creds.client_users();
+        let paths = self.workload.paths().clone();
+        let settings = ServerSettings {
+            config,
+            flavor: self.workload.flavor(),
+            paths: &paths,
+            unit: f.me,
+            address,
+            super_password: super_pw,
+            quorum: &quorum,
+            client_users: &clients,
+        };
+        let mut changed = false;
+        for (path, content) in render::server_files(&settings) {
+            let content = if path == paths.zoo_cfg() {
+                let current = self.workload.read(&path)?;
+                if current
+                    .as_deref()
+                    .is_some_and(|cur| render::cfg_equivalent(cur, &content))
+                {
+                    continue;
+                }
+                render::keep_dynamic_line(&content, current.as_deref())
+            } else {
+                content
+            };
+            changed |= self
+                .workload
+                .write(&path, &content, render::is_private(&paths, &path))?;
+        }
+        changed |= self.workload.set_jvm_flags(&render::jvm_flags(&settings))?;
+        Ok(changed)
+    }
+
+    /// The server now runs on the current inputs.
+    pub(super) fn mark_loaded(&mut self, f: &Facts) {
+        self.local.loaded = f.desired.clone();
+        self.local.loaded_clients = f
+            .creds
+            .as_ref()
+            .map(|c| {
+                c.client_users()
+                    .keys()
+                    .filter_map(|k| k.strip_prefix("relation-")?.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.local.starts += 1;
+    }
+
+    /// Waits for this server to broadcast; records a condition if it died.
+    pub(super) fn await_broadcast(&mut self, address: &str) -> bool {
+        if self.ensemble.wait_broadcast(address, self.opts.start_wait) {
+            return true;
+        }
+        if !self.workload.alive() {
+            let tail = self.workload.log_tail(5);
+            let last = tail.lines().last().unwrap_or("no log output").to_string();
+            tracing::error!("the ZooKeeper server exited after starting; last log lines:\n{tail}");
+            self.conditions.push(UnitCondition::ServiceNotRunning(last));
+        } else {
+            tracing::info!(
+                "server started but not yet broadcasting after {:?}",
+                self.opts.start_wait
+            );
+        }
+        false
+    }
+
+    /// Step 3.
+    fn local_server(&mut self, f: &Facts, base: &PlanBase) -> Result<(), CharmError> {
+        let action = plan::plan(&base.input(f.me, None))?.local;
+        match (action, &f.address) {
+            (Some(LocalAction::Wait(w)), _) => self.conditions.push(match w {
+                Wait::Credentials => UnitCondition::WaitingCredentials,
+                Wait::Bootstrap => UnitCondition::WaitingBootstrap,
+                Wait::OwnAddress | Wait::ParticipantAddresses => UnitCondition::WaitingAddress,
+            }),
+            (Some(LocalAction::Restart), Some(addr)) if f.desired.is_none() => {
+                // Invalid config: bring the server back with the last good files on disk.
+                tracing::warn!("the ZooKeeper server was not running; starting it again with its last good configuration");
+                self.show_progress(Status::maintenance(
+                    "restarting zookeeper server (it was not running)",
+                ))?;
+                self.workload.start()?;
+                self.local.starts += 1;
+                self.await_broadcast(addr);
+            }
+            (
+                Some(
+                    a @ (LocalAction::Bootstrap | LocalAction::Join { .. } | LocalAction::Restart),
+                ),
+                Some(addr),
+            ) => {
+                let addr = addr.clone();
+                self.write_server_files(f)?;
+                let flavor = self.workload.flavor();
+                let dynamic = self.workload.paths().dynamic();
+                match &a {
+                    LocalAction::Bootstrap => {
+                        let me: BTreeMap<UnitId, String> = [(f.me, addr.clone())].into();
+                        self.workload.write(
+                            &dynamic,
+                            &render::initial_dynamic(flavor, &me, None),
+                            false,
+                        )?;
+                        tracing::info!(
+                            "bootstrapping the ensemble: starting server.{} alone",
+                            plan::server_id(f.me)
+                        );
+                        self.show_progress(Status::maintenance(
+                            "starting zookeeper server (bootstrapping the ensemble)",
+                        ))?;
+                    }
+                    LocalAction::Join { participants } => {
+                        let text =
+                            render::initial_dynamic(flavor, participants, Some((f.me, &addr)));
+                        self.workload.write(&dynamic, &text, false)?;
+                        tracing::info!(
+                            "starting server.{} as an observer of {:?}",
+                            plan::server_id(f.me),
+                            participants
+                                .keys()
+                                .map(|u| plan::server_id(*u))
+                                .collect::<Vec<_>>()
+                        );
+                        self.show_progress(Status::maintenance(
+                            "starting zookeeper server (joining the ensemble)",
+                        ))?;
+                    }
+                    _ => {
+                        tracing::warn!("the ZooKeeper server was not running; starting it again");
+                        self.show_progress(Status::maintenance(
+                            "restarting zookeeper server (it was not running)",
+                        ))?;
+                    }
+                }
+                self.workload.start()?;
+                self.mark_loaded(f);
+                self.await_broadcast(&addr);
+            }
+            (Some(LocalAction::Nothing), Some(_)) if !f.dying && self.workload.alive() => {
+                // Files follow the inputs at once; the server loads them at its rolling restart.
+                let changed = self.write_server_files(f)?;
+                tracing::debug!(changed, "server configuration files checked");
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Step 4.
+    fn announce(&mut self, f: &Facts) -> Result<Probe, CharmError> {
+        let probe = match &f.address {
+            Some(a) if self.workload.initialized() => self.ensemble.probe(a),
+            _ => Probe::default(),
+        };
+        if !f.dying && probe.broadcasting() {
+            self.write_unit_bag(
+                [(peer::KEY_STATE.to_string(), peer::STATE_STARTED.to_string())].into(),
+            )?;
+        }
+        if let (false, Some(v)) = (self.workload_version_set, &probe.version) {
+            self.tools.application_version_set(v)?;
+            self.workload_version_set = true;
+        }
+        Ok(probe)
+    }
+
+    /// Applies planned changes one at a time, re-observing after each, until none is left or
+    /// one must wait. Returns the last observation, plan and transient hold met on the way.
+    fn converge(
+        &mut self,
+        base: &PlanBase,
+        book: &BTreeMap<UnitId, String>,
+        super_pw: Option<&Secret>,
+    ) -> Result<(Option<Ensemble>, plan::Plan, Option<Hold>), CharmError> {
+        let me = self.me();
+        let max_steps = base.peers.len() + base.departed.len() + 2;
+        for _ in 0..max_steps {
+            let obs = observed(self.ensemble.observe(book));
+            let p = plan::plan(&base.input(me, obs.as_ref()))?;
+            let (Some(change), Some(pw)) = (p.changes.first().copied(), super_pw) else {
+                return Ok((obs, p, None));
+            };
+            let addr = match change {
+                Change::Add(u) => book.get(&u).cloned(),
+                Change::Remove(_) => None,
+            };
+            tracing::info!("quorum change: {change}");
+            match self.ensemble.apply(change, addr.as_deref(), book, pw) {
+                Ok(()) => {}
+                Err(ChangeError::Transient(h)) => {
+                    let obs = observed(self.ensemble.observe(book));
+                    let p = plan::plan(&base.input(me, obs.as_ref()))?;
+                    return Ok((obs, p, Some(h)));
+                }
+                Err(ChangeError::Failed(msg)) => {
+                    tracing::error!("quorum change {change} failed: {msg}");
+                    self.conditions
+                        .push(UnitCondition::Held(format!("{change} failed: {msg}")));
+                    return Ok((obs, p, None));
+                }
+            }
+        }
+        let obs = observed(self.ensemble.observe(book));
+        let p = plan::plan(&base.input(me, obs.as_ref()))?;
+        Ok((obs, p, None))
+    }
+
+    /// Step 5. Returns the outcome and the last observation (when one was made).
+    fn membership(
+        &mut self,
+        f: &Facts,
+        base: &PlanBase,
+    ) -> Result<(Outcome, Option<Ensemble>), CharmError> {
+        let book = self.address_book(&f.peer);
+        let known: BTreeSet<UnitId> = base.ledger.keys().chain(book.keys()).copied().collect();
+        let evidence = f.dying || self.local.departed.iter().any(|u| known.contains(u));
+        if !f.leader && !evidence {
+            return Ok((Outcome::Done, None));
+        }
+        let super_pw = f.creds.as_ref().and_then(|c| c.super_password().cloned());
+        let (obs, p, transient) = self.converge(base, &book, super_pw.as_ref())?;
+        if f.leader && !p.ledger.is_empty() {
+            let data = peer::ledger_writes(&p.ledger);
+            self.tools.relation_set(f.peer.relation, true, &data)?;
+            if let Some(pv) = self.peer_mut() {
+                pv.apply_app_write(&data);
+            }
+            tracing::info!("membership ledger updated: {:?}", p.ledger);
+        }
+        let mut outcome = Outcome::Done;
+        if let Some(h) = transient.or_else(|| p.defer_reason().cloned()) {
+            outcome = Outcome::defer(h.to_string());
+            self.conditions.push(UnitCondition::Deferred(h.to_string()));
+        }
+        for (c, h) in &p.held {
+            if !h.is_transient() {
+                tracing::warn!("not applying {c}: {h}");
+                self.conditions.push(UnitCondition::Held(h.to_string()));
+            }
+        }
+        Ok((outcome, Some(obs.unwrap_or_default())))
+    }
+
+    /// Step 7.
+    fn unit_conditions(&mut self, f: &Facts, probe: &Probe, ens: Option<&Ensemble>) {
+        if f.dying {
+            self.conditions.push(UnitCondition::Leaving);
+            return;
+        }
+        if !self.workload.initialized() {
+            return;
+        }
+        let members = match ens {
+            Some(e) if !e.members.is_empty() => e.members.clone(),
+            _ => probe.members.clone().unwrap_or_default(),
+        };
+        if !probe.broadcasting() {
+            self.conditions.push(UnitCondition::NotServing);
+        } else if !members.get(&f.me).is_some_and(|m| m.voting) {
+            self.conditions.push(UnitCondition::NotInQuorum);
+        }
+        if f.leader {
+            if let Some(e) = ens {
+                let units = f.peer.units.len();
+                let serving = e
+                    .voters()
+                    .iter()
+                    .filter(|u| f.peer.units.contains_key(u) && e.broadcasting.contains(u))
+                    .count();
+                self.app_status = Some(status::app_status(serving, units, e.leader.is_some()));
+            }
+        }
+    }
+
+    /// The reconcile: everything this unit should do, whatever the event was.
+    pub(super) fn reconcile(&mut self) -> Result<Outcome, CharmError> {
+        self.conditions.clear();
+        self.app_status = None;
+        if !self.ensure_installed() {
+            return Ok(Outcome::Done);
+        }
+        let Some(f) = self.facts()? else {
+            self.conditions.push(UnitCondition::NoPeerRelation);
+            return Ok(Outcome::Done);
+        };
+        if let (Some(a), false) = (&f.address, f.dying) {
+            self.publish_identity(&a.clone())?;
+        }
+        let base = PlanBase {
+            is_leader: f.leader,
+            dying: f.dying,
+            peers: f.peer.planner_units(),
+            ledger: f.peer.ledger(),
+            departed: self.local.departed.clone(),
+            credentials: f.creds.is_some(),
+            local: LocalServer {
+                initialized: self.workload.initialized(),
+                running: self.workload.alive(),
+            },
+        };
+        self.local_server(&f, &base)?;
+        let probe = self.announce(&f)?;
+        // Re-read our own writes into the planner's view (state=started may be new).
+        let peers = self
+            .view
+            .as_ref()
+            .and_then(|v| v.peer.as_ref())
+            .map(PeerState::planner_units)
+            .unwrap_or_default();
+        let base = PlanBase {
+            peers,
+            local: LocalServer {
+                initialized: self.workload.initialized(),
+                running: self.workload.alive(),
+            },
+            ..base
+        };
+        let (outcome, ens) = self.membership(&f, &base)?;
+        self.rolling(&f, ens.as_ref())?;
+        let probe = if self.local.starts != self.local_before.starts || probe.peer_state.is_none() {
+            self.announce(&f)?
+        } else {
+            probe
+        };
+        self.unit_conditions(&f, &probe, ens.as_ref());
+        Ok(outcome)
+    }
+}
+
+fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most buf.len() bytes into buf.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return String::new();
+    }
+    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer(app: &[(&str, &str)]) -> PeerState {
+        PeerState {
+            relation: crate::juju::RelationId(0),
+            units: BTreeMap::new(),
+            app: app
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn fingerprint_follows_restart_relevant_inputs_only() {
+        let c = CharmConfig::default();
+        let base = desired_fingerprint(&c, &peer(&[]));
+        assert_eq!(
+            base,
+            desired_fingerprint(
+                &c,
+                &peer(&[("0", "added"), ("internal-secret", "secret:x")])
+            )
+        );
+        assert_ne!(
+            base,
+            desired_fingerprint(&c, &peer(&[("credentials-rev", "2")]))
+        );
+        assert_ne!(
+            base,
+            desired_fingerprint(&c, &peer(&[("restart-nonce", "1")]))
+        );
+        assert_ne!(
+            base,
+            desired_fingerprint(
+                &CharmConfig {
+                    tick_time: 500,
+                    ..c.clone()
+                },
+                &peer(&[])
+            )
+        );
+        let policy = CharmConfig {
+            client_znode_policy: crate::state::config::ZnodePolicy::Delete,
+            ..c.clone()
+        };
+        assert_eq!(
+            base,
+            desired_fingerprint(&policy, &peer(&[])),
+            "the znode policy needs no restart"
+        );
+    }
+}
