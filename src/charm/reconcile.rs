@@ -272,7 +272,13 @@ impl ZooKeeperCharm<'_> {
 
     /// Waits for this server to broadcast; records a condition if it died.
     pub(super) fn await_broadcast(&mut self, address: &str) -> bool {
-        if self.ensemble.wait_broadcast(address, self.opts.start_wait) {
+        let wait = self
+            .view
+            .as_ref()
+            .and_then(|v| v.config.as_ref().ok())
+            .map(|c| std::time::Duration::from_secs(c.server_start_timeout.into()))
+            .unwrap_or(self.opts.start_wait);
+        if self.ensemble.wait_broadcast(address, wait) {
             return true;
         }
         if !self.workload.alive() {

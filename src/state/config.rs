@@ -56,6 +56,8 @@ pub struct CharmConfig {
     pub tick_time: u32,
     pub log_level: LogLevel,
     pub client_znode_policy: ZnodePolicy,
+    /// Seconds a hook waits for a starting server to reach broadcast.
+    pub server_start_timeout: u32,
 }
 
 impl Default for CharmConfig {
@@ -66,6 +68,7 @@ impl Default for CharmConfig {
             tick_time: 2000,
             log_level: LogLevel::Info,
             client_znode_policy: ZnodePolicy::Keep,
+            server_start_timeout: 60,
         }
     }
 }
@@ -149,6 +152,10 @@ impl CharmConfig {
             int_option(cfg, "tick-time", d.tick_time, 1, 60000),
             d.tick_time,
         );
+        let server_start_timeout = take(
+            int_option(cfg, "server-start-timeout", d.server_start_timeout, 5, 3600),
+            d.server_start_timeout,
+        );
         let log_level = match str_option(cfg, "log-level") {
             None => d.log_level,
             Some(Err(e)) => {
@@ -196,6 +203,7 @@ impl CharmConfig {
                 tick_time,
                 log_level,
                 client_znode_policy,
+                server_start_timeout,
             })
         } else {
             Err(errors)
