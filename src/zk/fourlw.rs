@@ -1,9 +1,10 @@
 //! Four-letter words over raw TCP (no session, no authentication), and pure parsers for their
 //! answers, tested on real ZooKeeper 3.8.0 output (`testdata/`).
 //!
-//! Until a server reaches "... - broadcast", `srvr`, `mntr` and `stat` answer
+//! Until a server reaches "... - broadcast", `srvr`, `mntr`, `stat` and `conf` answer
 //! `This ZooKeeper instance is not currently serving requests`; the intermediate peer states are
-//! never visible. The parsers return that answer as [`FourLw::NotServing`], a value, so callers
+//! never visible. The parsers return that answer, and an empty one (a server changing state
+//! closes the connection without answering), as [`FourLw::NotServing`], a value, so callers
 //! read it as "not synced" instead of failing.
 
 use std::collections::BTreeMap;
@@ -100,8 +101,11 @@ fn malformed(cmd: &'static str, detail: impl Into<String>) -> ParseError {
     }
 }
 
+/// "Not serving", or no answer at all: a server tearing down its connections (a leader
+/// stepping down, a server shutting down) closes a four-letter-word connection without a word.
 fn is_not_serving(text: &str) -> bool {
-    text.trim() == NOT_SERVING
+    let text = text.trim();
+    text.is_empty() || text == NOT_SERVING
 }
 
 /// True for `leading - broadcast`, `following - broadcast`, `observing - broadcast`.
@@ -400,6 +404,8 @@ mod tests {
         let extra = [
             NOT_SERVING,
             "  This ZooKeeper instance is not currently serving requests\n",
+            "",
+            "\n",
         ];
         for text in NOT_SERVING_RECORDED.into_iter().chain(extra) {
             assert_eq!(parse_srvr(text).unwrap(), FourLw::NotServing);
@@ -410,7 +416,7 @@ mod tests {
 
     #[test]
     fn malformed_answers_are_errors_not_panics() {
-        for text in ["", "imok", "garbage\n\n", "Mode: leader\n"] {
+        for text in ["imok", "garbage\n\n", "Mode: leader\n"] {
             assert!(parse_srvr(text).is_err(), "{text:?}");
         }
         let bad_mode = SRVR_FOLLOWER.replace("Mode: follower", "Mode: dancing");
