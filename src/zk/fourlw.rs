@@ -1,9 +1,10 @@
 //! Four-letter words over raw TCP (no session, no authentication), and pure parsers for their
 //! answers, tested on real ZooKeeper 3.8.0 output (`testdata/`).
 //!
-//! Until a server reaches "... - broadcast", `srvr`, `mntr` and `stat` answer
+//! Until a server reaches "... - broadcast", `srvr`, `mntr`, `stat` and `conf` answer
 //! `This ZooKeeper instance is not currently serving requests`; the intermediate peer states are
-//! never visible. The parsers return that answer as [`FourLw::NotServing`], a value, so callers
+//! never visible. The parsers return that answer, and an empty one (a server changing state
+//! closes the connection without answering), as [`FourLw::NotServing`], a value, so callers
 //! read it as "not synced" instead of failing.
 
 use std::collections::BTreeMap;
@@ -100,8 +101,11 @@ fn malformed(cmd: &'static str, detail: impl Into<String>) -> ParseError {
     }
 }
 
+/// "Not serving", or no answer at all: a server tearing down its connections (a leader
+/// stepping down, a server shutting down) closes a four-letter-word connection without a word.
 fn is_not_serving(text: &str) -> bool {
-    text.trim() == NOT_SERVING
+    let text = text.trim();
+    text.is_empty() || text == NOT_SERVING
 }
 
 /// True for `leading - broadcast`, `following - broadcast`, `observing - broadcast`.
@@ -250,11 +254,12 @@ impl Mntr {
     pub fn pending_syncs(&self) -> Option<u64> {
         self.number("zk_pending_syncs")
     }
-    /// Leader only: voting followers in broadcast.
+    /// Leader only: followers the leader forwards to, voting and non-voting (joiners).
     pub fn synced_followers(&self) -> Option<u64> {
         self.number("zk_synced_followers")
     }
-    /// Leader only: followers in broadcast that are not in the configuration (joiners).
+    /// Leader only: the part of [`Mntr::synced_followers`] that is not in the configuration
+    /// (joiners, removed servers still running).
     pub fn synced_non_voting_followers(&self) -> Option<u64> {
         self.number("zk_synced_non_voting_followers")
     }
@@ -262,24 +267,25 @@ impl Mntr {
     pub fn synced_observers(&self) -> Option<u64> {
         self.number("zk_synced_observers")
     }
-    /// Leader only: every connected learner, synced or still syncing.
+    /// Leader only: every connected learner, synced or not.
     pub fn learners(&self) -> Option<u64> {
         self.number("zk_learners")
     }
 
-    /// Leader only: learners connected to the leader but not yet synced (`zk_learners` minus the
-    /// synced followers, non-voting followers and observers). Unlike `zk_pending_syncs`, this
-    /// is a member catching up right now.
+    /// Leader only: learners connected to the leader that it does not forward to yet
+    /// (`zk_learners` minus the synced followers and observers): they are
+    /// still in the handshake that precedes the data sync. Note that the leader starts
+    /// forwarding, and so counts a learner as "synced", *before* it sends the snapshot or diff:
+    /// a learner still loading its snapshot shows up only in its own `mntr` (not serving).
     pub fn syncing_learners(&self) -> Option<u64> {
-        let synced = self.synced_followers()?
-            + self.synced_non_voting_followers().unwrap_or(0)
-            + self.synced_observers().unwrap_or(0);
+        // zk_synced_followers already includes the non-voting ones.
+        let synced = self.synced_followers()? + self.synced_observers().unwrap_or(0);
         Some(self.learners()?.saturating_sub(synced))
     }
 
     /// Why the ensemble counts as syncing, seen from this (leader's) `mntr`; `None` if it does
     /// not: the server is not a broadcasting leader, client syncs are pending, or learners are
-    /// still catching up.
+    /// still in the handshake before their sync.
     pub fn syncing_reason(&self) -> Option<String> {
         if !self.is_leader() || !self.is_broadcast() {
             return Some(format!(
@@ -398,6 +404,8 @@ mod tests {
         let extra = [
             NOT_SERVING,
             "  This ZooKeeper instance is not currently serving requests\n",
+            "",
+            "\n",
         ];
         for text in NOT_SERVING_RECORDED.into_iter().chain(extra) {
             assert_eq!(parse_srvr(text).unwrap(), FourLw::NotServing);
@@ -408,7 +416,7 @@ mod tests {
 
     #[test]
     fn malformed_answers_are_errors_not_panics() {
-        for text in ["", "imok", "garbage\n\n", "Mode: leader\n"] {
+        for text in ["imok", "garbage\n\n", "Mode: leader\n"] {
             assert!(parse_srvr(text).is_err(), "{text:?}");
         }
         let bad_mode = SRVR_FOLLOWER.replace("Mode: follower", "Mode: dancing");
@@ -453,6 +461,18 @@ mod tests {
         let m = parse_mntr(&joining).unwrap().serving().unwrap();
         assert_eq!(m.syncing_learners(), Some(1));
         assert!(m.syncing_reason().unwrap().contains("1 learner"));
+        // A synced joiner is a synced follower *and* a synced non-voting follower (measured on
+        // 3.8.0: one member plus one joiner gives learners 1, synced 1, non-voting 1).
+        let joined = MNTR_LEADER
+            .replace("zk_learners\t2", "zk_learners\t3")
+            .replace("zk_synced_followers\t2", "zk_synced_followers\t3")
+            .replace(
+                "zk_synced_non_voting_followers\t0",
+                "zk_synced_non_voting_followers\t1",
+            );
+        let m = parse_mntr(&joined).unwrap().serving().unwrap();
+        assert_eq!(m.syncing_learners(), Some(0));
+        assert_eq!(m.syncing_reason(), None);
         // Float values (older servers) still read as numbers.
         let float = MNTR_LEADER.replace("zk_pending_syncs\t0", "zk_pending_syncs\t1.0");
         let m = parse_mntr(&float).unwrap().serving().unwrap();

@@ -141,6 +141,21 @@ async fn mntr_of(addr: &str, timeout: Duration) -> Result<FourLw<Mntr>, ZkError>
     })
 }
 
+/// The first member (id, address) whose own `mntr` says "not serving": it is up, catching up.
+fn member_not_serving(
+    members: &[(u32, String)],
+    answers: &BTreeMap<String, Result<FourLw<Mntr>, ZkError>>,
+) -> Option<String> {
+    members
+        .iter()
+        .find_map(|(id, addr)| match answers.get(addr) {
+            Some(Ok(FourLw::NotServing)) => Some(format!(
+                "server.{id} ({addr}) is up but not serving requests yet"
+            )),
+            _ => None,
+        })
+}
+
 /// One membership change, and how to tell from a configuration whether it is in.
 #[derive(Debug, Clone)]
 enum Change {
@@ -284,30 +299,49 @@ impl ZooKeeperManager {
         Ok(self.config().await?.version)
     }
 
-    /// Why the ensemble is syncing, from the leader's `mntr`, or `None`.
-    async fn syncing_reason(&mut self) -> Result<Option<String>, ZkError> {
+    /// Why the ensemble is syncing, or `None`: from the leader's `mntr` (not a broadcasting
+    /// leader, pending syncs, learners still in the handshake), then from the members' own
+    /// `mntr` (up but not serving yet: restarted, or still loading the leader's snapshot, which
+    /// the leader already counts as a synced follower). Members in `skip` are not asked;
+    /// unreachable members are down, not syncing.
+    async fn syncing_reason(&mut self, skip: &[u32]) -> Result<Option<String>, ZkError> {
         self.session().await?;
         let Some(addr) = self.leader_four_lw() else {
             return Ok(Some("no leader".into()));
         };
         match mntr_of(&addr, self.opts.connect.four_lw_timeout).await {
-            Ok(FourLw::Serving(m)) => Ok(m.syncing_reason()),
+            Ok(FourLw::Serving(m)) => {
+                if let Some(reason) = m.syncing_reason() {
+                    return Ok(Some(reason));
+                }
+            }
             Ok(FourLw::NotServing) => {
                 self.drop_session();
-                Ok(Some(format!("the leader {addr} is not serving requests")))
+                return Ok(Some(format!("the leader {addr} is not serving requests")));
             }
             Err(e) if e.is_session_trouble() => {
                 self.drop_session();
-                Ok(Some(format!("the leader {addr} is unreachable: {e}")))
+                return Ok(Some(format!("the leader {addr} is unreachable: {e}")));
             }
-            Err(e) => Err(e),
+            Err(e) => return Err(e),
         }
+        let members: Vec<(u32, String)> = self
+            .config()
+            .await?
+            .members
+            .values()
+            .filter(|m| !skip.contains(&m.id))
+            .filter_map(|m| Some((m.id, m.client_addr()?)))
+            .collect();
+        let addrs: Vec<String> = members.iter().map(|(_, a)| a.clone()).collect();
+        let answers = mntr_all(&addrs, None, self.opts.connect.four_lw_timeout).await;
+        Ok(member_not_serving(&members, &answers))
     }
 
-    /// True while the leader is not a broadcasting leader, has pending syncs, or has learners
-    /// connected that have not finished syncing.
+    /// True while the leader is not a broadcasting leader, has pending syncs or learners still
+    /// in the handshake, or a member is up but not serving yet.
     pub async fn members_syncing(&mut self) -> Result<bool, ZkError> {
-        Ok(self.syncing_reason().await?.is_some())
+        Ok(self.syncing_reason(&[]).await?.is_some())
     }
 
     /// True when every host answers `mntr` with "... - broadcast".
@@ -322,8 +356,8 @@ impl ZooKeeperManager {
         .all(|r| matches!(r, Ok(FourLw::Serving(m)) if m.is_broadcast()))
     }
 
-    async fn refuse_while_syncing(&mut self) -> Result<(), ZkError> {
-        match self.syncing_reason().await? {
+    async fn refuse_while_syncing(&mut self, skip: &[u32]) -> Result<(), ZkError> {
+        match self.syncing_reason(skip).await? {
             Some(detail) => Err(ZkError::MembersSyncing { detail }),
             None => Ok(()),
         }
@@ -365,7 +399,7 @@ impl ZooKeeperManager {
                 detail: format!("server.{} is listed twice", w[0].id),
             });
         }
-        self.refuse_while_syncing().await?;
+        self.refuse_while_syncing(&[]).await?;
         let mut cfg = self.config().await?;
         for spec in sorted {
             cfg = self.config().await?;
@@ -400,7 +434,9 @@ impl ZooKeeperManager {
     /// found before the next call. Returns the final configuration.
     pub async fn remove_members(&mut self, ids: &[u32]) -> Result<EnsembleConfig, ZkError> {
         let ids: BTreeSet<u32> = ids.iter().copied().collect();
-        self.refuse_while_syncing().await?;
+        // The members on their way out may be in any state.
+        let leaving: Vec<u32> = ids.iter().copied().collect();
+        self.refuse_while_syncing(&leaving).await?;
         let mut cfg = self.config().await?;
         for id in ids {
             cfg = self.config().await?;
@@ -572,6 +608,27 @@ mod tests {
         assert!(!Change::Join(one.with_role(crate::quorum::member::Role::Observer)).applied(&cfg));
         assert!(!Change::Leave(1).applied(&cfg));
         assert!(Change::Leave(2).applied(&cfg));
+    }
+
+    #[test]
+    fn a_member_up_but_not_serving_is_syncing_a_down_one_is_not() {
+        let members = vec![(1, "a:2181".to_string()), (2, "b:2181".to_string())];
+        let serving = fourlw::parse_mntr(include_str!("testdata/mntr-follower.txt")).unwrap();
+        let mut answers = BTreeMap::new();
+        answers.insert("a:2181".to_string(), Ok(serving));
+        answers.insert(
+            "b:2181".to_string(),
+            Err(ZkError::Io {
+                host: "b:2181".into(),
+                source: std::io::Error::from(std::io::ErrorKind::ConnectionRefused),
+            }),
+        );
+        assert_eq!(member_not_serving(&members, &answers), None);
+        answers.insert("b:2181".to_string(), Ok(FourLw::NotServing));
+        assert_eq!(
+            member_not_serving(&members, &answers).as_deref(),
+            Some("server.2 (b:2181) is up but not serving requests yet")
+        );
     }
 
     #[tokio::test]

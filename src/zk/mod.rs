@@ -31,8 +31,11 @@
 //!   lost connection (typical when removing the leader, which commits anyway) the configuration
 //!   is re-read to decide; BadVersion and ReconfigInProgress are retried a bounded number of
 //!   times. "Syncing" means the leader is not in broadcast, has pending syncs, or has learners
-//!   connected that are not yet synced (`zk_learners` minus the synced ones): `zk_pending_syncs`
-//!   alone counts client `sync` calls and is almost always 0.
+//!   connected that are still in the handshake (`zk_learners` minus the synced ones), or a member
+//!   is up but not serving yet. `zk_pending_syncs` alone (what the Python library checked)
+//!   counts client `sync` calls and is almost always 0, and the leader counts a learner as
+//!   "synced" as soon as it starts sending it the snapshot, so a member still loading data is
+//!   seen only through its own `mntr`.
 //! - **Session-free observation.** [`observe`] reads `srvr`/`mntr`/`conf` from every host in
 //!   parallel, without authentication: the leader, the membership and version (from the leader's
 //!   `conf`), per-host states and whether the ensemble is syncing. Cheap enough for every hook.

@@ -37,7 +37,8 @@ pub struct Observed {
     pub leader: Option<String>,
     /// Membership and version from the leader's `conf`.
     pub config: Option<EnsembleConfig>,
-    /// The leader has pending syncs, learners still syncing, or is not in broadcast.
+    /// The leader has pending syncs or learners still in the handshake, or is not in
+    /// broadcast, or an observed member is up but not serving yet.
     pub syncing: bool,
     pub syncing_reason: Option<String>,
 }
@@ -141,6 +142,21 @@ pub async fn observe(hosts: &[String], four_lw_timeout: Duration) -> Observed {
         let a = &answers[&leader];
         observed.config = a.conf.as_ref().map(|c| c.config.clone());
         observed.syncing_reason = a.mntr.as_ref().and_then(Mntr::syncing_reason);
+        // A member that is up but not serving is catching up (restarted, or loading the
+        // leader's snapshot, which the leader already counts as synced).
+        if observed.syncing_reason.is_none() {
+            observed.syncing_reason = observed.config.as_ref().and_then(|cfg| {
+                cfg.members.values().find_map(|m| {
+                    let addr = m.client_addr()?;
+                    answers.get(&addr).filter(|a| a.not_serving).map(|_| {
+                        format!(
+                            "server.{} ({addr}) is up but not serving requests yet",
+                            m.id
+                        )
+                    })
+                })
+            });
+        }
         observed.syncing = observed.syncing_reason.is_some();
         observed.leader = Some(leader);
     }
