@@ -153,7 +153,8 @@ impl EnsembleIo for ZkEnsemble {
             leader: obs.leader.as_deref().and_then(unit_at),
             members,
             version: obs.config.as_ref().map(|c| c.version),
-            syncing: obs.syncing,
+            syncing: obs.leader_syncing,
+            catching_up: obs.catching_up.iter().filter_map(|h| unit_at(h)).collect(),
             broadcasting: obs
                 .per_host
                 .iter()

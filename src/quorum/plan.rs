@@ -91,13 +91,24 @@ pub struct Ensemble {
     /// The members of the committed configuration (from the leader), by unit.
     pub members: BTreeMap<UnitId, Member>,
     pub version: Option<u64>,
-    /// The leader reports pending syncs, or is not yet in broadcast.
+    /// The leader reports pending syncs or learners in the handshake, or is not in broadcast.
     pub syncing: bool,
+    /// Members that are up but not serving: restarting, catching up with the leader, or hung.
+    pub catching_up: BTreeSet<UnitId>,
     /// Units whose server answers "... - broadcast".
     pub broadcasting: BTreeSet<UnitId>,
 }
 
 impl Ensemble {
+    /// Members are syncing, for a change that concerns `unit`: a member that is stuck never
+    /// blocks its own removal.
+    pub fn syncing_for(&self, change: Change) -> bool {
+        match change {
+            Change::Add(_) => self.syncing || !self.catching_up.is_empty(),
+            Change::Remove(u) => self.syncing || self.catching_up.iter().any(|x| *x != u),
+        }
+    }
+
     pub fn voters(&self) -> BTreeSet<UnitId> {
         self.members
             .iter()
@@ -359,7 +370,7 @@ pub fn plan(input: &Input<'_>) -> Result<Plan, InvariantViolation> {
         let change = Change::Remove(u);
         if ens.leader.is_none() {
             out.held.push((change, Hold::NoQuorumLeader));
-        } else if ens.syncing {
+        } else if ens.syncing_for(change) {
             out.held.push((change, Hold::MembersSyncing));
         } else if voters.contains(&u) && !keeps_majority(&voters, live, change) {
             out.held.push((change, Hold::WouldLoseMajority(u)));
@@ -376,7 +387,7 @@ pub fn plan(input: &Input<'_>) -> Result<Plan, InvariantViolation> {
             // One at a time, in order: once one must wait, the later ones wait behind it.
             let hold = if ens.leader.is_none() {
                 Some(Hold::NoQuorumLeader)
-            } else if ens.syncing {
+            } else if ens.syncing_for(change) {
                 Some(Hold::MembersSyncing)
             } else if blocked || !live.contains(&u) {
                 Some(Hold::MemberNotReady(u))

@@ -27,6 +27,18 @@ pub struct HostState {
     pub version: Option<String>,
     /// The first error met (unreachable, timeout, refused command), if any.
     pub error: Option<String>,
+    /// It answered "This ZooKeeper instance is not currently serving requests".
+    pub not_serving: bool,
+    /// The server accepted the connection but did not answer in time (a frozen or overloaded
+    /// process): up, but not keeping up.
+    pub hung: bool,
+}
+
+impl HostState {
+    /// Up (it answered "not serving", or accepted and stayed silent) but not in broadcast.
+    pub fn catching_up(&self) -> bool {
+        !self.serving && (self.not_serving || self.hung)
+    }
 }
 
 /// The ensemble as the four-letter words show it.
@@ -41,6 +53,12 @@ pub struct Observed {
     /// broadcast, or an observed member is up but not serving yet.
     pub syncing: bool,
     pub syncing_reason: Option<String>,
+    /// The leader's own reason to call the ensemble syncing (not in broadcast, pending syncs,
+    /// learners in the handshake), without looking at other members.
+    pub leader_syncing: bool,
+    /// Members of the configuration that are up but not serving (restarting, catching up, or
+    /// hung), by host.
+    pub catching_up: Vec<String>,
 }
 
 impl Observed {
@@ -57,6 +75,7 @@ struct Answers {
     conf: Option<Conf>,
     not_serving: bool,
     answered: bool,
+    timed_out: bool,
     error: Option<String>,
 }
 
@@ -85,6 +104,9 @@ pub async fn observe(hosts: &[String], four_lw_timeout: Duration) -> Observed {
             Err(e) => {
                 if matches!(e, ZkError::FourLwNotAllowed { .. }) {
                     a.answered = true;
+                }
+                if matches!(e, ZkError::Timeout { .. }) {
+                    a.timed_out = true;
                 }
                 a.error.get_or_insert_with(|| match e {
                     ZkError::Io { source, .. } => format!("{cmd}: {source}"),
@@ -135,6 +157,8 @@ pub async fn observe(hosts: &[String], four_lw_timeout: Duration) -> Observed {
                 a.not_serving
                     .then(|| "not currently serving requests".to_string())
             }),
+            not_serving: a.not_serving,
+            hung: a.timed_out && !a.answered,
         };
         observed.per_host.insert(host.clone(), state);
     }
@@ -142,6 +166,20 @@ pub async fn observe(hosts: &[String], four_lw_timeout: Duration) -> Observed {
         let a = &answers[&leader];
         observed.config = a.conf.as_ref().map(|c| c.config.clone());
         observed.syncing_reason = a.mntr.as_ref().and_then(Mntr::syncing_reason);
+        observed.leader_syncing = observed.syncing_reason.is_some();
+        if let Some(cfg) = &observed.config {
+            observed.catching_up = cfg
+                .members
+                .values()
+                .filter_map(|m| m.client_addr())
+                .filter(|addr| {
+                    observed
+                        .per_host
+                        .get(addr)
+                        .is_some_and(HostState::catching_up)
+                })
+                .collect();
+        }
         // A member that is up but not serving is catching up (restarted, or loading the
         // leader's snapshot, which the leader already counts as synced).
         if observed.syncing_reason.is_none() {

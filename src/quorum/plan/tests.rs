@@ -35,6 +35,7 @@ fn ensemble(leader: Option<UnitId>, voters: &[UnitId], live: &[UnitId]) -> Ensem
             .collect(),
         version: Some(0x100000000),
         syncing: false,
+        catching_up: BTreeSet::new(),
         broadcasting: live.iter().copied().collect(),
     }
 }
@@ -214,6 +215,32 @@ fn no_leader_or_syncing_holds_changes() {
             (Change::Add(1), Hold::NoQuorumLeader)
         ]
     );
+}
+
+#[test]
+fn a_member_catching_up_holds_changes_but_not_its_own_removal() {
+    // 4 voters, unit 1 up but not serving (restarting or hung), unit 3 departed, 4 waiting.
+    let mut c = Case::new(0, true);
+    c.peers = peers(&[(0, true), (1, true), (2, true), (4, true)]);
+    c.local = RUNNING;
+    c.departed = [3].into();
+    let mut e = ensemble(Some(0), &[0, 1, 2, 3], &[0, 2, 3, 4]);
+    e.catching_up = [1].into();
+    c.ensemble = Some(e.clone());
+    let p = c.run();
+    assert!(p.changes.is_empty(), "{p:?}");
+    assert_eq!(
+        p.held,
+        [
+            (Change::Remove(3), Hold::MembersSyncing),
+            (Change::Add(4), Hold::MembersSyncing)
+        ]
+    );
+    // The stuck member itself departed: its removal goes ahead (majority permitting).
+    c.departed = [1].into();
+    c.peers = peers(&[(0, true), (2, true), (3, true)]);
+    let p = c.run();
+    assert_eq!(p.changes, [Change::Remove(1)]);
 }
 
 #[test]
@@ -457,6 +484,7 @@ impl World {
                 .collect(),
             version: Some(1),
             syncing: false,
+            catching_up: BTreeSet::new(),
             broadcasting: live,
         })
     }
