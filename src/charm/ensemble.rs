@@ -52,14 +52,20 @@ pub trait EnsembleIo {
         super_password: &Secret,
     ) -> Result<(), ChangeError>;
 
-    /// Polls `probe` until the server broadcasts or `timeout` passes.
-    fn wait_broadcast(&mut self, address: &str, timeout: Duration) -> bool {
+    /// Polls `probe` until the server broadcasts, `timeout` passes, or `alive` says the
+    /// process is gone (no point waiting for a server that exited).
+    fn wait_broadcast(
+        &mut self,
+        address: &str,
+        timeout: Duration,
+        alive: &dyn Fn() -> bool,
+    ) -> bool {
         let deadline = Instant::now() + timeout;
         loop {
             if self.probe(address).broadcasting() {
                 return true;
             }
-            if Instant::now() >= deadline {
+            if Instant::now() >= deadline || !alive() {
                 return false;
             }
             std::thread::sleep(Duration::from_millis(50));

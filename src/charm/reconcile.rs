@@ -47,6 +47,7 @@ pub(super) struct PlanBase {
     pub departed: BTreeSet<UnitId>,
     pub credentials: bool,
     pub local: LocalServer,
+    pub planned: Option<BTreeSet<UnitId>>,
 }
 
 impl PlanBase {
@@ -61,6 +62,7 @@ impl PlanBase {
             credentials: self.credentials,
             local: self.local,
             ensemble,
+            planned: self.planned.as_ref(),
         }
     }
 }
@@ -278,7 +280,11 @@ impl ZooKeeperCharm<'_> {
             .and_then(|v| v.config.as_ref().ok())
             .map(|c| std::time::Duration::from_secs(c.server_start_timeout.into()))
             .unwrap_or(self.opts.start_wait);
-        if self.ensemble.wait_broadcast(address, wait) {
+        let workload = self.workload;
+        if self
+            .ensemble
+            .wait_broadcast(address, wait, &|| workload.alive())
+        {
             return true;
         }
         if !self.workload.alive() {
@@ -295,6 +301,27 @@ impl ZooKeeperCharm<'_> {
         false
     }
 
+    /// The units Juju plans (goal-state), asked only while this unit still has to start its
+    /// server as a new member: the join order depends on them.
+    fn planned_units(
+        &self,
+        f: &Facts,
+        local: LocalServer,
+        ledger: &BTreeMap<UnitId, plan::Ledger>,
+    ) -> Result<Option<BTreeSet<UnitId>>, CharmError> {
+        let member = ledger.get(&f.me) == Some(&plan::Ledger::Added);
+        if f.dying || local.running || (local.initialized && member) {
+            return Ok(None);
+        }
+        let goal = self.tools.goal_state()?;
+        Ok(Some(
+            goal.iter()
+                .filter(|(u, status)| u.app() == self.ctx.app && status.as_str() != "dying")
+                .map(|(u, _)| u.number())
+                .collect(),
+        ))
+    }
+
     /// Step 3.
     fn local_server(&mut self, f: &Facts, base: &PlanBase) -> Result<(), CharmError> {
         let action = plan::plan(&base.input(f.me, None))?.local;
@@ -303,6 +330,8 @@ impl ZooKeeperCharm<'_> {
                 Wait::Credentials => UnitCondition::WaitingCredentials,
                 Wait::Bootstrap => UnitCondition::WaitingBootstrap,
                 Wait::OwnAddress | Wait::ParticipantAddresses => UnitCondition::WaitingAddress,
+                Wait::OtherUnitsFirst => UnitCondition::WaitingOtherUnits,
+                w @ Wait::LowerThanMembers(_) => UnitCondition::CannotJoin(w.to_string()),
             }),
             (Some(LocalAction::Restart), Some(addr)) if f.desired.is_none() => {
                 // Invalid config: bring the server back with the last good files on disk.
@@ -322,6 +351,10 @@ impl ZooKeeperCharm<'_> {
             ) => {
                 let addr = addr.clone();
                 self.write_server_files(f)?;
+                if self.workload.initialized() && !matches!(a, LocalAction::Restart) {
+                    // A re-join: point the server back at a fresh initial configuration.
+                    self.workload.reset_dynamic_config()?;
+                }
                 let flavor = self.workload.flavor();
                 let dynamic = self.workload.paths().dynamic();
                 match &a {
@@ -517,17 +550,20 @@ impl ZooKeeperCharm<'_> {
         if let (Some(a), false) = (&f.address, f.dying) {
             self.publish_identity(&a.clone())?;
         }
+        let local = LocalServer {
+            initialized: self.workload.initialized(),
+            running: self.workload.alive(),
+        };
+        let ledger = f.peer.ledger();
         let base = PlanBase {
             is_leader: f.leader,
             dying: f.dying,
             peers: f.peer.planner_units(),
-            ledger: f.peer.ledger(),
+            planned: self.planned_units(&f, local, &ledger)?,
+            ledger,
             departed: self.local.departed.clone(),
             credentials: f.creds.is_some(),
-            local: LocalServer {
-                initialized: self.workload.initialized(),
-                running: self.workload.alive(),
-            },
+            local,
         };
         self.local_server(&f, &base)?;
         let probe = self.announce(&f)?;

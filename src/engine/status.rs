@@ -17,6 +17,10 @@ pub enum UnitCondition {
     WaitingCredentials,
     WaitingBootstrap,
     WaitingAddress,
+    /// Lower-numbered units join the ensemble first.
+    WaitingOtherUnits,
+    /// This unit can never join (a member has a higher id): the operator must replace it.
+    CannotJoin(String),
     /// A needed change waits on the ensemble (deferred; retried at the next hook).
     Deferred(String),
     /// A safety hold the charm will not force.
@@ -47,6 +51,8 @@ impl UnitCondition {
             }
             WaitingBootstrap => Status::waiting("waiting for the leader to bootstrap the ensemble"),
             WaitingAddress => Status::waiting("waiting for unit addresses on the cluster relation"),
+            WaitingOtherUnits => Status::waiting("other units starting first"),
+            CannotJoin(m) => Status::blocked(m.clone()),
             Deferred(m) => Status::waiting(format!("{m}; retrying at the next hook")),
             Held(m) => Status::blocked(m.clone()),
             NotServing => {

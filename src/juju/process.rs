@@ -240,6 +240,9 @@ pub mod argv {
     pub fn close_port(spec: &str) -> Invocation {
         Invocation::new("close-port", &[spec])
     }
+    pub fn goal_state() -> Invocation {
+        Invocation::new("goal-state", &["--format=json"])
+    }
     pub fn storage_get(id: Option<&str>) -> Invocation {
         let mut inv = Invocation::new("storage-get", &["--format=json"]);
         if let Some(id) = id {
@@ -444,6 +447,9 @@ impl HookTools for ProcessTools {
     }
     fn storage_get(&self, id: Option<&str>) -> ToolResult<StorageInfo> {
         parse_storage(&self.run(&argv::storage_get(id))?)
+    }
+    fn goal_state(&self) -> ToolResult<std::collections::BTreeMap<UnitName, String>> {
+        parse_goal_state(&self.run(&argv::goal_state())?)
     }
 }
 

@@ -320,6 +320,9 @@ pub trait HookTools {
     fn open_port(&self, spec: &str) -> ToolResult<()>;
     fn close_port(&self, spec: &str) -> ToolResult<()>;
     fn storage_get(&self, id: Option<&str>) -> ToolResult<StorageInfo>;
+    /// Every unit of this application Juju plans to have, with its goal status (`dying` for
+    /// units on their way out).
+    fn goal_state(&self) -> ToolResult<BTreeMap<UnitName, String>>;
 }
 
 // ---- pure output parsers -------------------------------------------------------------------
@@ -511,6 +514,26 @@ pub fn parse_storage(stdout: &str) -> ToolResult<StorageInfo> {
     })
 }
 
+/// `goal-state`: `{"units":{"app/0":{"status":"active","since":".."}},"relations":{..}}`.
+pub fn parse_goal_state(stdout: &str) -> ToolResult<BTreeMap<UnitName, String>> {
+    let v = parse_json("goal-state", stdout)?;
+    let mut out = BTreeMap::new();
+    if let Some(units) = v.get("units").and_then(Value::as_object) {
+        for (name, u) in units {
+            let unit = UnitName::parse(name)
+                .ok_or_else(|| bad("goal-state", format!("bad unit name {name:?}"), stdout))?;
+            out.insert(
+                unit,
+                u.get("status")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+            );
+        }
+    }
+    Ok(out)
+}
+
 /// `secret-add` prints the URI (`secret://<model>/<xid>` on 3.x, `secret:<xid>` before).
 pub fn parse_secret_uri(stdout: &str) -> ToolResult<String> {
     let uri = stdout.trim();
@@ -652,6 +675,17 @@ mod tests {
             "secret:cq3ogq7mp25c77ie8hrg"
         );
         assert!(parse_secret_uri("oops").is_err());
+    }
+
+    #[test]
+    fn goal_state_shape() {
+        let g = parse_goal_state(
+            "{\"units\":{\"zookeeper/0\":{\"status\":\"active\",\"since\":\"2024-05-01T10:00:00Z\"},\"zookeeper/2\":{\"status\":\"dying\",\"since\":\"x\"}},\"relations\":{}}\n",
+        )
+        .unwrap();
+        assert_eq!(g.len(), 2);
+        assert_eq!(g[&UnitName::parse("zookeeper/2").unwrap()], "dying");
+        assert!(parse_goal_state("{}").unwrap().is_empty());
     }
 
     #[test]

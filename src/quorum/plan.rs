@@ -4,7 +4,10 @@
 //! The protocol is Charmed ZooKeeper's (peer keys `state=started` on units, app ledger
 //! `"<unit id>": added|removed`), with these rules:
 //! - **Bootstrap**: while nobody has started a server and the ledger holds no `added` unit, the
-//!   Juju leader starts alone as the first participant. Everybody else waits for it.
+//!   lowest-numbered planned unit starts alone as the first participant. Everybody else waits.
+//! - **Join order**: units join in ascending order, each after every lower planned unit is a
+//!   member. ZooKeeper's quorum SASL needs it (a joiner can only be reached by members with
+//!   lower ids); Juju never reuses unit numbers, so later units always come last anyway.
 //! - **Join**: a unit that never started its server starts it with the known participants plus
 //!   itself as an observer; ZooKeeper then runs it as a non-voting follower. It publishes
 //!   `state=started` once its server answers "... - broadcast" (checked by the caller).
@@ -135,6 +138,9 @@ pub struct Input<'a> {
     pub local: LocalServer,
     /// `None`: not observed (nothing answered).
     pub ensemble: Option<&'a Ensemble>,
+    /// The units Juju plans for the application (goal-state, dying ones left out), this one
+    /// included; `None` when not asked (then the related units stand in for it).
+    pub planned: Option<&'a BTreeSet<UnitId>>,
 }
 
 /// Why this unit cannot start its server yet.
@@ -144,6 +150,10 @@ pub enum Wait {
     OwnAddress,
     Bootstrap,
     ParticipantAddresses,
+    /// Lower-numbered units join first (see [`plan`]'s join order rule).
+    OtherUnitsFirst,
+    /// A member has a higher id than this unit: with quorum SASL it can never join.
+    LowerThanMembers(UnitId),
 }
 
 impl fmt::Display for Wait {
@@ -153,6 +163,14 @@ impl fmt::Display for Wait {
             Wait::OwnAddress => "waiting for this unit's address on the cluster relation",
             Wait::Bootstrap => "waiting for the leader to bootstrap the ensemble",
             Wait::ParticipantAddresses => "waiting for the addresses of the quorum members",
+            Wait::OtherUnitsFirst => "other units starting first",
+            Wait::LowerThanMembers(u) => {
+                return write!(
+                    f,
+                    "cannot join: unit {u} is already a member and ZooKeeper's quorum authentication only \
+                     lets servers with higher ids than every member join; remove this unit and add a new one"
+                )
+            }
         })
     }
 }
@@ -168,7 +186,7 @@ pub enum LocalAction {
     Join {
         participants: BTreeMap<UnitId, String>,
     },
-    /// It ran before but the process is gone: start it again with its own files.
+    /// It ran as a member before but the process is gone: start it again with its own files.
     Restart,
     Wait(Wait),
 }
@@ -254,11 +272,15 @@ fn local_action(input: &Input<'_>) -> LocalAction {
         return LocalAction::Nothing;
     }
     if input.local.initialized {
-        return if input.local.running {
-            LocalAction::Nothing
-        } else {
-            LocalAction::Restart
-        };
+        if input.local.running {
+            return LocalAction::Nothing;
+        }
+        if input.ledger.get(&input.me) == Some(&Ledger::Added) {
+            return LocalAction::Restart;
+        }
+        // Started before but never added: once it synced, ZooKeeper rewrote its dynamic
+        // configuration to the leader's, which does not list it, and it would exit at once
+        // ("My id is not in the peer list"). It joins again from a fresh configuration.
     }
     if !input.credentials {
         return LocalAction::Wait(Wait::Credentials);
@@ -284,12 +306,34 @@ fn local_action(input: &Input<'_>) -> LocalAction {
         )
         .filter(|u| *u != input.me && !input.departed.contains(u))
         .collect();
+    // Join order. With quorum SASL, a member connecting back to a joiner that is not a voter
+    // yet skips the SASL handshake (ZooKeeper's QuorumCnxManager authenticates only peers in
+    // its voting view), and the joiner drops the connection: a joiner only hears from members
+    // with lower ids. So the lowest planned unit bootstraps, and units join in ascending order.
+    // Juju never reuses unit numbers, so units added later always come after the members.
+    let planned: BTreeSet<UnitId> = input
+        .planned
+        .cloned()
+        .unwrap_or_else(|| input.peers.keys().copied().collect())
+        .into_iter()
+        .chain(std::iter::once(input.me))
+        .filter(|u| !input.departed.contains(u))
+        .collect();
     if known.is_empty() {
-        return if input.is_leader {
+        return if planned.first() == Some(&input.me) {
             LocalAction::Bootstrap
         } else {
             LocalAction::Wait(Wait::Bootstrap)
         };
+    }
+    if let Some(higher) = known.iter().copied().filter(|u| *u > input.me).max() {
+        return LocalAction::Wait(Wait::LowerThanMembers(higher));
+    }
+    let ahead = planned
+        .iter()
+        .any(|u| *u < input.me && input.ledger.get(u) != Some(&Ledger::Added));
+    if ahead {
+        return LocalAction::Wait(Wait::OtherUnitsFirst);
     }
     let participants: BTreeMap<UnitId, String> = known
         .iter()

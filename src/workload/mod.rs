@@ -85,6 +85,44 @@ pub trait Workload {
     fn initialized(&self) -> bool {
         self.paths().dynamic().exists()
     }
+
+    /// Forgets the dynamic configuration ZooKeeper wrote (`<dynamic>.<version>` files and the
+    /// `dynamicConfigFile` line pointing at them), for a server that must join again from a
+    /// fresh initial configuration.
+    fn reset_dynamic_config(&self) -> Result<(), WorkloadError> {
+        let paths = self.paths();
+        let base = paths.dynamic();
+        let prefix = format!(
+            "{}.",
+            base.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        );
+        if let Ok(entries) = std::fs::read_dir(&paths.conf_dir) {
+            for e in entries.flatten() {
+                if e.file_name().to_string_lossy().starts_with(&prefix) {
+                    let p = e.path();
+                    std::fs::remove_file(&p).map_err(io_err(&p))?;
+                }
+            }
+        }
+        let cfg = paths.zoo_cfg();
+        if let Some(text) = self.read(&cfg)? {
+            let fixed: String = text
+                .lines()
+                .map(|l| {
+                    if l.starts_with("dynamicConfigFile=") {
+                        format!("dynamicConfigFile={}", base.display())
+                    } else {
+                        l.to_string()
+                    }
+                })
+                .map(|l| l + "\n")
+                .collect();
+            self.write(&cfg, &fixed, false)?;
+        }
+        Ok(())
+    }
 }
 
 pub fn write_if_changed(path: &Path, content: &str, private: bool) -> Result<bool, WorkloadError> {

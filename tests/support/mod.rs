@@ -20,24 +20,44 @@ fn root() -> PathBuf {
 
 fn artifact(var: &str, default: PathBuf, how: &str) -> PathBuf {
     let p = std::env::var_os(var).map(PathBuf::from).unwrap_or(default);
-    assert!(p.exists(), "{} is missing: {how} (or run everything with `cargo xtask test`)", p.display());
+    assert!(
+        p.exists(),
+        "{} is missing: {how} (or run everything with `cargo xtask test`)",
+        p.display()
+    );
     p
 }
 
 pub fn jujusim_bin() -> PathBuf {
-    artifact("JUJUSIM_BIN", root().join("target/release/jujusim"), "cargo build --release -p jujusim")
+    artifact(
+        "JUJUSIM_BIN",
+        root().join("target/release/jujusim"),
+        "cargo build --release -p jujusim",
+    )
 }
 
 pub fn packed_charm() -> PathBuf {
-    artifact("ZK_CHARM_PACKED", root().join("target/charm/zookeeper.charm"), "cargo xtask pack")
+    artifact(
+        "ZK_CHARM_PACKED",
+        root().join("target/charm/zookeeper.charm"),
+        "cargo xtask pack",
+    )
 }
 
 pub fn python() -> PathBuf {
-    artifact("ZK_TEST_PYTHON", root().join(".venv/bin/python"), "python3 -m venv .venv && .venv/bin/pip install kazoo pure-sasl")
+    artifact(
+        "ZK_TEST_PYTHON",
+        root().join(".venv/bin/python"),
+        "python3 -m venv .venv && .venv/bin/pip install kazoo pure-sasl",
+    )
 }
 
 fn text(o: &Output) -> String {
-    format!("stdout:\n{}\nstderr:\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 /// A jujusim model in a temporary directory.
@@ -49,12 +69,18 @@ pub struct Model {
 
 impl Model {
     pub fn new() -> Model {
-        Model { dir: tempfile::tempdir().expect("temp dir"), bin: jujusim_bin(), seed: None }
+        Model {
+            dir: tempfile::tempdir().expect("temp dir"),
+            bin: jujusim_bin(),
+            seed: None,
+        }
     }
 
     /// Equally valid orderings chosen by this seed (jujusim --seed).
     pub fn with_seed(seed: u64) -> Model {
-        Model { seed: Some(seed), ..Model::new() }
+        let mut m = Model::new();
+        m.seed = Some(seed);
+        m
     }
 
     pub fn dir(&self) -> &Path {
@@ -79,7 +105,12 @@ impl Model {
     pub fn ok(&self, args: &[&str]) -> String {
         let t = Instant::now();
         let out = self.try_run(args);
-        assert!(out.status.success(), "jujusim {args:?} failed after {:?}\n{}", t.elapsed(), text(&out));
+        assert!(
+            out.status.success(),
+            "jujusim {args:?} failed after {:?}\n{}",
+            t.elapsed(),
+            text(&out)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -91,8 +122,24 @@ impl Model {
     }
 
     pub fn deploy(&self, n: usize) {
+        self.deploy_with(n, &[]);
+    }
+
+    /// Deploys with `--config k=v` options.
+    pub fn deploy_with(&self, n: usize, config: &[&str]) {
         let charm = packed_charm();
-        self.ok(&["deploy", charm.to_str().unwrap_or_default(), "zookeeper", "-n", &n.to_string()]);
+        let n = n.to_string();
+        let mut args = vec![
+            "deploy",
+            charm.to_str().unwrap_or_default(),
+            "zookeeper",
+            "-n",
+            &n,
+        ];
+        for c in config {
+            args.extend(["--config", c]);
+        }
+        self.ok(&args);
     }
 
     pub fn status(&self) -> Value {
@@ -101,31 +148,53 @@ impl Model {
 
     pub fn units(&self, app: &str) -> Vec<String> {
         let s = self.status();
-        let mut u: Vec<String> = s["applications"][app]["units"].as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default();
-        u.sort_by_key(|n| n.rsplit('/').next().and_then(|x| x.parse::<u32>().ok()).unwrap_or(0));
+        let mut u: Vec<String> = s["applications"][app]["units"]
+            .as_object()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
+        u.sort_by_key(|n| {
+            n.rsplit('/')
+                .next()
+                .and_then(|x| x.parse::<u32>().ok())
+                .unwrap_or(0)
+        });
         u
     }
 
     pub fn unit_field(&self, unit: &str, pointer: &str) -> Value {
         let app = unit.split('/').next().unwrap_or_default();
-        self.status()["applications"][app]["units"][unit].pointer(pointer).cloned().unwrap_or(Value::Null)
+        self.status()["applications"][app]["units"][unit]
+            .pointer(pointer)
+            .cloned()
+            .unwrap_or(Value::Null)
     }
 
     pub fn leader(&self, app: &str) -> String {
         let s = self.status();
         s["applications"][app]["units"]
             .as_object()
-            .and_then(|m| m.iter().find(|(_, v)| v["leader"] == Value::Bool(true)).map(|(k, _)| k.clone()))
+            .and_then(|m| {
+                m.iter()
+                    .find(|(_, v)| v["leader"] == Value::Bool(true))
+                    .map(|(k, _)| k.clone())
+            })
             .expect("a leader")
     }
 
     pub fn address(&self, unit: &str) -> String {
-        self.unit_field(unit, "/public-address").as_str().unwrap_or_default().to_string()
+        self.unit_field(unit, "/public-address")
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
     }
 
     /// `host:2181` of every unit of the app.
     pub fn hosts(&self, app: &str) -> String {
-        self.units(app).iter().map(|u| format!("{}:2181", self.address(u))).collect::<Vec<_>>().join(",")
+        self.units(app)
+            .iter()
+            .map(|u| format!("{}:2181", self.address(u)))
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     /// Workload status (current, message) of every unit.
@@ -138,8 +207,14 @@ impl Model {
                     .map(|(k, u)| {
                         (
                             k.clone(),
-                            u["workload-status"]["current"].as_str().unwrap_or_default().to_string(),
-                            u["workload-status"]["message"].as_str().unwrap_or_default().to_string(),
+                            u["workload-status"]["current"]
+                                .as_str()
+                                .unwrap_or_default()
+                                .to_string(),
+                            u["workload-status"]["message"]
+                                .as_str()
+                                .unwrap_or_default()
+                                .to_string(),
                         )
                     })
                     .collect()
@@ -156,7 +231,9 @@ impl Model {
     /// `settle`: returns the number of update-status ticks it needed.
     pub fn settle(&self) -> u64 {
         let v = self.json(&["settle", "--timeout", "240"]);
-        v["ticks"].as_u64().unwrap_or_else(|| panic!("settle output: {v}"))
+        v["ticks"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("settle output: {v}"))
     }
 
     pub fn log(&self) -> Vec<Value> {
@@ -167,9 +244,17 @@ impl Model {
     pub fn hook_errors(&self) -> Vec<String> {
         self.log()
             .iter()
-            .filter(|e| e["exit_code"].as_i64().unwrap_or(0) != 0 || e["timed_out"] == Value::Bool(true))
+            .filter(|e| {
+                e["exit_code"].as_i64().unwrap_or(0) != 0 || e["timed_out"] == Value::Bool(true)
+            })
             .filter(|e| e.get("action").map(|a| a.is_null()).unwrap_or(true))
-            .map(|e| format!("{} {}", e["unit"].as_str().unwrap_or("?"), e["hook"].as_str().unwrap_or("?")))
+            .map(|e| {
+                format!(
+                    "{} {}",
+                    e["unit"].as_str().unwrap_or("?"),
+                    e["hook"].as_str().unwrap_or("?")
+                )
+            })
             .collect()
     }
 
@@ -177,10 +262,20 @@ impl Model {
     pub fn charm_logs(&self) -> Vec<(String, String, String)> {
         let mut out = Vec::new();
         for e in self.log() {
-            let hook = e["hook"].as_str().or(e["action"].as_str()).unwrap_or("").to_string();
+            let hook = e["hook"]
+                .as_str()
+                .or(e["action"].as_str())
+                .unwrap_or("")
+                .to_string();
             let unit = e["unit"].as_str().unwrap_or("").to_string();
             for call in e["tool_calls"].as_array().cloned().unwrap_or_default() {
-                let argv: Vec<String> = call["argv"].as_array().cloned().unwrap_or_default().iter().filter_map(|a| a.as_str().map(str::to_string)).collect();
+                let argv: Vec<String> = call["argv"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|a| a.as_str().map(str::to_string))
+                    .collect();
                 if argv.first().map(String::as_str) == Some("juju-log") {
                     if let Some(msg) = argv.last() {
                         out.push((unit.clone(), hook.clone(), msg.clone()));
@@ -198,13 +293,19 @@ impl Model {
         args.extend(["--format", "json"]);
         let out = self.try_run(&args);
         let s = String::from_utf8_lossy(&out.stdout);
-        let v: Value = serde_json::from_str(&s).unwrap_or_else(|e| panic!("run {name}: not JSON ({e})\n{}", text(&out)));
-        v.as_object().and_then(|m| m.values().next().cloned()).unwrap_or(Value::Null)
+        let v: Value = serde_json::from_str(&s)
+            .unwrap_or_else(|e| panic!("run {name}: not JSON ({e})\n{}", text(&out)));
+        v.as_object()
+            .and_then(|m| m.values().next().cloned())
+            .unwrap_or(Value::Null)
     }
 
     pub fn super_password(&self) -> String {
         let r = self.action("zookeeper/leader", "get-super-password", &[]);
-        r["results"]["super-password"].as_str().unwrap_or_else(|| panic!("get-super-password: {r}")).to_string()
+        r["results"]["super-password"]
+            .as_str()
+            .unwrap_or_else(|| panic!("get-super-password: {r}"))
+            .to_string()
     }
 
     /// Polls `cond` until it holds or `timeout` passes.
@@ -219,6 +320,16 @@ impl Model {
 
 impl Drop for Model {
     fn drop(&mut self) {
+        if std::thread::panicking() && std::env::var_os("KEEP_FAILED_MODELS").is_some() {
+            // Debugging aid: a copy of the failed model (state, timeline, server logs).
+            let keep = std::env::temp_dir().join(format!("failed-model-{}", std::process::id()));
+            let _ = Command::new("cp")
+                .arg("-a")
+                .arg(self.model_dir())
+                .arg(&keep)
+                .status();
+            eprintln!("KEEP_FAILED_MODELS: copied the model to {}", keep.display());
+        }
         let _ = self.cmd(&["destroy"]).output();
     }
 }
@@ -226,16 +337,25 @@ impl Drop for Model {
 /// Runs kazoo with a JSON spec (see zkclient.py); returns its JSON answer.
 pub fn kazoo(spec: Value) -> Value {
     let script = root().join("tests/support/zkclient.py");
-    let out = Command::new(python()).arg(script).arg(spec.to_string()).output().expect("run python");
+    let out = Command::new(python())
+        .arg(script)
+        .arg(spec.to_string())
+        .output()
+        .expect("run python");
     let s = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(s.trim()).unwrap_or_else(|e| panic!("zkclient.py: not JSON ({e})\n{}", text(&out)))
+    serde_json::from_str(s.trim())
+        .unwrap_or_else(|e| panic!("zkclient.py: not JSON ({e})\n{}", text(&out)))
 }
 
 /// Four-letter word to one server (no authentication needed).
 pub fn four_letter(addr: &str, cmd: &str) -> String {
     use std::io::{Read, Write};
-    let Ok(sock) = addr.parse() else { return String::new() };
-    let Ok(mut s) = std::net::TcpStream::connect_timeout(&sock, Duration::from_millis(500)) else { return String::new() };
+    let Ok(sock) = addr.parse() else {
+        return String::new();
+    };
+    let Ok(mut s) = std::net::TcpStream::connect_timeout(&sock, Duration::from_millis(500)) else {
+        return String::new();
+    };
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
     let _ = s.write_all(cmd.as_bytes());
     let _ = s.shutdown(std::net::Shutdown::Write);
@@ -247,11 +367,163 @@ pub fn four_letter(addr: &str, cmd: &str) -> String {
 /// (membership lines, version) from the `conf` of the server at `addr`.
 pub fn conf_members(addr: &str) -> (Vec<String>, String) {
     let conf = four_letter(addr, "conf");
-    let members = conf.lines().filter(|l| l.starts_with("server.")).map(str::to_string).collect();
-    let version = conf.lines().find_map(|l| l.strip_prefix("version=")).unwrap_or_default().to_string();
+    let members = conf
+        .lines()
+        .filter(|l| l.starts_with("server."))
+        .map(str::to_string)
+        .collect();
+    let version = conf
+        .lines()
+        .find_map(|l| l.strip_prefix("version="))
+        .unwrap_or_default()
+        .to_string();
     (members, version)
 }
 
 pub fn peer_state(addr: &str) -> String {
-    four_letter(addr, "mntr").lines().find_map(|l| l.strip_prefix("zk_peer_state\t")).unwrap_or("").to_string()
+    four_letter(addr, "mntr")
+        .lines()
+        .find_map(|l| l.strip_prefix("zk_peer_state\t"))
+        .unwrap_or("")
+        .to_string()
+}
+
+impl Model {
+    /// Runs at most `n` pending hooks; true when the model became idle.
+    pub fn step(&self, n: usize) -> bool {
+        self.ok(&["step", "-n", &n.to_string()]).contains("idle")
+    }
+
+    pub fn model_dir(&self) -> PathBuf {
+        self.dir.path().join("model")
+    }
+
+    /// PID of the unit's ZooKeeper server (from the local substrate's PID file).
+    pub fn workload_pid(&self, unit: &str) -> Option<i32> {
+        let d = self
+            .model_dir()
+            .join("units")
+            .join(unit.replace('/', "-"))
+            .join("workload/zookeeper.pid");
+        std::fs::read_to_string(d).ok()?.trim().parse().ok()
+    }
+
+    pub fn kill_workload(&self, unit: &str) {
+        self.ok(&["kill-workload", unit]);
+    }
+
+    /// The unit whose server leads the quorum.
+    pub fn quorum_leader(&self, app: &str) -> Option<String> {
+        self.units(app)
+            .into_iter()
+            .find(|u| peer_state(&format!("{}:2181", self.address(u))) == "leading - broadcast")
+    }
+
+    /// Every unit active; one server leading, every other following; every unit a voting
+    /// participant in the configuration every server reports, at the same version.
+    pub fn assert_quorum(&self, app: &str) {
+        let units = self.units(app);
+        for (u, st, msg) in self.workload(app) {
+            assert_eq!(st, "active", "{u}: {st} {msg:?}\n{:?}", self.workload(app));
+        }
+        let mut leaders = 0;
+        let mut seen: Option<(Vec<String>, String)> = None;
+        for u in &units {
+            let addr = format!("{}:2181", self.address(u));
+            match peer_state(&addr).as_str() {
+                "leading - broadcast" => leaders += 1,
+                "following - broadcast" => {}
+                other => panic!("{u} ({addr}) is {other:?}"),
+            }
+            let (mut members, version) = conf_members(&addr);
+            members.sort();
+            if let Some((m, v)) = &seen {
+                assert_eq!(
+                    (&members, &version),
+                    (m, v),
+                    "{u} sees another configuration"
+                );
+            }
+            seen = Some((members, version));
+        }
+        assert_eq!(leaders, 1, "exactly one quorum leader among {units:?}");
+        let (members, _) = seen.unwrap_or_default();
+        let mut want: Vec<String> = units
+            .iter()
+            .map(|u| {
+                let n: u32 = u
+                    .rsplit('/')
+                    .next()
+                    .and_then(|x| x.parse().ok())
+                    .unwrap_or(0);
+                let a = self.address(u);
+                format!("server.{}={a}:2888:3888:participant;{a}:2181", n + 1)
+            })
+            .collect();
+        want.sort();
+        assert_eq!(members, want, "membership");
+    }
+
+    /// A kazoo spec authenticated as the super user (SASL), against every unit.
+    pub fn super_spec(&self, app: &str, ops: Value) -> Value {
+        serde_json::json!({"hosts": self.hosts(app), "auth": {"sasl": ["super", self.super_password()]}, "ops": ops})
+    }
+
+    /// juju-log messages of one unit containing `needle`, as (seq, message).
+    pub fn logged(&self, unit: &str, needle: &str) -> Vec<(u64, String)> {
+        let mut out = Vec::new();
+        for e in self.log() {
+            if e["unit"].as_str() != Some(unit) {
+                continue;
+            }
+            let seq = e["seq"].as_u64().unwrap_or(0);
+            for call in e["tool_calls"].as_array().cloned().unwrap_or_default() {
+                let argv: Vec<&str> = call["argv"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|x| x.as_str()).collect())
+                    .unwrap_or_default();
+                if argv.first() == Some(&"juju-log")
+                    && argv.last().is_some_and(|m| m.contains(needle))
+                {
+                    out.push((seq, argv.last().map(|s| s.to_string()).unwrap_or_default()));
+                }
+            }
+        }
+        out
+    }
+
+    /// Did `unit` write `key=value` to a relation bag (relation-set with JSON on stdin)?
+    pub fn wrote(&self, unit: &str, key: &str, value: &str) -> bool {
+        let want = format!("\"{key}\":\"{value}\"");
+        self.log()
+            .iter()
+            .filter(|e| e["unit"].as_str() == Some(unit))
+            .any(|e| {
+                e["exit_code"].as_i64() == Some(0)
+                    && e["tool_calls"].as_array().is_some_and(|calls| {
+                        calls.iter().any(|c| {
+                            c["argv"][0].as_str() == Some("relation-set")
+                                && c["stdin"].as_str().is_some_and(|s| s.contains(&want))
+                        })
+                    })
+            })
+    }
+}
+
+/// SIGSTOPs a process; SIGCONTs it on drop (also when the test fails).
+pub struct Frozen(pub i32);
+
+impl Frozen {
+    pub fn new(pid: i32) -> Frozen {
+        // SAFETY: signalling a process this test started (through the charm).
+        unsafe { libc::kill(pid, libc::SIGSTOP) };
+        Frozen(pid)
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        // SAFETY: as above.
+        unsafe { libc::kill(self.0, libc::SIGCONT) };
+    }
 }

@@ -50,6 +50,7 @@ struct Case {
     credentials: bool,
     local: LocalServer,
     ensemble: Option<Ensemble>,
+    planned: Option<BTreeSet<UnitId>>,
 }
 
 impl Case {
@@ -64,6 +65,7 @@ impl Case {
             credentials: true,
             local: LocalServer::default(),
             ensemble: None,
+            planned: None,
         }
     }
     fn run(&self) -> Plan {
@@ -77,6 +79,7 @@ impl Case {
             credentials: self.credentials,
             local: self.local,
             ensemble: self.ensemble.as_ref(),
+            planned: self.planned.as_ref(),
         })
         .unwrap()
     }
@@ -88,14 +91,52 @@ const RUNNING: LocalServer = LocalServer {
 };
 
 #[test]
-fn leader_bootstraps_alone_when_nothing_started() {
-    let mut c = Case::new(0, true);
+fn the_lowest_planned_unit_bootstraps_alone_when_nothing_started() {
+    let mut c = Case::new(0, false);
     c.peers = peers(&[(0, false), (1, false), (2, false)]);
     assert_eq!(c.run().local, Some(LocalAction::Bootstrap));
-    // A non-leader waits for the bootstrap.
-    let mut c = Case::new(1, false);
-    c.peers = peers(&[(0, false), (1, false)]);
+    // Another unit waits, even the Juju leader.
+    let mut c = Case::new(2, true);
+    c.peers = peers(&[(0, false), (1, false), (2, false)]);
     assert_eq!(c.run().local, Some(LocalAction::Wait(Wait::Bootstrap)));
+    // Planned units count even before they appear in the relation.
+    let mut c = Case::new(1, true);
+    c.peers = peers(&[(1, false)]);
+    c.planned = Some([0, 1, 2].into());
+    assert_eq!(c.run().local, Some(LocalAction::Wait(Wait::Bootstrap)));
+    c.planned = Some([1, 2].into());
+    assert_eq!(c.run().local, Some(LocalAction::Bootstrap));
+}
+
+#[test]
+fn units_join_in_ascending_order() {
+    let mut c = Case::new(3, false);
+    c.peers = peers(&[(0, true), (1, false), (2, false), (3, false)]);
+    c.ledger = ledger(&[(0, Ledger::Added)]);
+    assert_eq!(
+        c.run().local,
+        Some(LocalAction::Wait(Wait::OtherUnitsFirst))
+    );
+    c.ledger = ledger(&[(0, Ledger::Added), (1, Ledger::Added), (2, Ledger::Added)]);
+    assert!(matches!(c.run().local, Some(LocalAction::Join { .. })));
+    // A departed lower unit is not waited for.
+    c.ledger = ledger(&[(0, Ledger::Added), (1, Ledger::Added)]);
+    c.departed = [2].into();
+    assert!(matches!(c.run().local, Some(LocalAction::Join { .. })));
+}
+
+#[test]
+fn a_unit_below_an_existing_member_cannot_join() {
+    let mut c = Case::new(1, false);
+    c.peers = peers(&[(0, true), (1, false), (2, true)]);
+    c.ledger = ledger(&[(0, Ledger::Added), (2, Ledger::Added)]);
+    assert_eq!(
+        c.run().local,
+        Some(LocalAction::Wait(Wait::LowerThanMembers(2)))
+    );
+    assert!(Wait::LowerThanMembers(2)
+        .to_string()
+        .contains("remove this unit and add a new one"));
 }
 
 #[test]
@@ -112,7 +153,7 @@ fn no_credentials_or_address_means_wait() {
 fn joiner_lists_added_and_started_units_as_participants() {
     let mut c = Case::new(2, false);
     c.peers = peers(&[(0, true), (1, true), (2, false), (3, false)]);
-    c.ledger = ledger(&[(0, Ledger::Added)]);
+    c.ledger = ledger(&[(0, Ledger::Added), (1, Ledger::Added)]);
     match c.run().local {
         Some(LocalAction::Join { participants }) => {
             assert_eq!(participants.keys().copied().collect::<Vec<_>>(), [0, 1]);
@@ -123,12 +164,18 @@ fn joiner_lists_added_and_started_units_as_participants() {
 }
 
 #[test]
-fn leader_joins_instead_of_bootstrapping_when_another_unit_started() {
-    // A leader change right after the old leader bootstrapped, before it wrote the ledger:
-    // the new leader must not start a second ensemble.
+fn a_unit_joins_instead_of_bootstrapping_when_another_unit_started() {
+    // The bootstrap server is up but the ledger was not written yet: never a second ensemble.
     let mut c = Case::new(1, true);
     c.peers = peers(&[(0, true), (1, false)]);
+    c.ledger = ledger(&[(0, Ledger::Added)]);
     assert!(matches!(c.run().local, Some(LocalAction::Join { .. })));
+    c.ledger = ledger(&[]);
+    assert_eq!(
+        c.run().local,
+        Some(LocalAction::Wait(Wait::OtherUnitsFirst)),
+        "unit 0 is started but not a member yet"
+    );
 }
 
 #[test]
@@ -136,7 +183,7 @@ fn departed_units_are_not_participants() {
     let mut c = Case::new(3, false);
     c.peers = peers(&[(1, true), (3, false)]);
     c.ledger = ledger(&[(0, Ledger::Added), (1, Ledger::Added)]);
-    c.departed = [0].into();
+    c.departed = [0, 2].into();
     match c.run().local {
         Some(LocalAction::Join { participants }) => {
             assert_eq!(participants.keys().copied().collect::<Vec<_>>(), [1])
@@ -159,6 +206,26 @@ fn crashed_server_is_restarted_not_removed() {
     assert_eq!(p.local, Some(LocalAction::Restart));
     assert!(p.changes.is_empty(), "{p:?}");
     assert!(p.held.is_empty(), "{p:?}");
+}
+
+#[test]
+fn a_crashed_joiner_that_was_never_added_joins_again() {
+    let mut c = Case::new(3, false);
+    c.peers = peers(&[(0, true), (1, true), (2, true), (3, true)]);
+    c.ledger = ledger(&[(0, Ledger::Added), (1, Ledger::Added), (2, Ledger::Added)]);
+    c.local = LocalServer {
+        initialized: true,
+        running: false,
+    };
+    match c.run().local {
+        Some(LocalAction::Join { participants }) => {
+            assert_eq!(participants.keys().copied().collect::<Vec<_>>(), [0, 1, 2])
+        }
+        other => panic!("{other:?}"),
+    }
+    // Once the ledger lists it, a crash is a plain restart.
+    c.ledger.insert(3, Ledger::Added);
+    assert_eq!(c.run().local, Some(LocalAction::Restart));
 }
 
 #[test]
@@ -380,6 +447,7 @@ fn invariants_reject_a_hand_made_bad_plan() {
         credentials: true,
         local: RUNNING,
         ensemble: Some(&e),
+        planned: None,
     };
     let bad = Plan {
         changes: vec![Change::Remove(1)],
@@ -449,14 +517,19 @@ impl World {
             .count();
         !self.voters.is_empty() && live * 2 > self.voters.len()
     }
-    /// Broadcasting: running, and the ensemble has a quorum (joiners sync only then), or it is
-    /// the single bootstrap server.
+    /// Broadcasting: running, and the ensemble has a quorum (joiners sync only then). A joiner
+    /// (not a voter) must have a higher id than every voter: with quorum SASL the members with
+    /// higher ids cannot reach it (see `plan`'s join order rule), and it never syncs.
     fn broadcasting(&self) -> BTreeSet<UnitId> {
-        if self.has_quorum() {
-            self.running.clone()
-        } else {
-            BTreeSet::new()
+        if !self.has_quorum() {
+            return BTreeSet::new();
         }
+        let top = self.voters.iter().max().copied();
+        self.running
+            .iter()
+            .copied()
+            .filter(|u| self.voters.contains(u) || top.is_none_or(|t| *u > t))
+            .collect()
     }
     fn ensemble(&self) -> Option<Ensemble> {
         if self.voters.is_empty() {
@@ -543,6 +616,7 @@ impl World {
                 running: self.running.contains(&u),
             },
             ensemble: ens.as_ref(),
+            planned: None,
         };
         let plan = plan(&input).unwrap_or_else(|e| panic!("invariant: {e}"));
         match &plan.local {
