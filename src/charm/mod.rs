@@ -208,6 +208,17 @@ impl Charm for ZooKeeperCharm<'_> {
                 Ok(Outcome::Done)
             }
             Event::Stop => self.on_stop(),
+            // The `data` storage is required: Juju detaches it only from a unit that is going
+            // away, and it runs this hook before the relation teardown. Leave now, so a crashed
+            // server is not started again on its way out.
+            Event::Storage {
+                phase: crate::juju::context::StoragePhase::Detaching,
+                ..
+            } => {
+                tracing::info!("storage detaching: this unit is leaving the ensemble");
+                self.local.dying = true;
+                self.reconcile()
+            }
             Event::Remove => {
                 self.workload.stop()?;
                 Ok(Outcome::Done)
