@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::quorum::plan::{Change, Ensemble, Hold, Member, UnitId};
 use crate::secret::Secret;
+use crate::zk::acl::AclEntry;
 
 /// One server's answer to `mntr` + `conf`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -48,6 +49,27 @@ pub trait EnsembleIo {
         &mut self,
         change: Change,
         address: Option<&str>,
+        known: &BTreeMap<UnitId, String>,
+        super_password: &Secret,
+    ) -> Result<(), ChangeError>;
+
+    /// Creates `chroot` with `acls` (missing parents with `parent_acls`). If it existed already
+    /// (a path granted before), sets `acls` on it and on every node below, once.
+    fn provision(
+        &mut self,
+        chroot: &str,
+        acls: &[AclEntry],
+        parent_acls: &[AclEntry],
+        known: &BTreeMap<UnitId, String>,
+        super_password: &Secret,
+    ) -> Result<(), ChangeError>;
+    /// Takes a former client's access away: deletes its tree, or sets `acls` (super only) on
+    /// every node of it. A missing tree is success.
+    fn revoke(
+        &mut self,
+        chroot: &str,
+        delete: bool,
+        acls: &[AclEntry],
         known: &BTreeMap<UnitId, String>,
         super_password: &Secret,
     ) -> Result<(), ChangeError>;

@@ -9,6 +9,7 @@
 //! leader-driven lock on the `restart` relation. The unit status is set once, at the end of the
 //! hook, from the conditions the reconcile found.
 
+mod clients;
 pub mod ensemble;
 mod reconcile;
 mod rolling;
@@ -97,6 +98,10 @@ pub struct ZooKeeperCharm<'a> {
     /// The last status this hook set (so finish does not set the same one again).
     status_shown: Option<Status>,
     workload_version_set: bool,
+    /// The event being handled (replayed or current).
+    event: Option<Event>,
+    /// The restart bags the leader read this hook (the rolling restart and client answers).
+    restart_states: Option<BTreeMap<UnitId, crate::restart::UnitRestart>>,
 }
 
 impl<'a> ZooKeeperCharm<'a> {
@@ -121,6 +126,8 @@ impl<'a> ZooKeeperCharm<'a> {
             app_status: None,
             status_shown: None,
             workload_version_set: false,
+            event: None,
+            restart_states: None,
         }
     }
 
@@ -198,6 +205,7 @@ impl Charm for ZooKeeperCharm<'_> {
     type Error = CharmError;
 
     fn handle(&mut self, event: &Event, _replayed: bool) -> Result<Outcome, CharmError> {
+        self.event = Some(event.clone());
         match event {
             Event::Unknown { hook } => {
                 tracing::info!("no handler for hook {hook:?} in this charm version; nothing to do");

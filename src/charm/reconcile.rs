@@ -213,7 +213,7 @@ impl ZooKeeperCharm<'_> {
     }
 
     /// Renders and writes the server's files; true if any changed.
-    fn write_server_files(&self, f: &Facts) -> Result<bool, CharmError> {
+    pub(super) fn write_server_files(&self, f: &Facts) -> Result<bool, CharmError> {
         let (Some(config), Some(creds), Some(address)) = (&f.config, &f.creds, &f.address) else {
             return Ok(false);
         };
@@ -543,7 +543,7 @@ impl ZooKeeperCharm<'_> {
         if !self.ensure_installed() {
             return Ok(Outcome::Done);
         }
-        let Some(f) = self.facts()? else {
+        let Some(mut f) = self.facts()? else {
             self.conditions.push(UnitCondition::NoPeerRelation);
             return Ok(Outcome::Done);
         };
@@ -582,13 +582,26 @@ impl ZooKeeperCharm<'_> {
             },
             ..base
         };
-        let (outcome, ens) = self.membership(&f, &base)?;
+        let (mut outcome, ens) = self.membership(&f, &base)?;
+        let granted = if f.leader && !f.dying {
+            let (granted, hold) = self.clients_prepare(&mut f)?;
+            if let (Some(h), Outcome::Done) = (hold, &outcome) {
+                self.conditions.push(UnitCondition::Deferred(h.to_string()));
+                outcome = Outcome::defer(h.to_string());
+            }
+            Some(granted)
+        } else {
+            None
+        };
         self.rolling(&f, ens.as_ref())?;
         let probe = if self.local.starts != self.local_before.starts || probe.peer_state.is_none() {
             self.announce(&f)?
         } else {
             probe
         };
+        if let Some(granted) = &granted {
+            self.clients_publish(&f, granted, probe.version.as_deref())?;
+        }
         self.unit_conditions(&f, &probe, ens.as_ref());
         Ok(outcome)
     }

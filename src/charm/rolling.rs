@@ -98,7 +98,7 @@ impl ZooKeeperCharm<'_> {
     }
 
     /// What the restart bags say, this unit's own state included (started units only).
-    fn restart_states(
+    fn read_restart_states(
         &self,
         f: &Facts,
         rel: RelationId,
@@ -128,7 +128,8 @@ impl ZooKeeperCharm<'_> {
     ) -> Result<(), CharmError> {
         let app = self.tools.relation_get(rel, &self.ctx.app, true)?;
         let mut granted_name = app.get(KEY_GRANTED).cloned().filter(|g| !g.is_empty());
-        let mut states = self.restart_states(f, rel)?;
+        let mut states = self.read_restart_states(f, rel)?;
+        self.restart_states = Some(states.clone());
         let mut ens = ens.cloned().unwrap_or_default();
         for _ in 0..=states.len() {
             let granted = granted_name

@@ -10,6 +10,7 @@ use crate::quorum::member::{EnsembleConfig, Role, ServerSpec};
 use crate::quorum::plan::{server_id, unit_of, Change, Ensemble, Hold, Member, UnitId};
 use crate::secret::Secret;
 use crate::workload::render::{self, Flavor, CLIENT_PORT};
+use crate::zk::acl::AclEntry;
 use crate::zk::{self, fourlw, ManagerOptions, ZkError, ZooKeeperManager};
 
 pub struct ZkEnsemble {
@@ -171,18 +172,10 @@ impl EnsembleIo for ZkEnsemble {
         known: &BTreeMap<UnitId, String>,
         super_password: &Secret,
     ) -> Result<(), ChangeError> {
-        let Some(rt) = &self.rt else {
-            return Err(ChangeError::Failed("no async runtime".into()));
-        };
-        if self.manager.is_none() {
-            let hosts: Vec<String> = known.values().map(|a| host(a)).collect();
-            let creds = zk::Credentials::new("super", super_password.clone());
-            match rt.block_on(ZooKeeperManager::new(hosts, creds, self.opts.clone())) {
-                Ok(m) => self.manager = Some(m),
-                Err(e) => return Err(classify(&e, change)),
-            }
+        if let Err(e) = self.connect(known, super_password) {
+            return Err(classify(&e, change));
         }
-        let Some(manager) = self.manager.as_mut() else {
+        let (Some(rt), Some(manager)) = (&self.rt, self.manager.as_mut()) else {
             return Err(ChangeError::Failed("no session".into()));
         };
         let result = match change {
@@ -208,4 +201,118 @@ impl EnsembleIo for ZkEnsemble {
             }
         }
     }
+
+    fn provision(
+        &mut self,
+        chroot: &str,
+        acls: &[AclEntry],
+        parent_acls: &[AclEntry],
+        known: &BTreeMap<UnitId, String>,
+        super_password: &Secret,
+    ) -> Result<(), ChangeError> {
+        let parents = ancestors(chroot);
+        self.znodes(
+            &format!("provisioning {chroot}"),
+            known,
+            super_password,
+            async |m| {
+                for p in &parents {
+                    m.create_znode_leader(p, parent_acls).await?;
+                }
+                if !m.create_znode_leader(chroot, acls).await? {
+                    // Granted before (a former client's data): give the whole tree to this client.
+                    for node in m.leader_znodes(chroot).await? {
+                        m.set_acls_znode_leader(&node, acls).await?;
+                    }
+                }
+                Ok(())
+            },
+        )
+    }
+
+    fn revoke(
+        &mut self,
+        chroot: &str,
+        delete: bool,
+        acls: &[AclEntry],
+        known: &BTreeMap<UnitId, String>,
+        super_password: &Secret,
+    ) -> Result<(), ChangeError> {
+        self.znodes(
+            &format!("revoking {chroot}"),
+            known,
+            super_password,
+            async |m| {
+                if delete {
+                    return m.delete_znode_leader(chroot).await;
+                }
+                let nodes = match m.leader_znodes(chroot).await {
+                    Ok(n) => n,
+                    Err(ZkError::NoNode { .. }) => return Ok(()),
+                    Err(e) => return Err(e),
+                };
+                for node in nodes {
+                    match m.set_acls_znode_leader(&node, acls).await {
+                        Ok(()) | Err(ZkError::NoNode { .. }) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(())
+            },
+        )
+    }
+}
+
+impl ZkEnsemble {
+    /// The hook's one super session to the quorum leader, opened on first need.
+    fn connect(
+        &mut self,
+        known: &BTreeMap<UnitId, String>,
+        super_password: &Secret,
+    ) -> Result<(), ZkError> {
+        if self.manager.is_some() {
+            return Ok(());
+        }
+        let Some(rt) = &self.rt else {
+            return Err(ZkError::Unexpected {
+                op: "connect".into(),
+                detail: "no async runtime".into(),
+            });
+        };
+        let hosts: Vec<String> = known.values().map(|a| host(a)).collect();
+        let creds = zk::Credentials::new("super", super_password.clone());
+        self.manager = Some(rt.block_on(ZooKeeperManager::new(hosts, creds, self.opts.clone()))?);
+        Ok(())
+    }
+
+    /// Runs znode work on the quorum leader; admin-layer errors become change errors.
+    fn znodes<T>(
+        &mut self,
+        what: &str,
+        known: &BTreeMap<UnitId, String>,
+        super_password: &Secret,
+        work: impl AsyncFnOnce(&mut ZooKeeperManager) -> Result<T, ZkError>,
+    ) -> Result<T, ChangeError> {
+        let classify_znode = |e: ZkError| match e {
+            ZkError::MembersSyncing { .. } => ChangeError::Transient(Hold::MembersSyncing),
+            e if e.is_ensemble_transient() || e.is_session_trouble() => {
+                ChangeError::Transient(Hold::NoQuorumLeader)
+            }
+            other => ChangeError::Failed(format!("{what}: {other}")),
+        };
+        self.connect(known, super_password)
+            .map_err(classify_znode)?;
+        let (Some(rt), Some(manager)) = (&self.rt, self.manager.as_mut()) else {
+            return Err(ChangeError::Failed("no session".into()));
+        };
+        rt.block_on(work(manager)).map_err(classify_znode)
+    }
+}
+
+/// `/a/b/c` -> `/a`, `/a/b`.
+fn ancestors(path: &str) -> Vec<String> {
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    (1..segs.len())
+        .map(|i| format!("/{}", segs[..i].join("/")))
+        .collect()
 }

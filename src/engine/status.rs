@@ -25,6 +25,8 @@ pub enum UnitCondition {
     Deferred(String),
     /// A safety hold the charm will not force.
     Held(String),
+    /// A client's request was refused (bad database, overlapping chroot); nothing was created.
+    ClientRefused(String),
     /// The server runs but does not serve yet (no quorum, or still syncing).
     NotServing,
     /// The server serves as a non-voting member; the leader adds it.
@@ -55,6 +57,7 @@ impl UnitCondition {
             CannotJoin(m) => Status::blocked(m.clone()),
             Deferred(m) => Status::waiting(format!("{m}; retrying at the next hook")),
             Held(m) => Status::blocked(m.clone()),
+            ClientRefused(m) => Status::blocked(format!("client request refused: {m}")),
             NotServing => {
                 Status::waiting("zookeeper server not serving requests yet (syncing or no quorum)")
             }

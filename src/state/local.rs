@@ -13,6 +13,8 @@
 //!   restarts after a crash).
 //! - `published_restart`: what this unit last wrote to its `restart` bag (to write only changes).
 //! - `restart_relation`: the `restart` relation id (peer relation ids never change).
+//! - `clients`: the leader's cache of client relations, so a hook reads only the bags that
+//!   changed (every bag again on leader-elected and update-status).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -44,6 +46,29 @@ pub struct LocalState {
     pub published_restart: BTreeMap<String, String>,
     #[serde(default)]
     pub restart_relation: Option<u32>,
+    /// The leader's cache of client relations (by relation id).
+    #[serde(default)]
+    pub clients: BTreeMap<u32, ClientCache>,
+}
+
+/// What the leader knows of one client relation between hooks.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientCache {
+    /// The remote application.
+    #[serde(default)]
+    pub app: String,
+    /// Its application bag as last read.
+    #[serde(default)]
+    pub remote: BTreeMap<String, String>,
+    /// `<chroot>|<roles>` provisioned on ZooKeeper.
+    #[serde(default)]
+    pub provisioned: Option<String>,
+    /// Fingerprint of what was last published to it.
+    #[serde(default)]
+    pub published: Option<String>,
+    /// Provider-side secrets by data_interfaces group (`user`, `tls`): URI.
+    #[serde(default)]
+    pub secrets: BTreeMap<String, String>,
 }
 
 impl LocalState {

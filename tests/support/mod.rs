@@ -527,3 +527,65 @@ impl Drop for Frozen {
         unsafe { libc::kill(self.0, libc::SIGCONT) };
     }
 }
+
+/// A stub client application on the `zookeeper` endpoint.
+impl Model {
+    /// Deploys a stub requirer and integrates it with zookeeper (both without running hooks
+    /// when `wait` is false).
+    pub fn stub(&self, app: &str, wait: bool) {
+        let nw: &[&str] = if wait { &[] } else { &["--no-wait"] };
+        let run = |args: &[&str]| {
+            let mut a = nw.to_vec();
+            a.extend(args);
+            self.ok(&a);
+        };
+        run(&["deploy-stub", app, "--requires", "zookeeper:zookeeper"]);
+        run(&["integrate", app, "zookeeper"]);
+    }
+
+    /// Writes the stub's application bag (`k=v` pairs).
+    pub fn set_data(&self, app: &str, kv: &[&str], wait: bool) {
+        let mut a: Vec<&str> = if wait { vec![] } else { vec!["--no-wait"] };
+        a.extend(["set-data", app, "zookeeper"]);
+        a.extend(kv);
+        self.ok(&a);
+    }
+
+    /// What the stub sees from zookeeper: `{"relation-id", "application-data", "units", "revealed"}`.
+    pub fn show_data(&self, app: &str, reveal: bool) -> Value {
+        let mut a = vec!["show-data", app, "zookeeper"];
+        if reveal {
+            a.push("--reveal-secrets");
+        }
+        self.json(&a)["zookeeper"].clone()
+    }
+
+    /// (username, password, endpoints, chroot) as a stub received them (from the databag, or
+    /// from the `user` secret when it asked for one).
+    pub fn credentials(&self, app: &str) -> Option<(String, String, String, String)> {
+        let d = self.show_data(app, true);
+        let bag = &d["application-data"];
+        let user_secret = &d["revealed"]["secret-user"];
+        let field = |k: &str| {
+            bag[k]
+                .as_str()
+                .or(user_secret[k].as_str())
+                .map(str::to_string)
+        };
+        Some((
+            field("username")?,
+            field("password")?,
+            field("endpoints")?,
+            field("database")?,
+        ))
+    }
+}
+
+/// kazoo spec for a client of `hosts` (optionally inside `chroot`) with the given auth.
+pub fn client(hosts: &str, chroot: Option<&str>, auth: Value, ops: Value) -> Value {
+    let mut spec = serde_json::json!({"hosts": hosts, "auth": auth, "timeout": 8, "ops": ops});
+    if let Some(c) = chroot {
+        spec["chroot"] = Value::String(c.to_string());
+    }
+    kazoo(spec)
+}
