@@ -201,14 +201,14 @@ impl ZooKeeperCharm<'_> {
         // Revoke gone clients first: their chroot key stays until ZooKeeper confirmed.
         let mut hold = None;
         let known = self.address_book(&f.peer);
-        let super_pw = creds.super_password().cloned();
+        let super_pws = creds.super_candidates();
         for (id, chroot) in &gone {
             let r = RelationId(*id);
-            if let (Some(chroot), Some(pw)) = (chroot, &super_pw) {
+            if let (Some(chroot), false) = (chroot, super_pws.is_empty()) {
                 let delete = config.client_znode_policy == ZnodePolicy::Delete;
                 match self
                     .ensemble
-                    .revoke(chroot, delete, &super_only(), &known, pw)
+                    .revoke(chroot, delete, &super_only(), &known, &super_pws)
                 {
                     Ok(()) => tracing::info!(
                         "client relation {r} removed: {} {chroot}",
@@ -266,9 +266,7 @@ impl ZooKeeperCharm<'_> {
                 .and_then(|c| c.provisioned.as_deref())
                 == Some(want.as_str());
             if !done {
-                let (Some(pw), Some(spw)) =
-                    (new_creds.client_password(req.relation).cloned(), &super_pw)
-                else {
+                let Some(pw) = new_creds.client_password(req.relation).cloned() else {
                     continue;
                 };
                 let acls = match client_acls(req.relation, &pw, &req.roles) {
@@ -286,7 +284,7 @@ impl ZooKeeperCharm<'_> {
                     &acls,
                     &super_only(),
                     &known,
-                    spw,
+                    &super_pws,
                 ) {
                     Ok(()) => {
                         tracing::info!(

@@ -28,6 +28,36 @@ impl Probe {
     }
 }
 
+/// One member of the configuration as `get-quorum-status` reports it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct MemberReport {
+    pub server_id: u32,
+    pub unit: Option<UnitId>,
+    pub address: String,
+    /// `participant` or `observer`, from the configuration.
+    pub role: String,
+    /// `zk_peer_state` (`leading - broadcast`, ...), or `not serving` / `unreachable`.
+    pub state: String,
+    /// The last zxid it reports (hex), when it answers.
+    pub zxid: Option<String>,
+    pub reachable: bool,
+}
+
+/// The ensemble as `get-quorum-status` reports it: what `/zookeeper/config` (the leader's
+/// `conf`) and each server's `mntr`/`srvr` say.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct QuorumReport {
+    /// `server.N` of the quorum leader.
+    pub leader: Option<String>,
+    /// The configuration version, hex as ZooKeeper prints it.
+    pub config_version: Option<String>,
+    pub syncing: bool,
+    pub syncing_reason: Option<String>,
+    pub members: Vec<MemberReport>,
+    /// Servers this unit knows of that are not in the configuration (e.g. joiners), by address.
+    pub others: Vec<MemberReport>,
+}
+
 /// Why a membership change did not happen.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChangeError {
@@ -50,7 +80,7 @@ pub trait EnsembleIo {
         change: Change,
         address: Option<&str>,
         known: &BTreeMap<UnitId, String>,
-        super_password: &Secret,
+        super_passwords: &[Secret],
     ) -> Result<(), ChangeError>;
 
     /// Creates `chroot` with `acls` (missing parents with `parent_acls`). If it existed already
@@ -61,7 +91,7 @@ pub trait EnsembleIo {
         acls: &[AclEntry],
         parent_acls: &[AclEntry],
         known: &BTreeMap<UnitId, String>,
-        super_password: &Secret,
+        super_passwords: &[Secret],
     ) -> Result<(), ChangeError>;
     /// Takes a former client's access away: deletes its tree, or sets `acls` (super only) on
     /// every node of it. A missing tree is success.
@@ -71,8 +101,11 @@ pub trait EnsembleIo {
         delete: bool,
         acls: &[AclEntry],
         known: &BTreeMap<UnitId, String>,
-        super_password: &Secret,
+        super_passwords: &[Secret],
     ) -> Result<(), ChangeError>;
+
+    /// Everything `get-quorum-status` shows, from four-letter words only.
+    fn report(&mut self, addresses: &BTreeMap<UnitId, String>) -> QuorumReport;
 
     /// Polls `probe` until the server broadcasts, `timeout` passes, or `alive` says the
     /// process is gone (no point waiting for a server that exited).

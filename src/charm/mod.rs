@@ -9,6 +9,7 @@
 //! leader-driven lock on the `restart` relation. The unit status is set once, at the end of the
 //! hook, from the conditions the reconcile found.
 
+mod actions;
 mod clients;
 pub mod ensemble;
 mod reconcile;
@@ -18,7 +19,6 @@ pub mod zk_ensemble;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::actions;
 use crate::engine::status::{self, UnitCondition};
 use crate::engine::{Charm, Outcome, Summary};
 use crate::juju::tools::{HookTools, Status};
@@ -185,19 +185,6 @@ impl<'a> ZooKeeperCharm<'a> {
         self.workload.stop()?;
         self.conditions = vec![UnitCondition::Leaving];
         Ok(Outcome::Done)
-    }
-
-    fn run_action(&mut self, name: &str) -> Result<(), CharmError> {
-        let peer = PeerState::read(self.tools, &self.ctx.unit)?;
-        let result = match name {
-            "get-super-password" => actions::get_password(self.tools, peer.as_ref(), "super"),
-            "get-sync-password" => actions::get_password(self.tools, peer.as_ref(), "sync"),
-            other => Err(actions::ActionError::Refused(format!(
-                "action {other} is not supported by this charm version"
-            ))),
-        };
-        actions::report(self.tools, name, result)?;
-        Ok(())
     }
 }
 

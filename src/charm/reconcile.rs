@@ -22,7 +22,7 @@ use crate::secret::Secret;
 use crate::state::config::{self, CharmConfig};
 use crate::state::credentials::{self, Credentials};
 use crate::state::peer::{self, PeerState};
-use crate::workload::render::{self, QuorumAuth, ServerSettings};
+use crate::workload::render::{self, ServerSettings};
 
 /// What one reconcile works with.
 pub(super) struct Facts {
@@ -217,11 +217,9 @@ impl ZooKeeperCharm<'_> {
         let (Some(config), Some(creds), Some(address)) = (&f.config, &f.creds, &f.address) else {
             return Ok(false);
         };
-        let (Some(super_pw), Some(sync_pw)) = (creds.super_password(), creds.sync_password())
-        else {
+        let (Some(super_pw), Some(quorum)) = (creds.super_password(), creds.quorum_auth()) else {
             return Ok(false);
         };
-        let quorum = QuorumAuth::single(sync_pw);
         let clients = creds.client_users();
         let paths = self.workload.paths().clone();
         let settings = ServerSettings {
@@ -434,14 +432,14 @@ impl ZooKeeperCharm<'_> {
         &mut self,
         base: &PlanBase,
         book: &BTreeMap<UnitId, String>,
-        super_pw: Option<&Secret>,
+        super_pws: &[Secret],
     ) -> Result<(Option<Ensemble>, plan::Plan, Option<Hold>), CharmError> {
         let me = self.me();
         let max_steps = base.peers.len() + base.departed.len() + 2;
         for _ in 0..max_steps {
             let obs = observed(self.ensemble.observe(book));
             let p = plan::plan(&base.input(me, obs.as_ref()))?;
-            let (Some(change), Some(pw)) = (p.changes.first().copied(), super_pw) else {
+            let Some(change) = p.changes.first().copied().filter(|_| !super_pws.is_empty()) else {
                 return Ok((obs, p, None));
             };
             let addr = match change {
@@ -449,7 +447,10 @@ impl ZooKeeperCharm<'_> {
                 Change::Remove(_) => None,
             };
             tracing::info!("quorum change: {change}");
-            match self.ensemble.apply(change, addr.as_deref(), book, pw) {
+            match self
+                .ensemble
+                .apply(change, addr.as_deref(), book, super_pws)
+            {
                 Ok(()) => {}
                 Err(ChangeError::Transient(h)) => {
                     let obs = observed(self.ensemble.observe(book));
@@ -481,8 +482,12 @@ impl ZooKeeperCharm<'_> {
         if !f.leader && !evidence {
             return Ok((Outcome::Done, None));
         }
-        let super_pw = f.creds.as_ref().and_then(|c| c.super_password().cloned());
-        let (obs, p, transient) = self.converge(base, &book, super_pw.as_ref())?;
+        let super_pws = f
+            .creds
+            .as_ref()
+            .map(Credentials::super_candidates)
+            .unwrap_or_default();
+        let (obs, p, transient) = self.converge(base, &book, &super_pws)?;
         if f.leader && !p.ledger.is_empty() {
             let data = peer::ledger_writes(&p.ledger);
             self.tools.relation_set(f.peer.relation, true, &data)?;
@@ -593,7 +598,7 @@ impl ZooKeeperCharm<'_> {
         } else {
             None
         };
-        self.rolling(&f, ens.as_ref())?;
+        self.rolling(&mut f, ens.as_ref())?;
         let probe = if self.local.starts != self.local_before.starts || probe.peer_state.is_none() {
             self.announce(&f)?
         } else {

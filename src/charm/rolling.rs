@@ -5,13 +5,14 @@
 
 use std::collections::BTreeMap;
 
-use super::reconcile::Facts;
+use super::reconcile::{desired_fingerprint, Facts};
 use super::{CharmError, ZooKeeperCharm};
 use crate::engine::status::UnitCondition;
 use crate::juju::tools::{Databag, Status};
 use crate::juju::RelationId;
 use crate::quorum::plan::{Ensemble, UnitId};
 use crate::restart::{self, LockInput, LockStep, UnitRestart, KEY_GRANTED};
+use crate::state::credentials;
 
 const KEY_STARTS: &str = "starts";
 
@@ -71,7 +72,11 @@ impl ZooKeeperCharm<'_> {
     }
 
     /// Step 6 of the reconcile.
-    pub(super) fn rolling(&mut self, f: &Facts, ens: Option<&Ensemble>) -> Result<(), CharmError> {
+    pub(super) fn rolling(
+        &mut self,
+        f: &mut Facts,
+        ens: Option<&Ensemble>,
+    ) -> Result<(), CharmError> {
         let Some(desired) = f.desired.clone() else {
             return Ok(());
         };
@@ -84,7 +89,14 @@ impl ZooKeeperCharm<'_> {
         self.publish_restart(rel)?;
         let behind = self.local.loaded.as_deref() != Some(desired.as_str());
         if f.leader {
-            return self.lead_restarts(f, rel, &desired, ens);
+            let idle = self.lead_restarts(f, rel, &desired, ens)?;
+            if idle && self.after_roll(f)? {
+                // A rotation moved on: the next roll starts in this hook.
+                if let Some(desired) = f.desired.clone() {
+                    self.lead_restarts(f, rel, &desired, ens)?;
+                }
+            }
+            return Ok(());
         }
         if behind {
             let app = self.tools.relation_get(rel, &self.ctx.app, true)?;
@@ -125,7 +137,7 @@ impl ZooKeeperCharm<'_> {
         rel: RelationId,
         desired: &str,
         ens: Option<&Ensemble>,
-    ) -> Result<(), CharmError> {
+    ) -> Result<bool, CharmError> {
         let app = self.tools.relation_get(rel, &self.ctx.app, true)?;
         let mut granted_name = app.get(KEY_GRANTED).cloned().filter(|g| !g.is_empty());
         let mut states = self.read_restart_states(f, rel)?;
@@ -156,7 +168,7 @@ impl ZooKeeperCharm<'_> {
                         )?;
                         tracing::info!("rolling restart complete");
                     }
-                    return Ok(());
+                    return Ok(true);
                 }
                 LockStep::InProgress(u) => {
                     tracing::debug!("rolling restart: unit {u} is restarting");
@@ -168,14 +180,14 @@ impl ZooKeeperCharm<'_> {
                         continue;
                     }
                     self.conditions.push(UnitCondition::RestartPending);
-                    return Ok(());
+                    return Ok(false);
                 }
                 LockStep::Wait(why) => {
                     tracing::info!("rolling restart: {why}");
                     if states.get(&f.me).and_then(|s| s.loaded.as_deref()) != Some(desired) {
                         self.conditions.push(UnitCondition::RestartPending);
                     }
-                    return Ok(());
+                    return Ok(false);
                 }
                 LockStep::Grant(u) => {
                     let name = format!("{}/{u}", self.ctx.app);
@@ -187,7 +199,7 @@ impl ZooKeeperCharm<'_> {
                     )?;
                     granted_name = Some(name);
                     if u != f.me {
-                        return Ok(());
+                        return Ok(false);
                     }
                     self.restart_now(f, rel)?;
                     states.insert(f.me, self.my_restart_state());
@@ -196,6 +208,49 @@ impl ZooKeeperCharm<'_> {
                 }
             }
         }
-        Ok(())
+        Ok(false)
+    }
+
+    /// After a completed roll (leader): drop the previous super password (no file changes),
+    /// or move a staged sync rotation to its next phase (a new roll). Returns whether a new
+    /// roll is needed.
+    fn after_roll(&mut self, f: &mut Facts) -> Result<bool, CharmError> {
+        let Some(mut creds) = f.creds.clone() else {
+            return Ok(false);
+        };
+        if creds
+            .values
+            .remove(credentials::KEY_SUPER_PREVIOUS)
+            .is_some()
+        {
+            credentials::write_quietly(self.tools, &creds)?;
+            tracing::info!("super password rotation complete: every server runs the new password");
+        }
+        let mut new_roll = false;
+        if creds.sync_phase() != 0 {
+            let phase = creds.sync_phase();
+            creds.advance_sync_rotation();
+            let Some(peer) = self.view.as_mut().and_then(|v| v.peer.as_mut()) else {
+                return Ok(false);
+            };
+            credentials::write(self.tools, peer, &creds)?;
+            f.peer = peer.clone();
+            match phase {
+                1 => tracing::info!("sync rotation: every server accepts both passwords; learners now switch to the new one"),
+                _ => tracing::info!("sync rotation: every learner uses the new password; dropping the old one"),
+            }
+            new_roll = true;
+        }
+        if let Some(view) = self.view.as_mut() {
+            view.creds = Some(creds.clone());
+        }
+        f.creds = Some(creds);
+        if new_roll {
+            if let Some(config) = &f.config {
+                f.desired = Some(desired_fingerprint(config, &f.peer));
+            }
+            self.write_server_files(f)?;
+        }
+        Ok(new_roll)
     }
 }

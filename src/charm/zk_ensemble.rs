@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::ensemble::{ChangeError, EnsembleIo, Probe};
+use super::ensemble::{ChangeError, EnsembleIo, MemberReport, Probe, QuorumReport};
 use crate::quorum::member::{EnsembleConfig, Role, ServerSpec};
 use crate::quorum::plan::{server_id, unit_of, Change, Ensemble, Hold, Member, UnitId};
 use crate::secret::Secret;
@@ -170,9 +170,9 @@ impl EnsembleIo for ZkEnsemble {
         change: Change,
         address: Option<&str>,
         known: &BTreeMap<UnitId, String>,
-        super_password: &Secret,
+        super_passwords: &[Secret],
     ) -> Result<(), ChangeError> {
-        if let Err(e) = self.connect(known, super_password) {
+        if let Err(e) = self.connect(known, super_passwords) {
             return Err(classify(&e, change));
         }
         let (Some(rt), Some(manager)) = (&self.rt, self.manager.as_mut()) else {
@@ -202,19 +202,102 @@ impl EnsembleIo for ZkEnsemble {
         }
     }
 
+    fn report(&mut self, addresses: &BTreeMap<UnitId, String>) -> QuorumReport {
+        let timeout = self.four_lw_timeout();
+        let Some(rt) = &self.rt else {
+            return QuorumReport::default();
+        };
+        let mut hosts: Vec<String> = addresses.values().map(|a| host(a)).collect();
+        let mut obs = rt.block_on(zk::observe(&hosts, timeout));
+        if let Some(cfg) = &obs.config {
+            let extra: Vec<String> = cfg
+                .members
+                .values()
+                .map(|m| host(&m.host))
+                .filter(|h| !hosts.contains(h))
+                .collect();
+            if !extra.is_empty() {
+                hosts.extend(extra);
+                obs = rt.block_on(zk::observe(&hosts, timeout));
+            }
+        }
+        let unit_name = |h: &str| -> Option<UnitId> {
+            addresses
+                .iter()
+                .find(|(_, a)| host(a) == h)
+                .map(|(u, _)| *u)
+        };
+        let describe = |h: &str, server_id: u32, role: &str| {
+            let st = obs.per_host.get(h).cloned().unwrap_or_default();
+            MemberReport {
+                server_id,
+                unit: unit_name(h),
+                address: h.to_string(),
+                role: role.to_string(),
+                state: st.peer_state.clone().unwrap_or_else(|| {
+                    if st.not_serving {
+                        "not serving".into()
+                    } else if st.hung {
+                        "not answering".into()
+                    } else {
+                        "unreachable".into()
+                    }
+                }),
+                zxid: st.zxid.map(|z| format!("0x{z:x}")),
+                reachable: st.reachable,
+            }
+        };
+        let members: Vec<MemberReport> = obs
+            .config
+            .as_ref()
+            .map(|c| {
+                c.members
+                    .values()
+                    .map(|m| describe(&host(&m.host), m.id, m.role.as_str()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let in_config: Vec<String> = members.iter().map(|m| m.address.clone()).collect();
+        let others = obs
+            .per_host
+            .iter()
+            .filter(|(h, _)| !in_config.contains(h))
+            .map(|(h, st)| describe(h, st.server_id.unwrap_or(0), "none"))
+            .collect();
+        let leader = obs
+            .leader
+            .as_deref()
+            .and_then(|l| {
+                obs.config
+                    .as_ref()?
+                    .members
+                    .values()
+                    .find(|m| host(&m.host) == l)
+            })
+            .map(|m| format!("server.{}", m.id));
+        QuorumReport {
+            leader,
+            config_version: obs.config.as_ref().map(|c| c.version_hex()),
+            syncing: obs.syncing,
+            syncing_reason: obs.syncing_reason.clone(),
+            members,
+            others,
+        }
+    }
+
     fn provision(
         &mut self,
         chroot: &str,
         acls: &[AclEntry],
         parent_acls: &[AclEntry],
         known: &BTreeMap<UnitId, String>,
-        super_password: &Secret,
+        super_passwords: &[Secret],
     ) -> Result<(), ChangeError> {
         let parents = ancestors(chroot);
         self.znodes(
             &format!("provisioning {chroot}"),
             known,
-            super_password,
+            super_passwords,
             async |m| {
                 for p in &parents {
                     m.create_znode_leader(p, parent_acls).await?;
@@ -236,12 +319,12 @@ impl EnsembleIo for ZkEnsemble {
         delete: bool,
         acls: &[AclEntry],
         known: &BTreeMap<UnitId, String>,
-        super_password: &Secret,
+        super_passwords: &[Secret],
     ) -> Result<(), ChangeError> {
         self.znodes(
             &format!("revoking {chroot}"),
             known,
-            super_password,
+            super_passwords,
             async |m| {
                 if delete {
                     return m.delete_znode_leader(chroot).await;
@@ -268,7 +351,7 @@ impl ZkEnsemble {
     fn connect(
         &mut self,
         known: &BTreeMap<UnitId, String>,
-        super_password: &Secret,
+        super_passwords: &[Secret],
     ) -> Result<(), ZkError> {
         if self.manager.is_some() {
             return Ok(());
@@ -280,9 +363,28 @@ impl ZkEnsemble {
             });
         };
         let hosts: Vec<String> = known.values().map(|a| host(a)).collect();
-        let creds = zk::Credentials::new("super", super_password.clone());
-        self.manager = Some(rt.block_on(ZooKeeperManager::new(hosts, creds, self.opts.clone()))?);
-        Ok(())
+        // The current super password first; during a rotation the servers not yet restarted
+        // still know only the previous one.
+        let mut last = ZkError::Unexpected {
+            op: "connect".into(),
+            detail: "no super password".into(),
+        };
+        for pw in super_passwords {
+            let creds = zk::Credentials::new("super", pw.clone());
+            match rt.block_on(ZooKeeperManager::new(
+                hosts.clone(),
+                creds,
+                self.opts.clone(),
+            )) {
+                Ok(m) => {
+                    self.manager = Some(m);
+                    return Ok(());
+                }
+                Err(e @ ZkError::AuthFailed { .. }) => last = e,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last)
     }
 
     /// Runs znode work on the quorum leader; admin-layer errors become change errors.
@@ -290,7 +392,7 @@ impl ZkEnsemble {
         &mut self,
         what: &str,
         known: &BTreeMap<UnitId, String>,
-        super_password: &Secret,
+        super_passwords: &[Secret],
         work: impl AsyncFnOnce(&mut ZooKeeperManager) -> Result<T, ZkError>,
     ) -> Result<T, ChangeError> {
         let classify_znode = |e: ZkError| match e {
@@ -300,7 +402,7 @@ impl ZkEnsemble {
             }
             other => ChangeError::Failed(format!("{what}: {other}")),
         };
-        self.connect(known, super_password)
+        self.connect(known, super_passwords)
             .map_err(classify_znode)?;
         let (Some(rt), Some(manager)) = (&self.rt, self.manager.as_mut()) else {
             return Err(ChangeError::Failed("no session".into()));

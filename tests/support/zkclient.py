@@ -60,6 +60,28 @@ def main():
                 value = zk.exists(op[1]) is not None
             elif kind == "get_acls":
                 value = [f"{a.id.scheme}:{a.id.id}:{a.perms}" for a in zk.get_acls(op[1])[0]]
+            elif kind == "write_for":
+                # Sequential writes for op[2] seconds, surviving server restarts: a write that
+                # fails with a connection error is retried (after checking whether it landed).
+                # Returns the acknowledged paths.
+                import time
+                from kazoo.exceptions import ConnectionLoss, OperationTimeoutError, SessionExpiredError, NodeExistsError
+                from kazoo.retry import KazooRetry
+                deadline = time.time() + float(op[2])
+                acked, retried, i = [], 0, 0
+                while time.time() < deadline:
+                    path = f"{op[1]}/w{i:06d}"
+                    try:
+                        zk.create(path, b"x", acl=creator)
+                        acked.append(path)
+                        i += 1
+                    except NodeExistsError:
+                        acked.append(path)  # the earlier, unacknowledged attempt landed
+                        i += 1
+                    except (ConnectionLoss, OperationTimeoutError, SessionExpiredError):
+                        retried += 1
+                        time.sleep(0.05)
+                value = {"acked": acked, "retried": retried}
             elif kind == "write_seq":
                 # Sequential acknowledged writes: returns how many were acknowledged.
                 n = 0

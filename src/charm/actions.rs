@@ -1,0 +1,249 @@
+//! Actions (same names and result keys as Charmed ZooKeeper, plus `get-quorum-status` and
+//! `restart`). They never defer: each succeeds with results or fails with a message saying why
+//! and what to do. Actions that change the ensemble's configuration (`set-password`, `restart`)
+//! start the rolling restart themselves, since the leader gets no event for its own writes.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::{CharmError, ZooKeeperCharm};
+use crate::actions::{self, ActionError, ActionResult};
+use crate::juju::tools::Databag;
+use crate::secret::Secret;
+use crate::state::credentials::{self, Credentials, KEY_SUPER, KEY_SUPER_PREVIOUS, PASSWORD_LEN};
+use crate::state::peer::{PeerState, KEY_RESTART_NONCE};
+
+/// Users whose password `set-password` manages.
+pub const USERS: &[&str] = &["super", "sync"];
+
+fn refused(msg: impl Into<String>) -> ActionError {
+    ActionError::Refused(msg.into())
+}
+
+/// A password an operator typed: printable, not empty, bounded.
+pub fn check_password(pw: &str) -> Result<(), String> {
+    if pw.is_empty() {
+        return Err(
+            "the password must not be empty (leave the parameter out to generate one)".into(),
+        );
+    }
+    if pw.len() > 256 {
+        return Err("the password is longer than 256 characters".into());
+    }
+    if pw.chars().any(char::is_control) {
+        return Err("the password contains control characters".into());
+    }
+    Ok(())
+}
+
+impl ZooKeeperCharm<'_> {
+    pub(super) fn run_action(&mut self, name: &str) -> Result<(), CharmError> {
+        let result = match name {
+            "get-super-password" | "get-sync-password" => {
+                let peer = PeerState::read(self.tools, &self.ctx.unit)?;
+                actions::get_password(self.tools, peer.as_ref(), name.trim_start_matches("get-").trim_end_matches("-password"))
+            }
+            "set-password" => self.set_password(),
+            "get-quorum-status" => self.quorum_status(),
+            "restart" => self.restart_action(),
+            "set-tls-private-key" | "pre-upgrade-check" | "create-backup" | "list-backups" | "restore" => Err(refused(format!(
+                "{name} is not supported by this charm yet (TLS, backups and in-place upgrades are not implemented); \
+                 nothing was changed"
+            ))),
+            other => Err(refused(format!("unknown action {other}"))),
+        };
+        actions::report(self.tools, name, result)?;
+        Ok(())
+    }
+
+    fn leader_only(&self, action: &str) -> Result<(), ActionError> {
+        if self.tools.is_leader()? {
+            Ok(())
+        } else {
+            Err(refused(format!(
+                "{action} must run on the leader unit, which this one ({}) is not: juju run {}/leader {action}",
+                self.ctx.unit, self.ctx.app
+            )))
+        }
+    }
+
+    fn current_credentials(&mut self) -> Result<Credentials, ActionError> {
+        self.load_view().map_err(|e| refused(e.to_string()))?;
+        self.view
+            .as_ref()
+            .and_then(|v| v.creds.clone())
+            .filter(Credentials::complete)
+            .ok_or_else(|| {
+                refused(
+                    "the internal passwords do not exist yet; wait for the deployment to settle",
+                )
+            })
+    }
+
+    /// Runs the reconcile after a change an action made (new files, first grant of the roll).
+    fn apply_now(&mut self) -> Result<(), ActionError> {
+        match self.reconcile() {
+            Ok(outcome) => {
+                tracing::debug!(?outcome, "reconcile after the action");
+                Ok(())
+            }
+            Err(e) => Err(refused(format!(
+                "the change is stored, but applying it failed: {e}; the next hook retries"
+            ))),
+        }
+    }
+
+    fn set_password(&mut self) -> ActionResult {
+        let params = self.tools.action_get()?;
+        let user = params
+            .get("username")
+            .and_then(Value::as_str)
+            .unwrap_or("super")
+            .to_string();
+        if !USERS.contains(&user.as_str()) {
+            return Err(refused(format!(
+                "unknown username {user:?}: set-password manages the charm's internal users only, which are {}",
+                USERS.join(", ")
+            )));
+        }
+        self.leader_only("set-password")?;
+        let password = match params.get("password") {
+            Some(Value::String(pw)) => {
+                check_password(pw).map_err(refused)?;
+                Secret::new(pw.clone())
+            }
+            Some(other) => return Err(refused(format!("password must be a string, got {other}"))),
+            None => Secret::generate(PASSWORD_LEN)
+                .map_err(|e| refused(format!("cannot generate a password: {e}")))?,
+        };
+        let mut creds = self.current_credentials()?;
+        let key = format!("{user}-password");
+        let result: Databag = [(key.clone(), password.expose().to_string())].into();
+        if user == "sync" && creds.sync_phase() != 0 {
+            return Err(refused(
+                "a sync password rotation is already in progress (rolling restarts, see juju status); run set-password again once it finished",
+            ));
+        }
+        if creds.get(&key) == Some(&password) {
+            tracing::info!("the new {user} password equals the current one; nothing to change");
+            return Ok(result);
+        }
+        match user.as_str() {
+            "super" => {
+                if let Some(old) = creds.super_password().cloned() {
+                    creds.values.insert(KEY_SUPER_PREVIOUS.into(), old);
+                }
+                creds.values.insert(KEY_SUPER.into(), password);
+            }
+            _ => creds.begin_sync_rotation(password),
+        }
+        self.store_credentials(creds)?;
+        tracing::info!("{user} password changed; a rolling restart applies it");
+        self.tools.action_log(&format!("{user} password stored; the servers pick it up through a rolling restart (see juju status)"))?;
+        self.apply_now()?;
+        Ok(result)
+    }
+
+    fn store_credentials(&mut self, creds: Credentials) -> Result<(), ActionError> {
+        let tools = self.tools;
+        let Some(view) = self.view.as_mut() else {
+            return Err(refused("no view"));
+        };
+        let Some(peer) = view.peer.as_mut() else {
+            return Err(refused("the cluster peer relation does not exist yet"));
+        };
+        credentials::write(tools, peer, &creds)?;
+        view.creds = Some(creds);
+        Ok(())
+    }
+
+    fn restart_action(&mut self) -> ActionResult {
+        self.leader_only("restart")?;
+        self.load_view().map_err(|e| refused(e.to_string()))?;
+        let tools = self.tools;
+        let Some(peer) = self.view.as_mut().and_then(|v| v.peer.as_mut()) else {
+            return Err(refused("the cluster peer relation does not exist yet"));
+        };
+        let nonce = peer
+            .app
+            .get(KEY_RESTART_NONCE)
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0)
+            + 1;
+        let data: Databag = [(KEY_RESTART_NONCE.to_string(), nonce.to_string())].into();
+        tools.relation_set(peer.relation, true, &data)?;
+        peer.apply_app_write(&data);
+        self.tools.action_log(
+            "rolling restart requested: one server at a time, the quorum leader last",
+        )?;
+        self.apply_now()?;
+        Ok([(
+            "message".to_string(),
+            "rolling restart started; follow it in juju status".to_string(),
+        )]
+        .into())
+    }
+
+    fn quorum_status(&mut self) -> ActionResult {
+        let peer = PeerState::read(self.tools, &self.ctx.unit)?;
+        let Some(peer) = peer else {
+            return Err(refused("the cluster peer relation does not exist yet"));
+        };
+        let book = self.address_book(&peer);
+        let report = self.ensemble.report(&book);
+        if report.members.is_empty() {
+            return Err(refused(
+                "no server answered with a configuration: the ensemble has no quorum or no server runs; see juju status",
+            ));
+        }
+        let unit_name = |u: Option<u32>| {
+            u.map(|n| format!("{}/{n}", self.ctx.app))
+                .unwrap_or_default()
+        };
+        let mut out: BTreeMap<String, String> = BTreeMap::new();
+        out.insert(
+            "leader".into(),
+            report.leader.clone().unwrap_or_else(|| "none".into()),
+        );
+        out.insert(
+            "config-version".into(),
+            report.config_version.clone().unwrap_or_default(),
+        );
+        out.insert("syncing".into(), report.syncing.to_string());
+        if let Some(r) = &report.syncing_reason {
+            out.insert("syncing-reason".into(), r.clone());
+        }
+        for (group, list) in [("members", &report.members), ("others", &report.others)] {
+            for m in list.iter() {
+                let prefix = format!("{group}.server-{}", m.server_id);
+                out.insert(format!("{prefix}.unit"), unit_name(m.unit));
+                out.insert(format!("{prefix}.address"), m.address.clone());
+                out.insert(format!("{prefix}.role"), m.role.clone());
+                out.insert(format!("{prefix}.state"), m.state.clone());
+                out.insert(format!("{prefix}.reachable"), m.reachable.to_string());
+                if let Some(z) = &m.zxid {
+                    out.insert(format!("{prefix}.zxid"), z.clone());
+                }
+            }
+        }
+        let json = serde_json::to_string(&report).unwrap_or_default();
+        out.insert("json".into(), json);
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn password_checks() {
+        assert!(check_password("s3cret-Pass word").is_ok());
+        assert!(check_password("")
+            .unwrap_err()
+            .contains("leave the parameter out"));
+        assert!(check_password("a\nb").is_err());
+        assert!(check_password(&"x".repeat(300)).is_err());
+    }
+}
