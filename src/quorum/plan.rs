@@ -161,7 +161,7 @@ impl fmt::Display for Wait {
         f.write_str(match self {
             Wait::Credentials => "waiting for leader to create internal user credentials",
             Wait::OwnAddress => "waiting for this unit's address on the cluster relation",
-            Wait::Bootstrap => "waiting for the leader to bootstrap the ensemble",
+            Wait::Bootstrap => "waiting for the lowest-numbered unit to bootstrap the ensemble",
             Wait::ParticipantAddresses => "waiting for the addresses of the quorum members",
             Wait::OtherUnitsFirst => "other units starting first",
             Wait::LowerThanMembers(u) => {

@@ -1,4 +1,6 @@
 //! `cargo xtask <task>`:
+//!   demo   build everything, install ZooKeeper if missing, deploy a 3-unit model and a client
+//!          application under jujusim, print the status and how to connect
 //!   pack   build the release charm binary and write target/charm/zookeeper.charm
 //!   test   everything the tests need (packed charm, release jujusim, ZooKeeper, a Python venv
 //!          with kazoo), then `cargo test --workspace`; extra arguments go to cargo test
@@ -156,13 +158,64 @@ fn test(root: &Path, extra: &[String]) -> Result<(), String> {
     run(&mut cmd, "running the tests (cargo test --workspace)")
 }
 
+/// `cargo xtask demo`: a 3-unit ZooKeeper model with a client application, on this machine.
+fn demo(root: &Path) -> Result<(), String> {
+    let started = std::time::Instant::now();
+    ensure_zookeeper()?;
+    let charm = pack(root)?;
+    run(cargo().current_dir(root).args(["build", "--release", "-p", "jujusim"]), "building jujusim (release)")?;
+    let jujusim = target_dir(root).join("release/jujusim");
+    let model = target_dir(root).join("demo-model");
+    let sim = |args: &[&str]| {
+        let mut c = Command::new(&jujusim);
+        c.arg("--model").arg(&model).args(args);
+        c
+    };
+    if model.join("model.json").exists() {
+        run(&mut sim(&["destroy"]), "removing the previous demo model")?;
+    }
+    let charm_s = charm.to_string_lossy().into_owned();
+    run(&mut sim(&["deploy", &charm_s, "zookeeper", "-n", "3"]), "deploying 3 ZooKeeper units (each starts a real server; ~10 s)")?;
+    run(&mut sim(&["deploy-stub", "demo-app", "--requires", "zookeeper:zookeeper"]), "deploying a stub client application")?;
+    run(&mut sim(&["integrate", "demo-app", "zookeeper"]), "integrating it with zookeeper")?;
+    run(&mut sim(&["set-data", "demo-app", "zookeeper", "database=/demo-app"]), "the client asks for the znode /demo-app (a rolling restart loads its user)")?;
+    run(&mut sim(&["settle"]), "waiting for the model to settle")?;
+    run(&mut sim(&["status"]), "status")?;
+    let out = sim(&["show-data", "demo-app", "zookeeper", "--format", "json"]).output().map_err(|e| e.to_string())?;
+    let data: serde_yaml::Value = serde_yaml::from_slice(&out.stdout).map_err(|e| format!("show-data: {e}"))?;
+    let bag = &data["zookeeper"]["application-data"];
+    let field = |k: &str| bag[k].as_str().unwrap_or("?").to_string();
+    let m = model.display();
+    println!(
+        "\nReady in {:.0?}. The client application demo-app was given:\n  endpoints  {}\n  chroot     {}\n  username   {}\n\
+         Its password:      {} --model {m} show-data demo-app zookeeper\n\
+         Super password:    {} --model {m} run zookeeper/leader get-super-password\n\
+         Quorum status:     {} --model {m} run zookeeper/leader get-quorum-status\n\
+         Connect (kazoo):   KazooClient(hosts=\"{}{}\", sasl_options={{\"mechanism\": \"DIGEST-MD5\", \"username\": \"{}\", \"password\": \"<password>\"}})\n\
+         Clean up:          {} --model {m} destroy   (stops every server)",
+        started.elapsed(),
+        field("endpoints"),
+        field("chroot"),
+        field("username"),
+        jujusim.display(),
+        jujusim.display(),
+        jujusim.display(),
+        field("endpoints"),
+        field("chroot"),
+        field("username"),
+        jujusim.display(),
+    );
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let root = root();
     let result = match args.first().map(String::as_str) {
         Some("pack") => pack(&root).map(drop),
         Some("test") => test(&root, &args[1..]),
-        _ => Err("usage: cargo xtask pack | cargo xtask test [cargo test args]".into()),
+        Some("demo") => demo(&root),
+        _ => Err("usage: cargo xtask pack | cargo xtask test [cargo test args] | cargo xtask demo".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
