@@ -54,6 +54,7 @@ Commands:
   tick [-n N]
   settle [--timeout S] [--format json]
   step [-n N]          run at most N pending hooks (default 1), for fault injection between hooks
+  exec <unit> -- CMD   run CMD in a hook context on the unit (as juju exec --unit)
   resolve <unit> [--no-retry]
   kill-workload <unit>
   log [--unit U] [--format json]
@@ -285,6 +286,7 @@ fn run(argv: Vec<String>) -> Result<i32> {
         "tick" => tick(&g, &args),
         "settle" => settle(&g, &args),
         "step" => step(&g, &args),
+        "exec" => exec(&g, &args),
         "resolve" | "resolved" => resolve(&g, &args),
         "kill-workload" => kill_workload(&g, &args),
         "log" | "debug-log" => log(&g, &args),
@@ -1703,6 +1705,37 @@ fn tick(g: &Global, args: &[String]) -> Result<i32> {
     }
     println!("ran {n} update-status tick(s) ({hooks} hooks)");
     Ok(0)
+}
+
+/// `exec <unit> -- <command> [args...]`: as `juju exec --unit`, runs a command in a hook
+/// context on the unit (hook tools on its PATH); its writes are committed if it exits 0, and the
+/// hooks they trigger run before the command returns (unless --no-wait).
+fn exec(g: &Global, args: &[String]) -> Result<i32> {
+    let Some(sep) = args.iter().position(|a| a == "--") else {
+        usage!("usage: jujusim exec <unit> -- <command> [args...]");
+    };
+    let [unit] = &args[..sep] else {
+        usage!("usage: jujusim exec <unit> -- <command> [args...]");
+    };
+    let argv = &args[sep + 1..];
+    if argv.is_empty() {
+        usage!("usage: jujusim exec <unit> -- <command> [args...]");
+    }
+    let mut s = Session::open(g, false)?;
+    {
+        let core = s.core();
+        require_unit(&core.world, unit)?;
+    }
+    s.commit()?;
+    let run = s.driver.run_exec(unit, argv)?;
+    print!("{}", run.stdout);
+    eprint!("{}", run.stderr);
+    s.commit()?;
+    Ok(if run.success() {
+        0
+    } else {
+        run.exit_code.max(1)
+    })
 }
 
 /// `step [-n N]`: runs at most N pending hooks (default 1) and stops, so a test can inject a

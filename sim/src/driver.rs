@@ -870,6 +870,8 @@ impl Driver {
             tool_calls: ctx.calls,
             exit_code: run.exit_code,
             duration_ms: run.duration.as_millis() as u64,
+            cpu_ms: run.cpu.as_secs_f64() * 1000.0,
+            max_rss_kib: run.max_rss_kib,
             stdout: run.stdout,
             stderr: run.stderr,
             timed_out: run.timed_out,
@@ -1025,6 +1027,58 @@ impl Driver {
             };
         }
         self.record(&mut core, (None, Some(name), Some(id)), env, ctx, run)
+    }
+
+    /// `exec` (as `juju exec --unit`): runs a command in a hook context on `unit`, its
+    /// relation and state writes committed if it exits 0. Recorded in the timeline as action
+    /// `juju-exec`.
+    pub fn run_exec(&mut self, unit: &str, argv: &[String]) -> Result<runner::Run> {
+        let Some((program, args)) = argv.split_first() else {
+            return Err(SimError::Usage("exec needs a command after --".into()));
+        };
+        let shared = self.shared.clone();
+        let mut core = lock(&shared);
+        core.world.last_unit = Some(unit.to_string());
+        let ctx_id = Self::context_id(&mut core.world, unit, "exec");
+        let ctx = HookCtx::new(ctx_id.clone(), unit);
+        let env = runner::hook_env(&core.world, &self.paths, unit, &ctx_id, "", "", &[]);
+        let path = env.get("PATH").cloned().unwrap_or_default();
+        let entry = if program.contains('/') {
+            std::path::PathBuf::from(program)
+        } else {
+            path.split(':')
+                .map(|d| Path::new(d).join(program))
+                .find(|p| p.is_file())
+                .unwrap_or_else(|| program.into())
+        };
+        let snapshot = core.world.clone();
+        core.ctx = Some(ctx);
+        drop(core);
+        let run = runner::run_args(
+            &entry,
+            args,
+            &self.paths.charm_dir(unit),
+            &env,
+            self.opts.hook_timeout,
+        );
+        self.hooks_run += 1;
+        let mut core = lock(&shared);
+        let Some(ctx) = core.ctx.take() else {
+            return Err(SimError::Failed("internal error: exec context lost".into()));
+        };
+        if run.success() {
+            publish(&mut core.world, &snapshot, &ctx);
+        } else {
+            rollback(&mut core.world, snapshot, &ctx);
+        }
+        self.record(
+            &mut core,
+            (None, Some("juju-exec".into()), None),
+            env,
+            ctx,
+            run.clone(),
+        )?;
+        Ok(run)
     }
 
     /// `settle` (contract 3): run until idle; then, while something is unsettled, retry failed

@@ -87,7 +87,7 @@ pub fn hook_env(
 }
 
 /// What a process run produced.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Run {
     /// Exit code; -1 when killed by a signal or not started.
     pub exit_code: i32,
@@ -95,6 +95,10 @@ pub struct Run {
     pub stdout: String,
     pub stderr: String,
     pub duration: Duration,
+    /// User + system CPU of the hook process and the children it waited for (its hook tools).
+    pub cpu: Duration,
+    /// Peak resident set of that process tree (the largest of them), KiB.
+    pub max_rss_kib: u64,
 }
 
 impl Run {
@@ -141,9 +145,21 @@ impl Capture {
 
 /// Runs `entry` with `env` in `cwd`; kills its process group after `timeout`.
 pub fn run(entry: &Path, cwd: &Path, env: &BTreeMap<String, String>, timeout: Duration) -> Run {
+    run_args(entry, &[], cwd, env, timeout)
+}
+
+/// [`run`] with arguments (`jujusim exec`).
+pub fn run_args(
+    entry: &Path,
+    args: &[String],
+    cwd: &Path,
+    env: &BTreeMap<String, String>,
+    timeout: Duration,
+) -> Run {
     let start = Instant::now();
     let mut cmd = Command::new(entry);
-    cmd.env_clear()
+    cmd.args(args)
+        .env_clear()
         .envs(env)
         .current_dir(cwd)
         .stdin(Stdio::null())
@@ -166,6 +182,8 @@ pub fn run(entry: &Path, cwd: &Path, env: &BTreeMap<String, String>, timeout: Du
                 stdout: String::new(),
                 stderr: format!("jujusim: cannot run {}: {e}\n", entry.display()),
                 duration: start.elapsed(),
+                cpu: Duration::ZERO,
+                max_rss_kib: 0,
             }
         }
     };
@@ -174,22 +192,42 @@ pub fn run(entry: &Path, cwd: &Path, env: &BTreeMap<String, String>, timeout: Du
     let err = child.stderr.take().map(Capture::start);
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
-        let _ = tx.send(child.wait());
+        // wait4 rather than Child::wait: it also reports the CPU time and peak RSS.
+        let mut status: libc::c_int = 0;
+        // SAFETY: rusage is plain data; wait4 fills it for our own child `pid`.
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+        drop(child);
+        let _ = tx.send((r == pid).then_some((status, ru)));
     });
-    let (status, timed_out) = match rx.recv_timeout(timeout) {
-        Ok(s) => (s.ok(), false),
+    let (waited, timed_out) = match rx.recv_timeout(timeout) {
+        Ok(w) => (w, false),
         Err(_) => {
             // SAFETY: kill(2) on the hook's own process group (it called setsid, so pgid == pid).
             unsafe {
                 libc::kill(-pid, libc::SIGKILL);
             }
-            (rx.recv().ok().and_then(|s| s.ok()), true)
+            (rx.recv().ok().flatten(), true)
         }
+    };
+    let tv = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec.max(0) as u64) + Duration::from_micros(t.tv_usec.max(0) as u64)
+    };
+    let (exit_code, cpu, max_rss_kib) = match waited {
+        Some((status, ru)) => (
+            if libc::WIFEXITED(status) {
+                libc::WEXITSTATUS(status)
+            } else {
+                -1
+            },
+            tv(ru.ru_utime) + tv(ru.ru_stime),
+            ru.ru_maxrss.max(0) as u64,
+        ),
+        None => (-1, Duration::ZERO, 0),
     };
     let deadline = Instant::now() + DRAIN;
     let stdout = out.map(|c| c.finish(deadline)).unwrap_or_default();
     let mut stderr = err.map(|c| c.finish(deadline)).unwrap_or_default();
-    let exit_code = status.and_then(|s| s.code()).unwrap_or(-1);
     if timed_out {
         stderr.push_str(&format!(
             "jujusim: timed out after {} s; killed the hook's process group\n",
@@ -202,5 +240,7 @@ pub fn run(entry: &Path, cwd: &Path, env: &BTreeMap<String, String>, timeout: Du
         stdout,
         stderr,
         duration: start.elapsed(),
+        cpu,
+        max_rss_kib,
     }
 }

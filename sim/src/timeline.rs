@@ -25,6 +25,12 @@ pub struct Entry {
     pub tool_calls: Vec<ToolCall>,
     pub exit_code: i32,
     pub duration_ms: u64,
+    /// CPU time (user + system) of the hook process and its hook-tool children, ms.
+    #[serde(default)]
+    pub cpu_ms: f64,
+    /// Peak RSS of that process tree (its largest process), KiB.
+    #[serde(default)]
+    pub max_rss_kib: u64,
     pub stdout: String,
     pub stderr: String,
     pub timed_out: bool,
