@@ -12,7 +12,7 @@ use crate::actions::{self, ActionError, ActionResult};
 use crate::juju::tools::Databag;
 use crate::secret::Secret;
 use crate::state::credentials::{self, Credentials, KEY_SUPER, KEY_SUPER_PREVIOUS, PASSWORD_LEN};
-use crate::state::peer::{PeerState, KEY_RESTART_NONCE};
+use crate::state::peer::KEY_RESTART_NONCE;
 
 /// Users whose password `set-password` manages.
 pub const USERS: &[&str] = &["super", "sync"];
@@ -40,10 +40,7 @@ pub fn check_password(pw: &str) -> Result<(), String> {
 impl ZooKeeperCharm<'_> {
     pub(super) fn run_action(&mut self, name: &str) -> Result<(), CharmError> {
         let result = match name {
-            "get-super-password" | "get-sync-password" => {
-                let peer = PeerState::read(self.tools, &self.ctx.unit)?;
-                actions::get_password(self.tools, peer.as_ref(), name.trim_start_matches("get-").trim_end_matches("-password"))
-            }
+            "get-super-password" | "get-sync-password" => self.get_password(name),
             "set-password" => self.set_password(),
             "get-quorum-status" => self.quorum_status(),
             "restart" => self.restart_action(),
@@ -69,16 +66,27 @@ impl ZooKeeperCharm<'_> {
     }
 
     fn current_credentials(&mut self) -> Result<Credentials, ActionError> {
-        self.load_view().map_err(|e| refused(e.to_string()))?;
-        self.view
-            .as_ref()
-            .and_then(|v| v.creds.clone())
-            .filter(Credentials::complete)
+        self.creds()
+            .map_err(|e| refused(e.to_string()))?
             .ok_or_else(|| {
                 refused(
                     "the internal passwords do not exist yet; wait for the deployment to settle",
                 )
             })
+    }
+
+    fn get_password(&mut self, action: &str) -> ActionResult {
+        let user = action
+            .trim_start_matches("get-")
+            .trim_end_matches("-password");
+        let creds = self.current_credentials()?;
+        let pw = if user == "super" {
+            creds.super_password()
+        } else {
+            creds.sync_password()
+        };
+        let pw = pw.ok_or_else(|| refused(format!("no {user} password yet")))?;
+        Ok([(format!("{user}-password"), pw.expose().to_string())].into())
     }
 
     /// Runs the reconcile after a change an action made (new files, first grant of the roll).
@@ -154,7 +162,7 @@ impl ZooKeeperCharm<'_> {
             return Err(refused("the cluster peer relation does not exist yet"));
         };
         credentials::write(tools, peer, &creds)?;
-        view.creds = Some(creds);
+        self.set_creds(creds);
         Ok(())
     }
 
@@ -186,8 +194,8 @@ impl ZooKeeperCharm<'_> {
     }
 
     fn quorum_status(&mut self) -> ActionResult {
-        let peer = PeerState::read(self.tools, &self.ctx.unit)?;
-        let Some(peer) = peer else {
+        self.load_view().map_err(|e| refused(e.to_string()))?;
+        let Some(peer) = self.view.as_ref().and_then(|v| v.peer.clone()) else {
             return Err(refused("the cluster peer relation does not exist yet"));
         };
         let book = self.address_book(&peer);

@@ -20,8 +20,8 @@ use crate::clients::request::{self, Chroot, Parsed, Request};
 use crate::clients::response::{self, Answer};
 use crate::clients::{chroot_key, client_acls, super_only};
 use crate::engine::status::UnitCondition;
-use crate::juju::tools::{Databag, SecretAddOptions, SecretOwner};
-use crate::juju::{Event, RelationId, RelationPhase};
+use crate::juju::tools::{Databag, Missing, SecretAddOptions, SecretOwner};
+use crate::juju::{Event, RelationId, RelationPhase, ToolError};
 use crate::quorum::plan::Hold;
 use crate::restart::fingerprint;
 use crate::secret::Secret;
@@ -77,35 +77,56 @@ impl ZooKeeperCharm<'_> {
             self.event,
             Some(Event::LeaderElected | Event::UpdateStatus | Event::UpgradeCharm)
         );
-        let rels: Vec<RelationId> = self
-            .tools
-            .relation_ids(ENDPOINT)?
-            .into_iter()
-            .filter(|r| Some(*r) != broken)
-            .collect();
-        for r in &rels {
+        // The list is kept between hooks: a relation comes and goes with hooks of its own.
+        let rels: Vec<RelationId> = match (&self.local.client_relations, full || event.is_some()) {
+            (Some(ids), false) => ids.iter().map(|r| RelationId(*r)).collect(),
+            _ => self
+                .tools
+                .relation_ids(ENDPOINT)?
+                .into_iter()
+                .filter(|r| Some(*r) != broken)
+                .collect(),
+        };
+        let mut live = Vec::new();
+        for r in rels {
             let cached = self.local.clients.contains_key(&r.0);
-            let this_event = event.as_ref().is_some_and(|(er, _, _)| er == r);
+            let this_event = event.as_ref().is_some_and(|(er, _, _)| *er == r);
             if cached && !full && !this_event {
+                live.push(r);
                 continue;
             }
             let mut entry = self.local.clients.get(&r.0).cloned().unwrap_or_default();
-            if entry.app.is_empty() {
-                entry.app = match event
-                    .as_ref()
-                    .filter(|(er, _, _)| er == r)
-                    .and_then(|(_, _, a)| a.clone())
-                {
-                    Some(a) => a,
-                    None => self.tools.relation_remote_app(*r)?.unwrap_or_default(),
-                };
+            let read = (|| -> Result<(), ToolError> {
+                if entry.app.is_empty() {
+                    entry.app = match event
+                        .as_ref()
+                        .filter(|(er, _, _)| *er == r)
+                        .and_then(|(_, _, a)| a.clone())
+                    {
+                        Some(a) => a,
+                        None => self.tools.relation_remote_app(r)?.unwrap_or_default(),
+                    };
+                }
+                if !entry.app.is_empty() {
+                    entry.remote = self.tools.relation_get(r, &entry.app, true)?;
+                }
+                Ok(())
+            })();
+            match read {
+                Ok(()) => {
+                    self.local.clients.insert(r.0, entry);
+                    live.push(r);
+                }
+                // Gone since it was listed (its -broken hook is on the way).
+                Err(ToolError::NotFound {
+                    what: Missing::Relation,
+                    ..
+                }) => tracing::info!("client relation {r} is gone"),
+                Err(e) => return Err(e.into()),
             }
-            if !entry.app.is_empty() {
-                entry.remote = self.tools.relation_get(*r, &entry.app, true)?;
-            }
-            self.local.clients.insert(r.0, entry);
         }
-        Ok(rels)
+        self.local.client_relations = Some(live.iter().map(|r| r.0).collect());
+        Ok(live)
     }
 
     /// First half (leader): requests, passwords, znodes, revocations. Returns what was granted
@@ -114,9 +135,12 @@ impl ZooKeeperCharm<'_> {
         &mut self,
         f: &mut Facts,
     ) -> Result<(Granted, Option<Hold>), CharmError> {
-        let (Some(creds), Some(config)) = (f.creds.clone(), f.config.clone()) else {
+        let Some(config) = f.config.clone() else {
             return Ok((Granted::default(), None));
         };
+        if !f.creds_exist {
+            return Ok((Granted::default(), None));
+        }
         let rels = self.refresh_clients()?;
         let live: BTreeSet<u32> = rels.iter().map(|r| r.0).collect();
 
@@ -160,6 +184,28 @@ impl ZooKeeperCharm<'_> {
                 "relation {r} ({app}): {why}"
             )));
         }
+
+        // The credentials secret is read only when something may change: a new leader (it may
+        // have missed -broken events), a client relation gone, or a request not provisioned yet.
+        let full = matches!(self.event, Some(Event::LeaderElected | Event::UpgradeCharm))
+            || self
+                .client_event()
+                .is_some_and(|(_, p, _)| p == RelationPhase::Broken);
+        let cached_gone = self.local.clients.keys().any(|id| !live.contains(id));
+        let unprovisioned = granted.iter().any(|req| {
+            let want = format!("{}|{}", req.chroot, req.roles.as_str());
+            self.local
+                .clients
+                .get(&req.relation.0)
+                .and_then(|c| c.provisioned.as_deref())
+                != Some(want.as_str())
+        });
+        if !full && !cached_gone && !unprovisioned {
+            return Ok((Granted { requests: granted }, None));
+        }
+        let Some(creds) = self.creds()? else {
+            return Ok((Granted::default(), None));
+        };
 
         // Clients whose relation is gone (its -broken event, or missed while not the leader).
         let gone: Vec<(u32, Option<String>)> = creds
@@ -246,10 +292,7 @@ impl ZooKeeperCharm<'_> {
                 credentials::write(self.tools, peer, &new_creds)?;
                 f.peer = peer.clone();
             }
-            if let Some(view) = self.view.as_mut() {
-                view.creds = Some(new_creds.clone());
-            }
-            f.creds = Some(new_creds.clone());
+            self.set_creds(new_creds.clone());
             f.desired = Some(desired_fingerprint(&config, &f.peer));
             // The JAAS file follows at once; the servers load it at their rolling restart.
             self.write_server_files(f)?;
@@ -320,7 +363,6 @@ impl ZooKeeperCharm<'_> {
         granted: &Granted,
         version: Option<&str>,
     ) -> Result<(), CharmError> {
-        let Some(creds) = &f.creds else { return Ok(()) };
         let states = self.restart_states.clone().unwrap_or_default();
         let servers: Vec<u32> = f
             .peer
@@ -340,9 +382,6 @@ impl ZooKeeperCharm<'_> {
         );
         let mut waiting = 0;
         for req in &granted.requests {
-            let Some(pw) = creds.client_password(req.relation) else {
-                continue;
-            };
             let everywhere = !servers.is_empty()
                 && servers.iter().all(|u| {
                     if *u == f.me {
@@ -357,14 +396,16 @@ impl ZooKeeperCharm<'_> {
                 waiting += 1;
                 continue;
             }
-            let published = response::publish(&Answer {
+            // A client's password never changes, so the answer's fingerprint leaves it out:
+            // the secret is read only when an answer changes.
+            let shape = response::publish(&Answer {
                 request: req,
-                password: pw,
+                password: &Secret::new(String::new()),
                 endpoints: &endpoints,
                 version,
                 tls_ca: None,
             });
-            let fp = fingerprint(&format!("{:?}|{:?}", published.databag, published.secrets));
+            let fp = fingerprint(&format!("{:?}|{:?}", shape.databag, shape.secrets));
             let cache = self
                 .local
                 .clients
@@ -374,6 +415,19 @@ impl ZooKeeperCharm<'_> {
             if cache.published.as_deref() == Some(fp.as_str()) {
                 continue;
             }
+            let Some(pw) = self
+                .creds()?
+                .and_then(|c| c.client_password(req.relation).cloned())
+            else {
+                continue;
+            };
+            let published = response::publish(&Answer {
+                request: req,
+                password: &pw,
+                endpoints: &endpoints,
+                version,
+                tls_ca: None,
+            });
             let mut bag: Databag = published.databag.clone();
             let mut secrets = cache.secrets.clone();
             for (group, content) in &published.secrets {

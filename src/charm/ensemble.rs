@@ -73,6 +73,16 @@ pub trait EnsembleIo {
     /// The ensemble seen from these servers (and every member their configuration names):
     /// quorum leader, committed membership, syncing, who is broadcasting.
     fn observe(&mut self, addresses: &BTreeMap<UnitId, String>) -> Ensemble;
+    /// [`Self::observe`] and [`Self::probe`] of this unit's server (`address`, one of
+    /// `addresses`), in one round of four-letter words where the implementation can.
+    fn observe_with_probe(
+        &mut self,
+        addresses: &BTreeMap<UnitId, String>,
+        address: &str,
+    ) -> (Ensemble, Probe) {
+        let ens = self.observe(addresses);
+        (ens, self.probe(address))
+    }
     /// One membership change through the quorum leader, as `super`. `address` is the unit's
     /// server address (for an addition). Idempotent: an already-applied change is success.
     fn apply(

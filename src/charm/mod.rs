@@ -79,7 +79,9 @@ struct View {
     leader: bool,
     config: Result<CharmConfig, Vec<ConfigError>>,
     peer: Option<PeerState>,
+    /// The credentials secret, read on first use ([`ZooKeeperCharm::creds`]).
     creds: Option<Credentials>,
+    creds_loaded: bool,
 }
 
 pub struct ZooKeeperCharm<'a> {
@@ -95,9 +97,6 @@ pub struct ZooKeeperCharm<'a> {
     conditions: Vec<UnitCondition>,
     /// The leader's application status, when it computed one.
     app_status: Option<Status>,
-    /// The last status this hook set (so finish does not set the same one again).
-    status_shown: Option<Status>,
-    workload_version_set: bool,
     /// The event being handled (replayed or current).
     event: Option<Event>,
     /// The restart bags the leader read this hook (the rolling restart and client answers).
@@ -124,8 +123,6 @@ impl<'a> ZooKeeperCharm<'a> {
             view: None,
             conditions: Vec::new(),
             app_status: None,
-            status_shown: None,
-            workload_version_set: false,
             event: None,
             restart_states: None,
         }
@@ -135,32 +132,76 @@ impl<'a> ZooKeeperCharm<'a> {
         self.ctx.unit.number()
     }
 
-    /// Reads (once per hook) what the reconcile needs from Juju.
+    /// Reads (once per hook) what the reconcile needs from Juju. The configuration comes from
+    /// the unit's cache unless this event can have changed it; the credentials secret is read
+    /// only when something needs it ([`Self::creds`]).
     fn load_view(&mut self) -> Result<(), CharmError> {
         if self.view.is_some() {
             return Ok(());
         }
         let leader = self.tools.is_leader()?;
-        let config = CharmConfig::from_json(&self.tools.config_get()?);
-        let peer = PeerState::read(self.tools, &self.ctx.unit)?;
-        let creds = match &peer {
-            Some(p) => credentials::read(self.tools, p)?,
-            None => None,
+        let config_may_change = matches!(
+            self.event,
+            Some(
+                Event::ConfigChanged
+                    | Event::Install
+                    | Event::Start
+                    | Event::UpgradeCharm
+                    | Event::Action { .. }
+            )
+        );
+        let raw = match (&self.local.config, config_may_change) {
+            (Some(cached), false) => cached.clone(),
+            _ => {
+                let fresh = self.tools.config_get()?;
+                self.local.config = Some(fresh.clone());
+                fresh
+            }
         };
+        let config = CharmConfig::from_json(&raw);
+        let known = self.local.cluster_relation.map(crate::juju::RelationId);
+        let peer = PeerState::read(self.tools, &self.ctx.unit, known)?;
+        self.local.cluster_relation = peer.as_ref().map(|p| p.relation.0);
         self.view = Some(View {
             leader,
             config,
             peer,
-            creds,
+            creds: None,
+            creds_loaded: false,
         });
         Ok(())
     }
 
+    /// The credentials (complete ones only), reading the secret on first use in this hook.
+    fn creds(&mut self) -> Result<Option<Credentials>, CharmError> {
+        self.load_view()?;
+        let tools = self.tools;
+        let Some(view) = self.view.as_mut() else {
+            return Ok(None);
+        };
+        if !view.creds_loaded {
+            view.creds = match &view.peer {
+                Some(p) => credentials::read(tools, p)?,
+                None => None,
+            };
+            view.creds_loaded = true;
+        }
+        Ok(view.creds.clone().filter(Credentials::complete))
+    }
+
+    /// Replaces the credentials after this hook wrote them.
+    fn set_creds(&mut self, creds: Credentials) {
+        if let Some(view) = self.view.as_mut() {
+            view.creds = Some(creds);
+            view.creds_loaded = true;
+        }
+    }
+
     /// Shows a status at once (long steps: starting a server, restarting in a roll).
     fn show_progress(&mut self, status: Status) -> Result<(), CharmError> {
-        if self.status_shown.as_ref() != Some(&status) {
+        if self.local.unit_status.as_ref() != Some(&status) {
             self.tools.status_set(false, &status)?;
-            self.status_shown = Some(status);
+            self.local.unit_status = Some(status);
         }
         Ok(())
     }
@@ -232,14 +273,21 @@ impl Charm for ZooKeeperCharm<'_> {
     }
 
     fn finish(&mut self, summary: &Summary) -> Result<(), CharmError> {
+        if !matches!(self.ctx.event, Event::Action { .. } | Event::Unknown { .. }) {
+            self.set_statuses(summary)?;
+        }
         if self.local != self.local_before {
             self.local
                 .save(&self.ctx.charm_dir)
                 .map_err(CharmError::LocalState)?;
         }
-        if matches!(self.ctx.event, Event::Action { .. } | Event::Unknown { .. }) {
-            return Ok(());
-        }
+        Ok(())
+    }
+}
+
+impl ZooKeeperCharm<'_> {
+    /// The unit status from the conditions found (and the leader's application status).
+    fn set_statuses(&mut self, summary: &Summary) -> Result<(), CharmError> {
         let mut conditions = self.conditions.clone();
         if let Some((_, reason)) = summary.still_deferred.first() {
             if !conditions
@@ -249,10 +297,27 @@ impl Charm for ZooKeeperCharm<'_> {
                 conditions.push(UnitCondition::Deferred(reason.clone()));
             }
         }
+        // Only what changed: "since" then says when a status really changed, and a converged
+        // hook runs no status tool at all.
         let unit = status::unit_status(&conditions);
-        self.tools.status_set(false, &unit)?;
-        if let Some(app) = &self.app_status {
-            self.tools.status_set(true, app)?;
+        if self.local.unit_status.as_ref() != Some(&unit) {
+            self.tools.status_set(false, &unit)?;
+            self.local.unit_status = Some(unit);
+        }
+        if self.view.as_ref().is_some_and(|v| !v.leader) {
+            // Another unit leads: forget what only the leader keeps (the application status it
+            // set, its copies of the client list and restart bags), so that leading again
+            // starts from fresh reads.
+            self.local.app_status = None;
+            self.local.client_relations = None;
+            self.local.restart_bags.clear();
+            self.local.restart_granted = None;
+        }
+        if let Some(app) = self.app_status.clone() {
+            if self.local.app_status.as_ref() != Some(&app) {
+                self.tools.status_set(true, &app)?;
+                self.local.app_status = Some(app);
+            }
         }
         Ok(())
     }

@@ -20,7 +20,7 @@ use crate::quorum::plan::{self, Change, Ensemble, Hold, LocalAction, LocalServer
 use crate::restart;
 use crate::secret::Secret;
 use crate::state::config::{self, CharmConfig};
-use crate::state::credentials::{self, Credentials};
+use crate::state::credentials;
 use crate::state::peer::{self, PeerState};
 use crate::workload::render::{self, ServerSettings};
 
@@ -31,7 +31,9 @@ pub(super) struct Facts {
     pub dying: bool,
     /// `None` when the configuration is invalid (the last good files stay in force).
     pub config: Option<CharmConfig>,
-    pub creds: Option<Credentials>,
+    /// The leader created the credentials secret (its URI is in the peer app bag). The secret
+    /// itself is read only when needed ([`ZooKeeperCharm::creds`]).
+    pub creds_exist: bool,
     pub peer: PeerState,
     pub address: Option<String>,
     /// Fingerprint of the server's inputs; `None` without valid config and credentials.
@@ -89,6 +91,11 @@ pub(super) fn desired_fingerprint(config: &CharmConfig, peer: &PeerState) -> Str
     ))
 }
 
+/// What the server files on disk depend on: the desired inputs and this unit's address.
+fn render_key(f: &Facts) -> Option<String> {
+    Some(format!("{}@{}", f.desired.as_ref()?, f.address.as_ref()?))
+}
+
 fn observed(ens: Ensemble) -> Option<Ensemble> {
     (ens.leader.is_some() || !ens.members.is_empty()).then_some(ens)
 }
@@ -122,9 +129,8 @@ impl ZooKeeperCharm<'_> {
         let Some(peer) = view.peer.as_mut() else {
             return Ok(None);
         };
-        if view.leader && !dying && !view.creds.as_ref().is_some_and(Credentials::complete) {
-            let (creds, created) =
-                credentials::ensure(self.tools, peer, &self.ctx.app, view.creds.take())?;
+        if view.leader && !dying && !peer.app.contains_key(peer::KEY_SECRET) {
+            let (creds, created) = credentials::ensure(self.tools, peer, &self.ctx.app, None)?;
             if created {
                 tracing::info!(
                     "created the internal users' passwords (secret {})",
@@ -132,6 +138,7 @@ impl ZooKeeperCharm<'_> {
                 );
             }
             view.creds = Some(creds);
+            view.creds_loaded = true;
         }
         let config = match &view.config {
             Ok(c) => Some(c.clone()),
@@ -149,9 +156,12 @@ impl ZooKeeperCharm<'_> {
                 .or(u.bag.get("private-address"))
                 .cloned()
         });
-        let creds = view.creds.clone().filter(Credentials::complete);
-        let desired = match (&config, &creds) {
-            (Some(c), Some(_)) => Some(desired_fingerprint(c, peer)),
+        let creds_exist = peer
+            .app
+            .get(peer::KEY_SECRET)
+            .is_some_and(|u| !u.is_empty());
+        let desired = match (&config, creds_exist) {
+            (Some(c), true) => Some(desired_fingerprint(c, peer)),
             _ => None,
         };
         Ok(Some(Facts {
@@ -159,7 +169,7 @@ impl ZooKeeperCharm<'_> {
             leader: view.leader,
             dying,
             config,
-            creds,
+            creds_exist,
             peer: peer.clone(),
             address,
             desired,
@@ -213,8 +223,11 @@ impl ZooKeeperCharm<'_> {
     }
 
     /// Renders and writes the server's files; true if any changed.
-    pub(super) fn write_server_files(&self, f: &Facts) -> Result<bool, CharmError> {
-        let (Some(config), Some(creds), Some(address)) = (&f.config, &f.creds, &f.address) else {
+    pub(super) fn write_server_files(&mut self, f: &Facts) -> Result<bool, CharmError> {
+        let (Some(config), Some(address)) = (&f.config, &f.address) else {
+            return Ok(false);
+        };
+        let Some(creds) = self.creds()? else {
             return Ok(false);
         };
         let (Some(super_pw), Some(quorum)) = (creds.super_password(), creds.quorum_auth()) else {
@@ -255,11 +268,10 @@ impl ZooKeeperCharm<'_> {
     }
 
     /// The server now runs on the current inputs.
-    pub(super) fn mark_loaded(&mut self, f: &Facts) {
+    pub(super) fn mark_loaded(&mut self, f: &Facts) -> Result<(), CharmError> {
         self.local.loaded = f.desired.clone();
-        self.local.loaded_clients = f
-            .creds
-            .as_ref()
+        self.local.loaded_clients = self
+            .creds()?
             .map(|c| {
                 c.client_users()
                     .keys()
@@ -268,6 +280,29 @@ impl ZooKeeperCharm<'_> {
             })
             .unwrap_or_default();
         self.local.starts += 1;
+        Ok(())
+    }
+
+    /// Renders the files when the inputs changed since they were last rendered; true if any
+    /// file changed.
+    /// A new charm version may render differently, so an upgrade renders again.
+    pub(super) fn refresh_server_files(&mut self, f: &Facts) -> Result<bool, CharmError> {
+        let key = render_key(f);
+        let upgrade = matches!(self.event, Some(crate::juju::Event::UpgradeCharm));
+        if key.is_none() || (self.local.rendered == key && !upgrade) {
+            return Ok(false);
+        }
+        let changed = self.write_server_files(f)?;
+        self.local.rendered = key;
+        Ok(changed)
+    }
+
+    /// Passwords to try for super (current first), read only when a ZooKeeper session is needed.
+    pub(super) fn super_candidates(&mut self) -> Result<Vec<Secret>, CharmError> {
+        Ok(self
+            .creds()?
+            .map(|c| c.super_candidates())
+            .unwrap_or_default())
     }
 
     /// Waits for this server to broadcast; records a condition if it died.
@@ -349,6 +384,7 @@ impl ZooKeeperCharm<'_> {
             ) => {
                 let addr = addr.clone();
                 self.write_server_files(f)?;
+                self.local.rendered = render_key(f);
                 if self.workload.initialized() && !matches!(a, LocalAction::Restart) {
                     // A re-join: point the server back at a fresh initial configuration.
                     self.workload.reset_dynamic_config()?;
@@ -395,12 +431,12 @@ impl ZooKeeperCharm<'_> {
                     }
                 }
                 self.workload.start()?;
-                self.mark_loaded(f);
+                self.mark_loaded(f)?;
                 self.await_broadcast(&addr);
             }
             (Some(LocalAction::Nothing), Some(_)) if !f.dying && self.workload.alive() => {
                 // Files follow the inputs at once; the server loads them at its rolling restart.
-                let changed = self.write_server_files(f)?;
+                let changed = self.refresh_server_files(f)?;
                 tracing::debug!(changed, "server configuration files checked");
             }
             _ => {}
@@ -408,40 +444,61 @@ impl ZooKeeperCharm<'_> {
         Ok(())
     }
 
-    /// Step 4.
-    fn announce(&mut self, f: &Facts) -> Result<Probe, CharmError> {
-        let probe = match &f.address {
-            Some(a) if self.workload.initialized() => self.ensemble.probe(a),
-            _ => Probe::default(),
+    /// Step 4. With `observe` (the address book, when this hook looks at the whole
+    /// ensemble) the server is probed within that observation, which is returned too.
+    fn announce(
+        &mut self,
+        f: &Facts,
+        observe: Option<&BTreeMap<UnitId, String>>,
+    ) -> Result<(Probe, Option<Ensemble>), CharmError> {
+        let (probe, ens) = match (&f.address, observe) {
+            (Some(a), Some(book)) if self.workload.initialized() && book.contains_key(&f.me) => {
+                let (ens, probe) = self.ensemble.observe_with_probe(book, a);
+                (probe, Some(ens))
+            }
+            (Some(a), _) if self.workload.initialized() => (self.ensemble.probe(a), None),
+            _ => (Probe::default(), None),
         };
         if !f.dying && probe.broadcasting() {
             self.write_unit_bag(
                 [(peer::KEY_STATE.to_string(), peer::STATE_STARTED.to_string())].into(),
             )?;
         }
-        if let (false, Some(v)) = (self.workload_version_set, &probe.version) {
-            self.tools.application_version_set(v)?;
-            self.workload_version_set = true;
+        if let Some(v) = &probe.version {
+            if self.local.version_set.as_ref() != Some(v) {
+                self.tools.application_version_set(v)?;
+                self.local.version_set = Some(v.clone());
+            }
         }
-        Ok(probe)
+        Ok((probe, ens))
     }
 
     /// Applies planned changes one at a time, re-observing after each, until none is left or
     /// one must wait. Returns the last observation, plan and transient hold met on the way.
+    /// `first` is an observation made just before (nothing changed since), used for the first
+    /// step.
     fn converge(
         &mut self,
         base: &PlanBase,
         book: &BTreeMap<UnitId, String>,
-        super_pws: &[Secret],
+        mut first: Option<Ensemble>,
     ) -> Result<(Option<Ensemble>, plan::Plan, Option<Hold>), CharmError> {
         let me = self.me();
+        let mut super_pws: Vec<Secret> = Vec::new();
         let max_steps = base.peers.len() + base.departed.len() + 2;
         for _ in 0..max_steps {
-            let obs = observed(self.ensemble.observe(book));
+            let obs = observed(first.take().unwrap_or_else(|| self.ensemble.observe(book)));
             let p = plan::plan(&base.input(me, obs.as_ref()))?;
-            let Some(change) = p.changes.first().copied().filter(|_| !super_pws.is_empty()) else {
+            let Some(change) = p.changes.first().copied() else {
                 return Ok((obs, p, None));
             };
+            if super_pws.is_empty() {
+                // A change to make: now the super password is needed.
+                super_pws = self.super_candidates()?;
+                if super_pws.is_empty() {
+                    return Ok((obs, p, None));
+                }
+            }
             let addr = match change {
                 Change::Add(u) => book.get(&u).cloned(),
                 Change::Remove(_) => None,
@@ -449,7 +506,7 @@ impl ZooKeeperCharm<'_> {
             tracing::info!("quorum change: {change}");
             match self
                 .ensemble
-                .apply(change, addr.as_deref(), book, super_pws)
+                .apply(change, addr.as_deref(), book, &super_pws)
             {
                 Ok(()) => {}
                 Err(ChangeError::Transient(h)) => {
@@ -470,24 +527,30 @@ impl ZooKeeperCharm<'_> {
         Ok((obs, p, None))
     }
 
+    /// The leader drives membership; another unit only when it has evidence of a removal (it is
+    /// leaving, or saw a member depart).
+    fn acts_on_membership(
+        &self,
+        f: &Facts,
+        base: &PlanBase,
+        book: &BTreeMap<UnitId, String>,
+    ) -> bool {
+        let known: BTreeSet<UnitId> = base.ledger.keys().chain(book.keys()).copied().collect();
+        f.leader || f.dying || self.local.departed.iter().any(|u| known.contains(u))
+    }
+
     /// Step 5. Returns the outcome and the last observation (when one was made).
     fn membership(
         &mut self,
         f: &Facts,
         base: &PlanBase,
+        book: &BTreeMap<UnitId, String>,
+        first: Option<Ensemble>,
     ) -> Result<(Outcome, Option<Ensemble>), CharmError> {
-        let book = self.address_book(&f.peer);
-        let known: BTreeSet<UnitId> = base.ledger.keys().chain(book.keys()).copied().collect();
-        let evidence = f.dying || self.local.departed.iter().any(|u| known.contains(u));
-        if !f.leader && !evidence {
+        if !self.acts_on_membership(f, base, book) {
             return Ok((Outcome::Done, None));
         }
-        let super_pws = f
-            .creds
-            .as_ref()
-            .map(Credentials::super_candidates)
-            .unwrap_or_default();
-        let (obs, p, transient) = self.converge(base, &book, &super_pws)?;
+        let (obs, p, transient) = self.converge(base, book, first)?;
         if f.leader && !p.ledger.is_empty() {
             let data = peer::ledger_writes(&p.ledger);
             self.tools.relation_set(f.peer.relation, true, &data)?;
@@ -567,11 +630,13 @@ impl ZooKeeperCharm<'_> {
             planned: self.planned_units(&f, local, &ledger)?,
             ledger,
             departed: self.local.departed.clone(),
-            credentials: f.creds.is_some(),
+            credentials: f.creds_exist,
             local,
         };
         self.local_server(&f, &base)?;
-        let probe = self.announce(&f)?;
+        let book = self.address_book(&f.peer);
+        let observes = self.acts_on_membership(&f, &base, &book);
+        let (probe, first) = self.announce(&f, observes.then_some(&book))?;
         // Re-read our own writes into the planner's view (state=started may be new).
         let peers = self
             .view
@@ -587,7 +652,7 @@ impl ZooKeeperCharm<'_> {
             },
             ..base
         };
-        let (mut outcome, ens) = self.membership(&f, &base)?;
+        let (mut outcome, ens) = self.membership(&f, &base, &book, first)?;
         let granted = if f.leader && !f.dying {
             let (granted, hold) = self.clients_prepare(&mut f)?;
             if let (Some(h), Outcome::Done) = (hold, &outcome) {
@@ -600,7 +665,7 @@ impl ZooKeeperCharm<'_> {
         };
         self.rolling(&mut f, ens.as_ref())?;
         let probe = if self.local.starts != self.local_before.starts || probe.peer_state.is_none() {
-            self.announce(&f)?
+            self.announce(&f, None)?.0
         } else {
             probe
         };

@@ -9,7 +9,7 @@ use super::reconcile::{desired_fingerprint, Facts};
 use super::{CharmError, ZooKeeperCharm};
 use crate::engine::status::UnitCondition;
 use crate::juju::tools::{Databag, Status};
-use crate::juju::RelationId;
+use crate::juju::{Event, RelationId};
 use crate::quorum::plan::{Ensemble, UnitId};
 use crate::restart::{self, LockInput, LockStep, UnitRestart, KEY_GRANTED};
 use crate::state::credentials;
@@ -64,7 +64,7 @@ impl ZooKeeperCharm<'_> {
             "restarting zookeeper server (rolling restart)",
         ))?;
         self.workload.restart()?;
-        self.mark_loaded(f);
+        self.mark_loaded(f)?;
         if let Some(a) = f.address.clone() {
             self.await_broadcast(&a);
         }
@@ -89,8 +89,11 @@ impl ZooKeeperCharm<'_> {
         self.publish_restart(rel)?;
         let behind = self.local.loaded.as_deref() != Some(desired.as_str());
         if f.leader {
+            // A rotation can only move on when a roll just completed (or under a new leader).
             let idle = self.lead_restarts(f, rel, &desired, ens)?;
-            if idle && self.after_roll(f)? {
+            let check = idle == Some(true)
+                || (idle.is_some() && matches!(self.event, Some(Event::LeaderElected)));
+            if check && self.after_roll(f)? {
                 // A rotation moved on: the next roll starts in this hook.
                 if let Some(desired) = f.desired.clone() {
                     self.lead_restarts(f, rel, &desired, ens)?;
@@ -109,37 +112,88 @@ impl ZooKeeperCharm<'_> {
         Ok(())
     }
 
+    /// Whether this hook reads the restart relation again rather than trusting the copy kept
+    /// from the last read: its own hooks (a bag changed), a new leader, and the periodic and
+    /// operator-driven hooks.
+    fn restart_reread(&self) -> bool {
+        match &self.event {
+            Some(Event::Relation { endpoint, .. }) => endpoint == restart::ENDPOINT,
+            Some(
+                Event::LeaderElected
+                | Event::UpgradeCharm
+                | Event::UpdateStatus
+                | Event::Action { .. },
+            )
+            | None => true,
+            Some(_) => false,
+        }
+    }
+
     /// What the restart bags say, this unit's own state included (started units only).
     fn read_restart_states(
-        &self,
+        &mut self,
         f: &Facts,
         rel: RelationId,
     ) -> Result<BTreeMap<UnitId, UnitRestart>, CharmError> {
+        let reread = self.restart_reread();
         let mut states = BTreeMap::new();
         for (u, d) in &f.peer.units {
             if *u == f.me {
                 states.insert(*u, self.my_restart_state());
             } else if d.started() {
-                states.insert(
-                    *u,
-                    UnitRestart::from_bag(&self.tools.relation_get(rel, d.name.as_str(), false)?),
-                );
+                let bag = match self.local.restart_bags.get(u) {
+                    Some(bag) if !reread => bag.clone(),
+                    _ => {
+                        let bag = self.tools.relation_get(rel, d.name.as_str(), false)?;
+                        self.local.restart_bags.insert(*u, bag.clone());
+                        bag
+                    }
+                };
+                states.insert(*u, UnitRestart::from_bag(&bag));
             }
         }
+        self.local
+            .restart_bags
+            .retain(|u, _| states.contains_key(u) && *u != f.me);
         Ok(states)
     }
 
+    /// The lock holder as the application bag says (the leader's own write, kept between hooks).
+    fn granted_lock(&mut self, rel: RelationId) -> Result<Option<String>, CharmError> {
+        let granted = match &self.local.restart_granted {
+            Some(g) if !self.restart_reread() => g.clone(),
+            _ => {
+                let app = self.tools.relation_get(rel, &self.ctx.app, true)?;
+                let g = app.get(KEY_GRANTED).cloned().unwrap_or_default();
+                self.local.restart_granted = Some(g.clone());
+                g
+            }
+        };
+        Ok(Some(granted).filter(|g| !g.is_empty()))
+    }
+
+    /// Writes the lock holder ("" for nobody).
+    fn set_granted(&mut self, rel: RelationId, name: &str) -> Result<(), CharmError> {
+        self.tools.relation_set(
+            rel,
+            true,
+            &[(KEY_GRANTED.to_string(), name.to_string())].into(),
+        )?;
+        self.local.restart_granted = Some(name.to_string());
+        Ok(())
+    }
+
     /// The leader's side: grant the lock to the next behind unit, restarting itself when its
-    /// turn comes (its own grant produces no event for it).
+    /// turn comes (its own grant produces no event for it). `None` while a roll is under way;
+    /// `Some(just_completed)` once every unit is current.
     fn lead_restarts(
         &mut self,
         f: &Facts,
         rel: RelationId,
         desired: &str,
         ens: Option<&Ensemble>,
-    ) -> Result<bool, CharmError> {
-        let app = self.tools.relation_get(rel, &self.ctx.app, true)?;
-        let mut granted_name = app.get(KEY_GRANTED).cloned().filter(|g| !g.is_empty());
+    ) -> Result<Option<bool>, CharmError> {
+        let mut granted_name = self.granted_lock(rel)?;
         let mut states = self.read_restart_states(f, rel)?;
         self.restart_states = Some(states.clone());
         let mut ens = ens.cloned().unwrap_or_default();
@@ -161,14 +215,10 @@ impl ZooKeeperCharm<'_> {
             match step {
                 LockStep::Idle => {
                     if granted_name.is_some() {
-                        self.tools.relation_set(
-                            rel,
-                            true,
-                            &[(KEY_GRANTED.to_string(), String::new())].into(),
-                        )?;
+                        self.set_granted(rel, "")?;
                         tracing::info!("rolling restart complete");
                     }
-                    return Ok(true);
+                    return Ok(Some(granted_name.is_some()));
                 }
                 LockStep::InProgress(u) => {
                     tracing::debug!("rolling restart: unit {u} is restarting");
@@ -180,26 +230,22 @@ impl ZooKeeperCharm<'_> {
                         continue;
                     }
                     self.conditions.push(UnitCondition::RestartPending);
-                    return Ok(false);
+                    return Ok(None);
                 }
                 LockStep::Wait(why) => {
                     tracing::info!("rolling restart: {why}");
                     if states.get(&f.me).and_then(|s| s.loaded.as_deref()) != Some(desired) {
                         self.conditions.push(UnitCondition::RestartPending);
                     }
-                    return Ok(false);
+                    return Ok(None);
                 }
                 LockStep::Grant(u) => {
                     let name = format!("{}/{u}", self.ctx.app);
                     tracing::info!("rolling restart: {name} may restart now");
-                    self.tools.relation_set(
-                        rel,
-                        true,
-                        &[(KEY_GRANTED.to_string(), name.clone())].into(),
-                    )?;
+                    self.set_granted(rel, &name)?;
                     granted_name = Some(name);
                     if u != f.me {
-                        return Ok(false);
+                        return Ok(None);
                     }
                     self.restart_now(f, rel)?;
                     states.insert(f.me, self.my_restart_state());
@@ -208,14 +254,14 @@ impl ZooKeeperCharm<'_> {
                 }
             }
         }
-        Ok(false)
+        Ok(None)
     }
 
     /// After a completed roll (leader): drop the previous super password (no file changes),
     /// or move a staged sync rotation to its next phase (a new roll). Returns whether a new
     /// roll is needed.
     fn after_roll(&mut self, f: &mut Facts) -> Result<bool, CharmError> {
-        let Some(mut creds) = f.creds.clone() else {
+        let Some(mut creds) = self.creds()? else {
             return Ok(false);
         };
         if creds
@@ -241,10 +287,7 @@ impl ZooKeeperCharm<'_> {
             }
             new_roll = true;
         }
-        if let Some(view) = self.view.as_mut() {
-            view.creds = Some(creds.clone());
-        }
-        f.creds = Some(creds);
+        self.set_creds(creds);
         if new_roll {
             if let Some(config) = &f.config {
                 f.desired = Some(desired_fingerprint(config, &f.peer));

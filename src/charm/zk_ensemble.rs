@@ -39,6 +39,55 @@ impl ZkEnsemble {
     fn four_lw_timeout(&self) -> Duration {
         self.opts.connect.four_lw_timeout
     }
+
+    /// One observation round: what the four-letter words said, and the planner's view of it.
+    fn observe_raw(
+        &mut self,
+        addresses: &BTreeMap<UnitId, String>,
+    ) -> Option<(zk::Observed, Ensemble)> {
+        let timeout = self.four_lw_timeout();
+        let rt = self.rt.as_ref()?;
+        let mut hosts: Vec<String> = addresses.values().map(|a| host(a)).collect();
+        let mut obs = rt.block_on(zk::observe(&hosts, timeout));
+        // The configuration may name servers we had no address for (e.g. a departed unit that
+        // is still the quorum leader): ask them too.
+        if let Some(cfg) = &obs.config {
+            let extra: Vec<String> = cfg
+                .members
+                .values()
+                .map(|s| host(&s.host))
+                .filter(|h| !hosts.contains(h))
+                .collect();
+            if !extra.is_empty() {
+                hosts.extend(extra);
+                obs = rt.block_on(zk::observe(&hosts, timeout));
+            }
+        }
+        let unit_at = |h: &str| -> Option<UnitId> {
+            let st = obs.per_host.get(h)?;
+            st.server_id.and_then(unit_of).or_else(|| {
+                addresses
+                    .iter()
+                    .find(|(_, a)| host(a) == h)
+                    .map(|(u, _)| *u)
+            })
+        };
+        let members = obs.config.as_ref().map(members_by_unit).unwrap_or_default();
+        let ens = Ensemble {
+            leader: obs.leader.as_deref().and_then(unit_at),
+            members,
+            version: obs.config.as_ref().map(|c| c.version),
+            syncing: obs.leader_syncing,
+            catching_up: obs.catching_up.iter().filter_map(|h| unit_at(h)).collect(),
+            broadcasting: obs
+                .per_host
+                .iter()
+                .filter(|(_, s)| s.serving)
+                .filter_map(|(h, _)| unit_at(h))
+                .collect(),
+        };
+        Some((obs, ens))
+    }
 }
 
 fn host(address: &str) -> String {
@@ -120,48 +169,34 @@ impl EnsembleIo for ZkEnsemble {
     }
 
     fn observe(&mut self, addresses: &BTreeMap<UnitId, String>) -> Ensemble {
-        let timeout = self.four_lw_timeout();
-        let Some(rt) = &self.rt else {
-            return Ensemble::default();
+        self.observe_raw(addresses)
+            .map(|(_, ens)| ens)
+            .unwrap_or_default()
+    }
+
+    fn observe_with_probe(
+        &mut self,
+        addresses: &BTreeMap<UnitId, String>,
+        address: &str,
+    ) -> (Ensemble, Probe) {
+        let Some((obs, ens)) = self.observe_raw(addresses) else {
+            return (Ensemble::default(), Probe::default());
         };
-        let mut hosts: Vec<String> = addresses.values().map(|a| host(a)).collect();
-        let mut obs = rt.block_on(zk::observe(&hosts, timeout));
-        // The configuration may name servers we had no address for (e.g. a departed unit that
-        // is still the quorum leader): ask them too.
-        if let Some(cfg) = &obs.config {
-            let extra: Vec<String> = cfg
-                .members
-                .values()
-                .map(|s| host(&s.host))
-                .filter(|h| !hosts.contains(h))
-                .collect();
-            if !extra.is_empty() {
-                hosts.extend(extra);
-                obs = rt.block_on(zk::observe(&hosts, timeout));
+        // The round answered for this server too; only without a quorum leader (no committed
+        // membership to show) is its own `conf` worth another round.
+        match obs.per_host.get(&host(address)) {
+            Some(st) if !ens.members.is_empty() => {
+                let probe = Probe {
+                    peer_state: st.peer_state.clone(),
+                    members: Some(ens.members.clone()),
+                    version: st.version.clone(),
+                };
+                (ens, probe)
             }
-        }
-        let unit_at = |h: &str| -> Option<UnitId> {
-            let st = obs.per_host.get(h)?;
-            st.server_id.and_then(unit_of).or_else(|| {
-                addresses
-                    .iter()
-                    .find(|(_, a)| host(a) == h)
-                    .map(|(u, _)| *u)
-            })
-        };
-        let members = obs.config.as_ref().map(members_by_unit).unwrap_or_default();
-        Ensemble {
-            leader: obs.leader.as_deref().and_then(unit_at),
-            members,
-            version: obs.config.as_ref().map(|c| c.version),
-            syncing: obs.leader_syncing,
-            catching_up: obs.catching_up.iter().filter_map(|h| unit_at(h)).collect(),
-            broadcasting: obs
-                .per_host
-                .iter()
-                .filter(|(_, s)| s.serving)
-                .filter_map(|(h, _)| unit_at(h))
-                .collect(),
+            _ => {
+                let probe = self.probe(address);
+                (ens, probe)
+            }
         }
     }
 

@@ -51,7 +51,9 @@ impl UnitCondition {
             WaitingCredentials => {
                 Status::waiting("waiting for leader to create internal user credentials")
             }
-            WaitingBootstrap => Status::waiting("waiting for the lowest-numbered unit to bootstrap the ensemble"),
+            WaitingBootstrap => {
+                Status::waiting("waiting for the lowest-numbered unit to bootstrap the ensemble")
+            }
             WaitingAddress => Status::waiting("waiting for unit addresses on the cluster relation"),
             WaitingOtherUnits => Status::waiting("other units starting first"),
             CannotJoin(m) => Status::blocked(m.clone()),

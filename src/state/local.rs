@@ -15,6 +15,10 @@
 //! - `restart_relation`: the `restart` relation id (peer relation ids never change).
 //! - `clients`: the leader's cache of client relations, so a hook reads only the bags that
 //!   changed (every bag again on leader-elected and update-status).
+//! - `cluster_relation`, `config`, `rendered`, `version_set`, `unit_status`, `app_status`,
+//!   `client_relations`, `restart_bags`, `restart_granted`: what cannot have changed since it
+//!   was last read or set (a change of it runs a hook that reads it again), so a converged hook
+//!   does not ask or set it again (hook tools are process executions).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -49,6 +53,32 @@ pub struct LocalState {
     /// The leader's cache of client relations (by relation id).
     #[serde(default)]
     pub clients: BTreeMap<u32, ClientCache>,
+    /// The `cluster` relation id (peer relation ids never change).
+    #[serde(default)]
+    pub cluster_relation: Option<u32>,
+    /// The charm configuration as last read (it only changes with config-changed).
+    #[serde(default)]
+    pub config: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The input fingerprint the server files on disk were rendered from.
+    #[serde(default)]
+    pub rendered: Option<String>,
+    /// What this unit last set: workload version, unit status, application status.
+    #[serde(default)]
+    pub version_set: Option<String>,
+    #[serde(default)]
+    pub unit_status: Option<crate::juju::tools::Status>,
+    #[serde(default)]
+    pub app_status: Option<crate::juju::tools::Status>,
+    /// The client relation ids as last listed (every unit runs their -created and -broken
+    /// hooks, so those refresh it).
+    #[serde(default)]
+    pub client_relations: Option<Vec<u32>>,
+    /// The leader's copy of the other units' `restart` bags (refreshed by the restart
+    /// relation's hooks, which every change of them triggers) and of the lock it wrote.
+    #[serde(default)]
+    pub restart_bags: BTreeMap<UnitId, BTreeMap<String, String>>,
+    #[serde(default)]
+    pub restart_granted: Option<String>,
 }
 
 /// What the leader knows of one client relation between hooks.

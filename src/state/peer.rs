@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::juju::tools::{Databag, HookTools, ToolResult};
+use crate::juju::tools::{Databag, HookTools, Missing, ToolError, ToolResult};
 use crate::juju::{RelationId, UnitName};
 use crate::quorum::plan::{Ledger, PeerUnit, UnitId};
 
@@ -59,13 +59,32 @@ pub struct PeerState {
 }
 
 impl PeerState {
-    /// Reads the peer relation: `None` before it exists. One call for the ids, one for the
-    /// members, one per unit bag, one for the app bag.
-    pub fn read(tools: &dyn HookTools, me: &UnitName) -> ToolResult<Option<PeerState>> {
-        let Some(relation) = tools.relation_ids(PEER_ENDPOINT)?.into_iter().next() else {
-            return Ok(None);
+    /// Reads the peer relation: `None` before it exists. One call for the ids (skipped when the
+    /// id is `known`), one for the members, one per unit bag, one for the app bag.
+    pub fn read(
+        tools: &dyn HookTools,
+        me: &UnitName,
+        known: Option<RelationId>,
+    ) -> ToolResult<Option<PeerState>> {
+        // The cached id saves a `relation-ids` call; it is gone once this unit left the relation.
+        let listed = match known {
+            Some(r) => match tools.relation_list(r) {
+                Ok(names) => Some((r, names)),
+                Err(ToolError::NotFound {
+                    what: Missing::Relation,
+                    ..
+                }) => None,
+                Err(e) => return Err(e),
+            },
+            None => None,
         };
-        let mut names = tools.relation_list(relation)?;
+        let (relation, mut names) = match listed {
+            Some(found) => found,
+            None => match tools.relation_ids(PEER_ENDPOINT)?.into_iter().next() {
+                Some(r) => (r, tools.relation_list(r)?),
+                None => return Ok(None),
+            },
+        };
         names.push(me.clone());
         let mut units = BTreeMap::new();
         for name in names {
