@@ -18,8 +18,32 @@ from kazoo.client import KazooClient
 from kazoo.security import ACL, Id, Permissions
 
 
+def check_many(entries):
+    """Logs in with each [hosts, chroot, user, password] over SASL; counts the ones that work."""
+    ok, failed = 0, []
+    for hosts, chroot, user, pw in entries:
+        zk = KazooClient(hosts=f"{hosts}{chroot}", timeout=10,
+                         sasl_options={"mechanism": "DIGEST-MD5", "username": user, "password": pw})
+        try:
+            zk.start(timeout=10)
+            zk.exists("/")
+            ok += 1
+        except Exception as e:  # noqa: BLE001
+            failed.append([user, type(e).__name__])
+        finally:
+            try:
+                zk.stop()
+                zk.close()
+            except Exception:  # noqa: BLE001
+                pass
+    print(json.dumps({"ok": ok, "failed": failed}))
+
+
 def main():
     spec = json.loads(sys.argv[1])
+    if "check_many" in spec:
+        check_many(spec["check_many"])
+        return
     auth = spec.get("auth") or {}
     kwargs = {"hosts": spec["hosts"] + spec.get("chroot", ""), "timeout": float(spec.get("timeout", 10))}
     if "sasl" in auth:

@@ -2,6 +2,7 @@
 //!   demo   build everything, install ZooKeeper if missing, deploy a 3-unit model and a client
 //!          application under jujusim, print the status and how to connect
 //!   pack   build the release charm binary and write target/charm/zookeeper.charm
+//!   bench  [all|quick] the benchmarks (table + target/bench/report-<mode>.json)
 //!   test   everything the tests need (packed charm, release jujusim, ZooKeeper, a Python venv
 //!          with kazoo), then `cargo test --workspace`; extra arguments go to cargo test
 
@@ -109,7 +110,7 @@ fn ensure_venv(root: &Path) -> Result<PathBuf, String> {
     let python = venv.join("bin/python");
     let ok = |p: &Path| {
         Command::new(p)
-            .args(["-c", "import kazoo, puresasl"])
+            .args(["-c", "import kazoo, puresasl, ops"])
             .status()
             .map(|s| s.success())
             .unwrap_or(false)
@@ -127,8 +128,9 @@ fn ensure_venv(root: &Path) -> Result<PathBuf, String> {
             "--quiet",
             "kazoo==2.11.0",
             "pure-sasl==0.6.2",
+            "ops==3.9.0",
         ]),
-        "installing kazoo into .venv",
+        "installing kazoo (a client for the tests) and ops (the benchmark's floor charm) into .venv",
     )?;
     if ok(&python) {
         Ok(python)
@@ -163,7 +165,12 @@ fn demo(root: &Path) -> Result<(), String> {
     let started = std::time::Instant::now();
     ensure_zookeeper()?;
     let charm = pack(root)?;
-    run(cargo().current_dir(root).args(["build", "--release", "-p", "jujusim"]), "building jujusim (release)")?;
+    run(
+        cargo()
+            .current_dir(root)
+            .args(["build", "--release", "-p", "jujusim"]),
+        "building jujusim (release)",
+    )?;
     let jujusim = target_dir(root).join("release/jujusim");
     let model = target_dir(root).join("demo-model");
     let sim = |args: &[&str]| {
@@ -175,14 +182,34 @@ fn demo(root: &Path) -> Result<(), String> {
         run(&mut sim(&["destroy"]), "removing the previous demo model")?;
     }
     let charm_s = charm.to_string_lossy().into_owned();
-    run(&mut sim(&["deploy", &charm_s, "zookeeper", "-n", "3"]), "deploying 3 ZooKeeper units (each starts a real server; ~10 s)")?;
-    run(&mut sim(&["deploy-stub", "demo-app", "--requires", "zookeeper:zookeeper"]), "deploying a stub client application")?;
-    run(&mut sim(&["integrate", "demo-app", "zookeeper"]), "integrating it with zookeeper")?;
-    run(&mut sim(&["set-data", "demo-app", "zookeeper", "database=/demo-app"]), "the client asks for the znode /demo-app (a rolling restart loads its user)")?;
+    run(
+        &mut sim(&["deploy", &charm_s, "zookeeper", "-n", "3"]),
+        "deploying 3 ZooKeeper units (each starts a real server; ~10 s)",
+    )?;
+    run(
+        &mut sim(&[
+            "deploy-stub",
+            "demo-app",
+            "--requires",
+            "zookeeper:zookeeper",
+        ]),
+        "deploying a stub client application",
+    )?;
+    run(
+        &mut sim(&["integrate", "demo-app", "zookeeper"]),
+        "integrating it with zookeeper",
+    )?;
+    run(
+        &mut sim(&["set-data", "demo-app", "zookeeper", "database=/demo-app"]),
+        "the client asks for the znode /demo-app (a rolling restart loads its user)",
+    )?;
     run(&mut sim(&["settle"]), "waiting for the model to settle")?;
     run(&mut sim(&["status"]), "status")?;
-    let out = sim(&["show-data", "demo-app", "zookeeper", "--format", "json"]).output().map_err(|e| e.to_string())?;
-    let data: serde_yaml::Value = serde_yaml::from_slice(&out.stdout).map_err(|e| format!("show-data: {e}"))?;
+    let out = sim(&["show-data", "demo-app", "zookeeper", "--format", "json"])
+        .output()
+        .map_err(|e| e.to_string())?;
+    let data: serde_yaml::Value =
+        serde_yaml::from_slice(&out.stdout).map_err(|e| format!("show-data: {e}"))?;
     let bag = &data["zookeeper"]["application-data"];
     let field = |k: &str| bag[k].as_str().unwrap_or("?").to_string();
     let m = model.display();
@@ -208,6 +235,26 @@ fn demo(root: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// `cargo xtask bench [quick]`: everything the benchmark needs, then the benchmark.
+fn bench(root: &Path, mode: &str) -> Result<(), String> {
+    ensure_zookeeper()?;
+    let python = ensure_venv(root)?;
+    let charm = pack(root)?;
+    run(
+        cargo()
+            .current_dir(root)
+            .args(["build", "--release", "-p", "jujusim", "-p", "bench"]),
+        "building jujusim and the benchmark (release)",
+    )?;
+    let target = target_dir(root);
+    let mut cmd = Command::new(target.join("release/bench"));
+    cmd.arg(mode)
+        .env("ZK_CHARM_PACKED", &charm)
+        .env("JUJUSIM_BIN", target.join("release/jujusim"))
+        .env("ZK_TEST_PYTHON", &python);
+    run(&mut cmd, &format!("running the benchmark ({mode})"))
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let root = root();
@@ -215,7 +262,10 @@ fn main() -> ExitCode {
         Some("pack") => pack(&root).map(drop),
         Some("test") => test(&root, &args[1..]),
         Some("demo") => demo(&root),
-        _ => Err("usage: cargo xtask pack | cargo xtask test [cargo test args] | cargo xtask demo".into()),
+        Some("bench") => bench(&root, args.get(1).map(String::as_str).unwrap_or("all")),
+        _ => Err(
+            "usage: cargo xtask demo | pack | test [cargo test args] | bench [all|quick]".into(),
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,732 @@
+//! Benchmarks (issue 8): per-hook cost beside an ops floor charm, convergence time beside the
+//! same membership changes done directly (harness + admin layer, no Juju), and client
+//! provisioning at growing client counts. Prints a table, writes JSON, exits 0 unless something
+//! broke. Run through `cargo xtask bench [quick]`, which builds what it needs and sets:
+//! `JUJUSIM_BIN`, `ZK_CHARM_PACKED`, `ZK_TEST_PYTHON` (a Python with kazoo and ops).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use zookeeper_charm::harness::{Ensemble, EnsembleOptions};
+use zookeeper_charm::quorum::member::Role;
+use zookeeper_charm::zk::{ManagerOptions, ZooKeeperManager};
+
+type Res<T> = Result<T, String>;
+
+fn env_path(var: &str) -> Res<PathBuf> {
+    std::env::var_os(var)
+        .map(PathBuf::from)
+        .ok_or_else(|| format!("{var} is not set: run this through `cargo xtask bench`"))
+}
+
+/// A jujusim model in a temporary directory, destroyed on drop.
+struct Sim {
+    bin: PathBuf,
+    dir: PathBuf,
+}
+
+impl Sim {
+    fn new(bin: &Path, name: &str) -> Sim {
+        let dir = std::env::temp_dir().join(format!("zk-bench-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        Sim {
+            bin: bin.to_path_buf(),
+            dir,
+        }
+    }
+    fn run(&self, args: &[&str]) -> Res<String> {
+        let out = Command::new(&self.bin)
+            .arg("--model")
+            .arg(&self.dir)
+            .args(args)
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            return Err(format!(
+                "jujusim {}: {}{}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+    fn json(&self, args: &[&str]) -> Res<Value> {
+        let mut a = args.to_vec();
+        a.extend(["--format", "json"]);
+        serde_json::from_str(&self.run(&a)?).map_err(|e| format!("{args:?}: {e}"))
+    }
+    fn log(&self) -> Res<Vec<Value>> {
+        Ok(self.json(&["log"])?.as_array().cloned().unwrap_or_default())
+    }
+    fn settle(&self) -> Res<Value> {
+        self.json(&["settle", "--timeout", "900"])
+    }
+    fn status(&self) -> Res<Value> {
+        self.json(&["status"])
+    }
+    fn leader(&self, app: &str) -> Res<String> {
+        let s = self.status()?;
+        s["applications"][app]["units"]
+            .as_object()
+            .and_then(|m| {
+                m.iter()
+                    .find(|(_, v)| v["leader"] == json!(true))
+                    .map(|(k, _)| k.clone())
+            })
+            .ok_or_else(|| "no leader".to_string())
+    }
+    fn units(&self, app: &str) -> Res<Vec<String>> {
+        let s = self.status()?;
+        let mut v: Vec<String> = s["applications"][app]["units"]
+            .as_object()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
+        v.sort_by_key(|u| {
+            u.rsplit('/')
+                .next()
+                .and_then(|n| n.parse::<u32>().ok())
+                .unwrap_or(0)
+        });
+        Ok(v)
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = Command::new(&self.bin)
+            .arg("--model")
+            .arg(&self.dir)
+            .arg("destroy")
+            .output();
+    }
+}
+
+#[derive(Clone, Copy, Default)]
+struct Stat {
+    n: usize,
+    median: f64,
+    max: f64,
+}
+
+fn stat(mut v: Vec<f64>) -> Stat {
+    if v.is_empty() {
+        return Stat::default();
+    }
+    v.sort_by(f64::total_cmp);
+    Stat {
+        n: v.len(),
+        median: v[v.len() / 2],
+        max: v[v.len() - 1],
+    }
+}
+
+fn stat_json(s: Stat) -> Value {
+    json!({"n": s.n, "median": (s.median * 100.0).round() / 100.0, "max": (s.max * 100.0).round() / 100.0})
+}
+
+/// Wall, CPU, peak RSS and hook-tool calls of the timeline entries for `hook`.
+fn hook_figures(entries: &[Value], hook: &str) -> Value {
+    let pick = |f: &dyn Fn(&Value) -> f64| {
+        stat(
+            entries
+                .iter()
+                .filter(|e| e["hook"] == hook)
+                .map(f)
+                .collect(),
+        )
+    };
+    json!({
+        "wall_ms": stat_json(pick(&|e| e["duration_ms"].as_f64().unwrap_or(0.0))),
+        "cpu_ms": stat_json(pick(&|e| e["cpu_ms"].as_f64().unwrap_or(0.0))),
+        "peak_rss_kib": stat_json(pick(&|e| e["max_rss_kib"].as_f64().unwrap_or(0.0))),
+        "tool_calls": stat_json(pick(&|e| e["tool_calls"].as_array().map(Vec::len).unwrap_or(0) as f64)),
+    })
+}
+
+/// Deploys `charm` as `app` with 3 units, then measures converged update-status hooks (ticks) and
+/// cluster-relation-changed hooks (a peer write through `exec`, as `juju exec` would).
+fn per_hook(bin: &Path, charm: &Path, app: &str, ticks: usize, pokes: usize) -> Res<Value> {
+    let m = Sim::new(bin, app);
+    m.run(&["deploy", &charm.to_string_lossy(), app, "-n", "3"])?;
+    m.settle()?;
+    let start = m.log()?.len();
+    m.run(&["tick", "-n", &ticks.to_string()])?;
+    let writer = format!("{app}/1");
+    let rel = m
+        .run(&["exec", &writer, "--", "relation-ids", "cluster"])?
+        .trim()
+        .to_string();
+    for k in 0..pokes {
+        m.run(&[
+            "exec",
+            &writer,
+            "--",
+            "relation-set",
+            "-r",
+            &rel,
+            &format!("bench-poke={k}"),
+        ])?;
+    }
+    let entries: Vec<Value> = m.log()?.into_iter().skip(start).collect();
+    Ok(json!({
+        "update-status": hook_figures(&entries, "update-status"),
+        "cluster-relation-changed": hook_figures(&entries, "cluster-relation-changed"),
+    }))
+}
+
+/// The ops floor charm, with a dispatch that runs the given Python.
+fn floor_charm(python: &Path) -> Res<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("floor-charm");
+    let dir = std::env::temp_dir().join(format!("zk-bench-floor-charm-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("src")).map_err(|e| e.to_string())?;
+    for f in ["metadata.yaml", "src/charm.py"] {
+        std::fs::copy(src.join(f), dir.join(f)).map_err(|e| format!("{f}: {e}"))?;
+    }
+    let dispatch = dir.join("dispatch");
+    std::fs::write(
+        &dispatch,
+        format!("#!/bin/sh\nexec {} ./src/charm.py\n", python.display()),
+    )
+    .map_err(|e| e.to_string())?;
+    std::fs::set_permissions(&dispatch, std::fs::Permissions::from_mode(0o755))
+        .map_err(|e| e.to_string())?;
+    Ok(dir)
+}
+
+fn count_logged(entries: &[Value], needle: &str) -> usize {
+    entries
+        .iter()
+        .flat_map(|e| e["tool_calls"].as_array().cloned().unwrap_or_default())
+        .filter(|c| {
+            c["argv"][0] == "juju-log"
+                && c["argv"]
+                    .as_array()
+                    .and_then(|a| a.last())
+                    .and_then(Value::as_str)
+                    .is_some_and(|m| m.contains(needle))
+        })
+        .count()
+}
+
+/// One charm scenario: command(s), then settle; wall time to settled, hooks, deferrals, ticks.
+fn scenario(m: &Sim, name: &str, cmds: &[Vec<String>]) -> Res<Value> {
+    let start = m.log().map(|l| l.len()).unwrap_or(0);
+    let t = Instant::now();
+    for c in cmds {
+        let args: Vec<&str> = c.iter().map(String::as_str).collect();
+        m.run(&args)?;
+    }
+    let settled = m.settle()?;
+    let wall = t.elapsed().as_secs_f64();
+    let entries: Vec<Value> = m.log()?.into_iter().skip(start).collect();
+    Ok(json!({
+        "scenario": name,
+        "seconds": (wall * 100.0).round() / 100.0,
+        "hooks": entries.len(),
+        "deferrals": count_logged(&entries, "deferring"),
+        "update_status_ticks": settled["ticks"],
+    }))
+}
+
+fn convergence_charm(bin: &Path, charm: &Path, full: bool) -> Res<Vec<Value>> {
+    let c = charm.to_string_lossy().to_string();
+    let m = Sim::new(bin, "conv3");
+    let mut rows = vec![scenario(
+        &m,
+        "deploy -n 3",
+        &[vec![
+            "deploy".into(),
+            c.clone(),
+            "zookeeper".into(),
+            "-n".into(),
+            "3".into(),
+        ]],
+    )?];
+    if !full {
+        return Ok(rows);
+    }
+    rows.push(scenario(
+        &m,
+        "add-unit 3 -> 5",
+        &[vec![
+            "add-unit".into(),
+            "zookeeper".into(),
+            "-n".into(),
+            "2".into(),
+        ]],
+    )?);
+    // Remove the quorum leader and one more unit (the Juju leader when it is another unit).
+    let units = m.units("zookeeper")?;
+    let status = m.run(&[
+        "run",
+        "zookeeper/leader",
+        "get-quorum-status",
+        "--format",
+        "json",
+    ])?;
+    let v: Value = serde_json::from_str(&status).map_err(|e| e.to_string())?;
+    let report = v
+        .as_object()
+        .and_then(|o| o.values().next())
+        .cloned()
+        .unwrap_or_default();
+    let leader_server = report["results"]["leader"]
+        .as_str()
+        .unwrap_or("")
+        .trim_start_matches("server.")
+        .to_string();
+    let ql = leader_server.parse::<u32>().ok().and_then(|s| {
+        units
+            .iter()
+            .find(|u| u.ends_with(&format!("/{}", s - 1)))
+            .cloned()
+    });
+    let jl = m.leader("zookeeper")?;
+    let mut leaving: Vec<String> = ql.into_iter().collect();
+    for u in std::iter::once(jl).chain(units.iter().cloned()) {
+        if leaving.len() < 2 && !leaving.contains(&u) {
+            leaving.push(u);
+        }
+    }
+    let mut cmd = vec!["remove-unit".to_string()];
+    cmd.extend(leaving);
+    rows.push(scenario(&m, "remove-unit 5 -> 3", &[cmd])?);
+    let m5 = Sim::new(bin, "conv5");
+    rows.push(scenario(
+        &m5,
+        "deploy -n 5",
+        &[vec![
+            "deploy".into(),
+            c,
+            "zookeeper".into(),
+            "-n".into(),
+            "5".into(),
+        ]],
+    )?);
+    Ok(rows)
+}
+
+/// The floor: the same membership changes with the harness and the admin layer, no Juju.
+async fn floor_grow(ens: &mut Ensemble, from: u32, to: u32) -> Res<()> {
+    for id in from + 1..=to {
+        let members: Vec<u32> = (1..=id).collect();
+        ens.start_joiner(id, &members).map_err(|e| e.to_string())?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !ens.peer_state(id).await.ends_with("- broadcast") {
+            if Instant::now() > deadline {
+                return Err(format!("server {id} never synced"));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let hosts = ens.hosts(&ens.ids());
+        let mut mgr =
+            ZooKeeperManager::new(hosts, ens.super_credentials(), ManagerOptions::default())
+                .await
+                .map_err(|e| e.to_string())?;
+        mgr.add_members(&[ens.server_spec(id, Role::Participant)])
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+async fn convergence_floor(full: bool) -> Res<BTreeMap<String, f64>> {
+    let opts = EnsembleOptions {
+        tick_ms: 2000,
+        ..EnsembleOptions::default()
+    };
+    let mut out = BTreeMap::new();
+    let t = Instant::now();
+    let mut ens = Ensemble::start(1, opts.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    floor_grow(&mut ens, 1, 3).await?;
+    out.insert("deploy -n 3".to_string(), t.elapsed().as_secs_f64());
+    if !full {
+        return Ok(out);
+    }
+    let t = Instant::now();
+    floor_grow(&mut ens, 3, 5).await?;
+    out.insert("add-unit 3 -> 5".to_string(), t.elapsed().as_secs_f64());
+    let t = Instant::now();
+    let ids = ens.ids();
+    let leader = ens.leader(&ids).await.ok_or("no leader")?;
+    let other = ids.iter().copied().find(|i| *i != leader).unwrap_or(1);
+    let mut mgr = ZooKeeperManager::new(
+        ens.hosts(&ids),
+        ens.super_credentials(),
+        ManagerOptions::default(),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    mgr.remove_members(&[leader, other])
+        .await
+        .map_err(|e| e.to_string())?;
+    ens.stop(leader).await.map_err(|e| e.to_string())?;
+    ens.stop(other).await.map_err(|e| e.to_string())?;
+    let rest: Vec<u32> = ids
+        .iter()
+        .copied()
+        .filter(|i| *i != leader && *i != other)
+        .collect();
+    ens.wait_quorum(&rest, Duration::from_secs(60))
+        .await
+        .map_err(|e| e.to_string())?;
+    out.insert("remove-unit 5 -> 3".to_string(), t.elapsed().as_secs_f64());
+    drop(ens);
+    let t = Instant::now();
+    let mut ens = Ensemble::start(1, opts).await.map_err(|e| e.to_string())?;
+    floor_grow(&mut ens, 1, 5).await?;
+    out.insert("deploy -n 5".to_string(), t.elapsed().as_secs_f64());
+    Ok(out)
+}
+
+/// `n` stub clients integrated at once; time until all are answered, restarts, leader hook cost.
+fn clients(bin: &Path, charm: &Path, python: &Path, n: usize) -> Res<Value> {
+    let m = Sim::new(bin, &format!("clients{n}"));
+    m.run(&["deploy", &charm.to_string_lossy(), "zookeeper", "-n", "3"])?;
+    m.settle()?;
+    let leader = m.leader("zookeeper")?;
+    let start = m.log()?.len();
+    let t = Instant::now();
+    for i in 0..n {
+        let app = format!("c{i:03}");
+        m.run(&[
+            "--no-wait",
+            "deploy-stub",
+            &app,
+            "--requires",
+            "zookeeper:zookeeper",
+        ])?;
+        m.run(&["--no-wait", "integrate", &app, "zookeeper"])?;
+        m.run(&[
+            "--no-wait",
+            "set-data",
+            &app,
+            "zookeeper",
+            &format!("database=/{app}"),
+        ])?;
+    }
+    let requested = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let settled = m.settle()?;
+    let answered = t.elapsed().as_secs_f64();
+    let entries: Vec<Value> = m.log()?.into_iter().skip(start).collect();
+    let restarts: BTreeMap<String, usize> = entries
+        .iter()
+        .filter(|e| {
+            e["tool_calls"].as_array().is_some_and(|c| {
+                c.iter().any(|c| {
+                    c["argv"][0] == "juju-log"
+                        && c["argv"]
+                            .as_array()
+                            .and_then(|a| a.last())
+                            .and_then(Value::as_str)
+                            .is_some_and(|s| s.contains("rolling restart: restarting server"))
+                })
+            })
+        })
+        .fold(BTreeMap::new(), |mut acc, e| {
+            *acc.entry(e["unit"].as_str().unwrap_or("").to_string())
+                .or_default() += 1;
+            acc
+        });
+    let leader_hooks: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["unit"] == leader.as_str() && e["hook"].is_string())
+        .collect();
+    let calls = stat(
+        leader_hooks
+            .iter()
+            .map(|e| e["tool_calls"].as_array().map(Vec::len).unwrap_or(0) as f64)
+            .collect(),
+    );
+    let wall = stat(
+        leader_hooks
+            .iter()
+            .map(|e| e["duration_ms"].as_f64().unwrap_or(0.0))
+            .collect(),
+    );
+    // Every client logs in with what it was given (one kazoo process checks them all).
+    let mut creds = Vec::new();
+    for i in 0..n {
+        let d = m.json(&["show-data", &format!("c{i:03}"), "zookeeper"])?;
+        let bag = &d["zookeeper"]["application-data"];
+        creds.push(json!([
+            bag["endpoints"],
+            bag["database"],
+            bag["username"],
+            bag["password"]
+        ]));
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/support/zkclient.py");
+    let out = Command::new(python)
+        .arg(script)
+        .arg(json!({"check_many": creds}).to_string())
+        .output()
+        .map_err(|e| e.to_string())?;
+    let check: Value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| format!("check_many: {e}: {}", String::from_utf8_lossy(&out.stderr)))?;
+    Ok(json!({
+        "clients": n,
+        "requests_seconds": (requested * 100.0).round() / 100.0,
+        "answered_seconds": (answered * 100.0).round() / 100.0,
+        "update_status_ticks": settled["ticks"],
+        "rolling_restarts_per_unit": restarts,
+        "rolling_restart_rounds": restarts.values().copied().max().unwrap_or(0),
+        "leader_hooks": leader_hooks.len(),
+        "leader_tool_calls": stat_json(calls),
+        "leader_hook_wall_ms": stat_json(wall),
+        "working_credentials": check["ok"],
+    }))
+}
+
+fn machine() -> Value {
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let mem = std::fs::read_to_string("/proc/meminfo").ok().and_then(|s| {
+        s.lines()
+            .find(|l| l.starts_with("MemTotal"))
+            .map(|l| l.split_whitespace().nth(1).unwrap_or("0").to_string())
+    });
+    let cpu = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|s| {
+        s.lines()
+            .find(|l| l.starts_with("model name"))
+            .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+    });
+    json!({"cores": cores, "memory_gib": mem.and_then(|k| k.parse::<f64>().ok()).map(|k| (k / 1048576.0 * 10.0).round() / 10.0), "cpu": cpu})
+}
+
+fn ratio(a: f64, b: f64) -> f64 {
+    if b > 0.0 {
+        (a / b * 100.0).round() / 100.0
+    } else {
+        0.0
+    }
+}
+
+fn main() {
+    let mode = std::env::args().nth(1).unwrap_or_else(|| "all".into());
+    let full = mode != "quick";
+    match run(full) {
+        Ok(report) => {
+            let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
+            let _ = std::fs::create_dir_all(&dir);
+            let path = dir.join(format!("report-{mode}.json"));
+            let _ = std::fs::write(
+                &path,
+                serde_json::to_string_pretty(&report).unwrap_or_default(),
+            );
+            print_table(&report);
+            println!("\nJSON: {}", path.display());
+        }
+        Err(e) => {
+            eprintln!("bench: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+fn run(full: bool) -> Res<Value> {
+    let bin = env_path("JUJUSIM_BIN")?;
+    let charm = env_path("ZK_CHARM_PACKED")?;
+    let python = env_path("ZK_TEST_PYTHON")?;
+    let (ticks, pokes) = if full { (8, 10) } else { (2, 3) };
+    eprintln!("==> per-hook cost: the Rust charm");
+    let rust = per_hook(&bin, &charm, "zookeeper", ticks, pokes)?;
+    eprintln!("==> per-hook cost: the ops floor charm");
+    let floor_dir = floor_charm(&python)?;
+    let ops = per_hook(&bin, &floor_dir, "floor", ticks, pokes)?;
+    let _ = std::fs::remove_dir_all(&floor_dir);
+    let mut targets = Vec::new();
+    let mut ratios = BTreeMap::new();
+    for hook in ["update-status", "cluster-relation-changed"] {
+        let r = ratio(
+            ops[hook]["wall_ms"]["median"].as_f64().unwrap_or(0.0),
+            rust[hook]["wall_ms"]["median"].as_f64().unwrap_or(0.0),
+        );
+        let c = ratio(
+            ops[hook]["cpu_ms"]["median"].as_f64().unwrap_or(0.0),
+            rust[hook]["cpu_ms"]["median"].as_f64().unwrap_or(0.0),
+        );
+        ratios.insert(hook.to_string(), json!({"wall": r, "cpu": c}));
+        targets.push(json!({"target": format!("{hook}: at least 10x faster than the ops floor (median wall)"), "met": r >= 10.0, "value": r}));
+        let rss = rust[hook]["peak_rss_kib"]["max"].as_f64().unwrap_or(0.0);
+        targets.push(json!({"target": format!("{hook}: peak RSS under 10 MiB"), "met": rss > 0.0 && rss < 10240.0, "value": rss}));
+    }
+
+    eprintln!("==> convergence: the charm under jujusim");
+    let conv = convergence_charm(&bin, &charm, full)?;
+    eprintln!("==> convergence: the floor (harness + admin layer, no Juju)");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let floor = rt.block_on(convergence_floor(full))?;
+    let mut conv_rows = Vec::new();
+    for row in conv {
+        let name = row["scenario"].as_str().unwrap_or("").to_string();
+        let f = floor.get(&name).copied().unwrap_or(0.0);
+        let secs = row["seconds"].as_f64().unwrap_or(0.0);
+        let r = ratio(secs, f);
+        targets.push(json!({"target": format!("{name}: within 2x of the floor"), "met": r > 0.0 && r <= 2.0, "value": r}));
+        targets.push(json!({"target": format!("{name}: 0 update-status ticks"), "met": row["update_status_ticks"] == json!(0), "value": row["update_status_ticks"]}));
+        let mut row = row;
+        row["floor_seconds"] = json!((f * 100.0).round() / 100.0);
+        row["ratio"] = json!(r);
+        conv_rows.push(row);
+    }
+
+    let counts: &[usize] = if full { &[1, 10, 50, 100] } else { &[1, 3] };
+    let mut client_rows = Vec::new();
+    for n in counts {
+        eprintln!("==> client provisioning: {n} client(s) at once");
+        let row = clients(&bin, &charm, &python, *n)?;
+        if *n == 50 {
+            let rounds = row["rolling_restart_rounds"].as_u64().unwrap_or(99);
+            targets.push(json!({"target": "50 clients in at most 2 rolling restarts", "met": rounds <= 2, "value": rounds}));
+        }
+        client_rows.push(row);
+    }
+    if full {
+        // Linear growth: tool calls per leader hook (max) divided by the number of relations
+        // must not grow from 10 to 100 clients.
+        let per = |n: usize| {
+            client_rows
+                .iter()
+                .find(|r| r["clients"] == json!(n))
+                .map(|r| r["leader_tool_calls"]["max"].as_f64().unwrap_or(0.0) / n as f64)
+        };
+        if let (Some(a), Some(b)) = (per(10), per(100)) {
+            targets.push(json!({"target": "leader per-hook cost grows at most linearly with relations (max tool calls per relation, 100 vs 10 clients)", "met": b <= a * 1.1, "value": [a, b]}));
+        }
+    }
+
+    Ok(json!({
+        "mode": if full { "all" } else { "quick" },
+        "machine": machine(),
+        "note": "absolute times vary between runs and machines; the ratios are the figures to quote",
+        "per_hook": {"rust": rust, "ops": ops, "ops_over_rust": ratios},
+        "convergence": conv_rows,
+        "clients": client_rows,
+        "targets": targets,
+    }))
+}
+
+/// A JSON value as a table cell: strings unquoted, so that column widths apply.
+fn cell(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        other => other.to_string(),
+    }
+}
+
+fn print_table(r: &Value) {
+    let m = &r["machine"];
+    println!(
+        "\nMachine: {} cores, {} GiB, {}",
+        cell(&m["cores"]),
+        cell(&m["memory_gib"]),
+        m["cpu"].as_str().unwrap_or("?")
+    );
+    println!("Note: {}\n", r["note"].as_str().unwrap_or(""));
+    println!("Per-hook cost (3 units; median / max over n hooks)");
+    println!(
+        "{:<26} {:<6} {:>5} {:>18} {:>18} {:>18} {:>12}",
+        "hook", "charm", "n", "wall ms", "cpu ms", "peak RSS KiB", "tool calls"
+    );
+    for hook in ["update-status", "cluster-relation-changed"] {
+        for charm in ["rust", "ops"] {
+            let h = &r["per_hook"][charm][hook];
+            let f = |k: &str| format!("{} / {}", cell(&h[k]["median"]), cell(&h[k]["max"]));
+            println!(
+                "{:<26} {:<6} {:>5} {:>18} {:>18} {:>18} {:>12}",
+                hook,
+                charm,
+                cell(&h["wall_ms"]["n"]),
+                f("wall_ms"),
+                f("cpu_ms"),
+                f("peak_rss_kib"),
+                f("tool_calls")
+            );
+        }
+        let x = &r["per_hook"]["ops_over_rust"][hook];
+        println!(
+            "{:<26} ops/rust: wall {}x, cpu {}x",
+            "",
+            cell(&x["wall"]),
+            cell(&x["cpu"])
+        );
+    }
+    println!("\nConvergence (command to settled)");
+    println!(
+        "{:<22} {:>9} {:>9} {:>7} {:>7} {:>10} {:>6}",
+        "scenario", "charm s", "floor s", "ratio", "hooks", "deferrals", "ticks"
+    );
+    for row in r["convergence"].as_array().cloned().unwrap_or_default() {
+        println!(
+            "{:<22} {:>9} {:>9} {:>7} {:>7} {:>10} {:>6}",
+            row["scenario"].as_str().unwrap_or(""),
+            cell(&row["seconds"]),
+            cell(&row["floor_seconds"]),
+            cell(&row["ratio"]),
+            cell(&row["hooks"]),
+            cell(&row["deferrals"]),
+            cell(&row["update_status_ticks"])
+        );
+    }
+    println!("\nClient provisioning (3 units; n clients integrated at once)");
+    println!(
+        "{:>7} {:>10} {:>9} {:>8} {:>8} {:>22} {:>20} {:>8}",
+        "clients",
+        "answered s",
+        "restarts",
+        "ticks",
+        "leader",
+        "leader tool calls",
+        "leader hook ms",
+        "working"
+    );
+    for row in r["clients"].as_array().cloned().unwrap_or_default() {
+        println!(
+            "{:>7} {:>10} {:>9} {:>8} {:>8} {:>22} {:>20} {:>8}",
+            cell(&row["clients"]),
+            cell(&row["answered_seconds"]),
+            cell(&row["rolling_restart_rounds"]),
+            cell(&row["update_status_ticks"]),
+            cell(&row["leader_hooks"]),
+            format!(
+                "{} / {}",
+                cell(&row["leader_tool_calls"]["median"]),
+                cell(&row["leader_tool_calls"]["max"])
+            ),
+            format!(
+                "{} / {}",
+                cell(&row["leader_hook_wall_ms"]["median"]),
+                cell(&row["leader_hook_wall_ms"]["max"])
+            ),
+            cell(&row["working_credentials"])
+        );
+    }
+    println!("\nTargets");
+    for t in r["targets"].as_array().cloned().unwrap_or_default() {
+        println!(
+            "  [{}] {} (value {})",
+            if t["met"] == json!(true) {
+                "met"
+            } else {
+                "MISSED"
+            },
+            t["target"].as_str().unwrap_or(""),
+            t["value"]
+        );
+    }
+}
