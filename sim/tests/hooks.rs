@@ -358,3 +358,95 @@ fn a_charm_without_dispatch_uses_hooks_and_skips_missing_ones() {
     );
     assert!(sim.status()["applications"]["legacy"]["units"]["legacy/0"].is_null());
 }
+
+#[test]
+fn step_runs_at_most_n_pending_hooks_and_every_entry_has_its_cost() {
+    let sim = Sim::new().with_global(&["--no-wait"]);
+    sim.ok(&["deploy", &fixture("probe"), "-n", "2"]);
+    assert!(sim.log().is_empty(), "--no-wait ran hooks");
+    let out = sim.ok(&["step", "-n", "3"]);
+    assert!(
+        out.contains("ran 3 hook(s)") && !out.contains("idle"),
+        "{out}"
+    );
+    assert_eq!(sim.log().len(), 3);
+    let out = sim.ok(&["step", "-n", "1000"]);
+    assert!(out.contains("; idle"), "{out}");
+    let log = sim.log();
+    assert!(log.len() > 3);
+    check_invariants(&log);
+    for e in &log {
+        assert!(e["cpu_ms"].as_f64().is_some_and(|c| c >= 0.0), "{e}");
+        assert!(e["max_rss_kib"].as_u64().is_some_and(|r| r > 0), "{e}");
+    }
+}
+
+#[test]
+fn exec_runs_in_a_hook_context_and_its_writes_trigger_hooks() {
+    let sim = Sim::new();
+    sim.ok(&["deploy", &fixture("probe"), "-n", "2"]);
+    let rel = sim.ok(&["exec", "probe/0", "--", "relation-ids", "cluster"]);
+    let rel = rel.trim().to_string();
+    assert_eq!(
+        sim.ok(&["exec", "probe/0", "--", "sh", "-c", "echo $JUJU_UNIT_NAME"])
+            .trim(),
+        "probe/0"
+    );
+    let n = sim.log().len();
+    sim.ok(&[
+        "exec",
+        "probe/0",
+        "--",
+        "relation-set",
+        "-r",
+        &rel,
+        "poke=1",
+    ]);
+    let new = sim.events()[n..].to_vec();
+    assert!(
+        new.contains(&(
+            "probe/1".to_string(),
+            "cluster-relation-changed".to_string()
+        )),
+        "{new:?}"
+    );
+    assert!(
+        !new.contains(&(
+            "probe/0".to_string(),
+            "cluster-relation-changed".to_string()
+        )),
+        "the writer got its own change: {new:?}"
+    );
+    let bag = sim.ok(&[
+        "exec",
+        "probe/1",
+        "--",
+        "relation-get",
+        "-r",
+        &rel,
+        "poke",
+        "probe/0",
+    ]);
+    assert_eq!(bag.trim(), "1");
+    // A failing command is reported, its writes dropped.
+    let (code, _) = sim.fails(&[
+        "exec",
+        "probe/0",
+        "--",
+        "sh",
+        "-c",
+        "relation-set -r 0 lost=1; exit 4",
+    ]);
+    assert_eq!(code, 4);
+    let lost = sim.ok(&[
+        "exec",
+        "probe/1",
+        "--",
+        "relation-get",
+        "-r",
+        &rel,
+        "lost",
+        "probe/0",
+    ]);
+    assert_eq!(lost.trim(), "");
+}
