@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use super::reconcile::{desired_fingerprint, Facts};
 use super::{CharmError, ZooKeeperCharm};
 use crate::engine::status::UnitCondition;
-use crate::juju::tools::{Databag, Status};
+use crate::juju::tools::{BagRead, Databag, Status};
 use crate::juju::{Event, RelationId};
 use crate::quorum::plan::{Ensemble, UnitId};
 use crate::restart::{self, LockInput, LockStep, UnitRestart, KEY_GRANTED};
@@ -137,20 +137,31 @@ impl ZooKeeperCharm<'_> {
     ) -> Result<BTreeMap<UnitId, UnitRestart>, CharmError> {
         let reread = self.restart_reread();
         let mut states = BTreeMap::new();
+        let mut to_read = Vec::new();
         for (u, d) in &f.peer.units {
             if *u == f.me {
                 states.insert(*u, self.my_restart_state());
             } else if d.started() {
-                let bag = match self.local.restart_bags.get(u) {
-                    Some(bag) if !reread => bag.clone(),
-                    _ => {
-                        let bag = self.tools.relation_get(rel, d.name.as_str(), false)?;
-                        self.local.restart_bags.insert(*u, bag.clone());
-                        bag
+                match self.local.restart_bags.get(u) {
+                    Some(bag) if !reread => {
+                        states.insert(*u, UnitRestart::from_bag(bag));
                     }
-                };
-                states.insert(*u, UnitRestart::from_bag(&bag));
+                    _ => to_read.push((*u, d.name.as_str())),
+                }
             }
+        }
+        let reads: Vec<BagRead<'_>> = to_read
+            .iter()
+            .map(|(_, name)| BagRead {
+                relation: rel,
+                target: name,
+                app: false,
+            })
+            .collect();
+        for ((u, _), bag) in to_read.iter().zip(self.tools.relation_get_many(&reads)) {
+            let bag = bag?;
+            states.insert(*u, UnitRestart::from_bag(&bag));
+            self.local.restart_bags.insert(*u, bag);
         }
         self.local
             .restart_bags

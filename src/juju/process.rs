@@ -5,7 +5,7 @@
 use std::cell::Cell;
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
 use serde_json::{Map, Value};
 
@@ -269,6 +269,12 @@ impl ProcessTools {
 
     /// Runs one invocation; returns stdout on exit 0, a typed error (with stderr) otherwise.
     pub fn run(&self, inv: &Invocation) -> ToolResult<String> {
+        let child = self.spawn(inv)?;
+        Self::finish(inv.tool, child)
+    }
+
+    /// Starts one invocation and feeds its stdin; [`Self::finish`] collects it.
+    fn spawn(&self, inv: &Invocation) -> ToolResult<Child> {
         self.calls.set(self.calls.get() + 1);
         let mut cmd = Command::new(inv.tool);
         cmd.args(&inv.args)
@@ -289,10 +295,14 @@ impl ProcessTools {
                 let _ = stdin.write_all(input.as_bytes());
             }
         }
+        Ok(child)
+    }
+
+    fn finish(tool: &str, child: Child) -> ToolResult<String> {
         let out = child
             .wait_with_output()
             .map_err(|source| ToolError::Spawn {
-                tool: inv.tool.to_string(),
+                tool: tool.to_string(),
                 source,
             })?;
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -301,7 +311,7 @@ impl ProcessTools {
         } else {
             let stderr = String::from_utf8_lossy(&out.stderr);
             Err(ToolError::from_exit(
-                inv.tool,
+                tool,
                 out.status.code().unwrap_or(-1),
                 &stderr,
             ))
@@ -347,6 +357,18 @@ impl HookTools for ProcessTools {
             "relation-get",
             &self.run(&argv::relation_get(rel, target, app))?,
         )
+    }
+    /// Starts every `relation-get` at once and then collects them: the reads are independent
+    /// and the agent serves each connection on its own, so a hook pays about one round trip.
+    fn relation_get_many(&self, reads: &[BagRead<'_>]) -> Vec<ToolResult<Databag>> {
+        let started: Vec<_> = reads
+            .iter()
+            .map(|r| self.spawn(&argv::relation_get(r.relation, r.target, r.app)))
+            .collect();
+        started
+            .into_iter()
+            .map(|child| parse_databag("relation-get", &Self::finish("relation-get", child?)?))
+            .collect()
     }
     fn relation_set(&self, rel: RelationId, app: bool, data: &Databag) -> ToolResult<()> {
         self.run(&argv::relation_set(rel, app, data)).map(drop)

@@ -269,6 +269,15 @@ pub struct StorageInfo {
     pub location: String,
 }
 
+/// One bag to read with [`HookTools::relation_get_many`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BagRead<'a> {
+    pub relation: RelationId,
+    /// A unit name, or the application name when `app` is set.
+    pub target: &'a str,
+    pub app: bool,
+}
+
 /// One method per hook tool the charm needs. Implementations: [`super::process::ProcessTools`]
 /// (the real commands, used under Juju and jujusim) and in-memory fakes in tests.
 pub trait HookTools {
@@ -279,6 +288,13 @@ pub trait HookTools {
     fn relation_remote_app(&self, rel: RelationId) -> ToolResult<Option<String>>;
     /// All keys of a unit bag (`app == false`, `target` a unit) or app bag (`app == true`).
     fn relation_get(&self, rel: RelationId, target: &str, app: bool) -> ToolResult<Databag>;
+    /// Several independent `relation-get`s, in order; implementations may run them at once.
+    fn relation_get_many(&self, reads: &[BagRead<'_>]) -> Vec<ToolResult<Databag>> {
+        reads
+            .iter()
+            .map(|r| self.relation_get(r.relation, r.target, r.app))
+            .collect()
+    }
     /// Merge `data` into this unit's (or, for the leader, this app's) bag; an empty value deletes.
     fn relation_set(&self, rel: RelationId, app: bool, data: &Databag) -> ToolResult<()>;
     fn is_leader(&self) -> ToolResult<bool>;

@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::juju::tools::{Databag, HookTools, Missing, ToolError, ToolResult};
+use crate::juju::tools::{BagRead, Databag, HookTools, Missing, ToolError, ToolResult};
 use crate::juju::{RelationId, UnitName};
 use crate::quorum::plan::{Ledger, PeerUnit, UnitId};
 
@@ -86,12 +86,32 @@ impl PeerState {
             },
         };
         names.push(me.clone());
+        let mut reads: Vec<BagRead<'_>> = names
+            .iter()
+            .map(|name| BagRead {
+                relation,
+                target: name.as_str(),
+                app: false,
+            })
+            .collect();
+        reads.push(BagRead {
+            relation,
+            target: me.app(),
+            app: true,
+        });
+        let mut bags = tools.relation_get_many(&reads).into_iter();
         let mut units = BTreeMap::new();
-        for name in names {
-            let bag = tools.relation_get(relation, name.as_str(), false)?;
-            units.insert(name.number(), PeerUnitData { name, bag });
+        for name in names.iter() {
+            let bag = bags.next().unwrap_or_else(|| Ok(Databag::new()))?;
+            units.insert(
+                name.number(),
+                PeerUnitData {
+                    name: name.clone(),
+                    bag,
+                },
+            );
         }
-        let app = tools.relation_get(relation, me.app(), true)?;
+        let app = bags.next().unwrap_or_else(|| Ok(Databag::new()))?;
         Ok(Some(PeerState {
             relation,
             units,
