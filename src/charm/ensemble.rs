@@ -83,6 +83,19 @@ pub trait EnsembleIo {
         let ens = self.observe(addresses);
         (ens, self.probe(address))
     }
+    /// Starts a round of four-letter words on `hosts` (`host:port`) now, in the background, so
+    /// that it overlaps the hook-tool reads. Nothing uses it unless [`Self::use_prefetch`] says
+    /// so; a round nobody uses is dropped.
+    fn prefetch(&mut self, _hosts: &[String]) {}
+    /// The next observation or probe may take the prefetched round if it asks exactly the same
+    /// hosts (the caller knows that nothing it did since could have changed the answers).
+    fn use_prefetch(&mut self) {}
+    /// Forgets a prefetched round.
+    fn discard_prefetch(&mut self) {}
+    /// The hosts this hook's first round asked, for the next hook to prefetch.
+    fn first_round(&self) -> Option<Vec<String>> {
+        None
+    }
     /// One membership change through the quorum leader, as `super`. `address` is the unit's
     /// server address (for an addition). Idempotent: an already-applied change is success.
     fn apply(

@@ -611,6 +611,11 @@ impl ZooKeeperCharm<'_> {
         if !self.ensure_installed() {
             return Ok(Outcome::Done);
         }
+        // Start the round of four-letter words the last hook began with, so that it overlaps
+        // the hook-tool reads; the first observation uses it only if it asks the same servers.
+        if let (Some(hosts), true) = (&self.local.observe_hosts, self.workload.initialized()) {
+            self.ensemble.prefetch(hosts);
+        }
         let Some(mut f) = self.facts()? else {
             self.conditions.push(UnitCondition::NoPeerRelation);
             return Ok(Outcome::Done);
@@ -636,7 +641,16 @@ impl ZooKeeperCharm<'_> {
         self.local_server(&f, &base)?;
         let book = self.address_book(&f.peer);
         let observes = self.acts_on_membership(&f, &base, &book);
+        // The early round still shows the ensemble as it is unless this unit's server was
+        // started, stopped or is going away in this hook.
+        if !f.dying
+            && self.local.starts == self.local_before.starts
+            && base.local.running == self.workload.alive()
+        {
+            self.ensemble.use_prefetch();
+        }
         let (probe, first) = self.announce(&f, observes.then_some(&book))?;
+        self.ensemble.discard_prefetch();
         // Re-read our own writes into the planner's view (state=started may be new).
         let peers = self
             .view
@@ -673,6 +687,7 @@ impl ZooKeeperCharm<'_> {
             self.clients_publish(&f, granted, probe.version.as_deref())?;
         }
         self.unit_conditions(&f, &probe, ens.as_ref());
+        self.local.observe_hosts = self.ensemble.first_round();
         Ok(outcome)
     }
 }

@@ -2,7 +2,7 @@
 //! SASL `super` session per hook (opened on first need) for membership changes. Owns the hook's
 //! tokio current-thread runtime.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use super::ensemble::{ChangeError, EnsembleIo, MemberReport, Probe, QuorumReport};
@@ -18,6 +18,12 @@ pub struct ZkEnsemble {
     flavor: Flavor,
     opts: ManagerOptions,
     manager: Option<ZooKeeperManager>,
+    /// A round started early on its own thread ([`EnsembleIo::prefetch`]), for these hosts.
+    prefetched: Option<(BTreeSet<String>, std::thread::JoinHandle<zk::Round>)>,
+    /// The next round may use the prefetched one ([`EnsembleIo::use_prefetch`]).
+    armed: bool,
+    /// The hosts of this hook's first round (what the next hook may prefetch).
+    first_round: Option<Vec<String>>,
 }
 
 impl ZkEnsemble {
@@ -33,7 +39,30 @@ impl ZkEnsemble {
             flavor,
             opts: ManagerOptions::default(),
             manager: None,
+            prefetched: None,
+            armed: false,
+            first_round: None,
         }
+    }
+
+    /// One round of four-letter words on `hosts`: the prefetched one when armed and it asked
+    /// exactly these hosts (used once), else a fresh one.
+    fn round(&mut self, hosts: &[String]) -> Option<zk::Round> {
+        if self.first_round.is_none() {
+            self.first_round = Some(hosts.to_vec());
+        }
+        let armed = std::mem::take(&mut self.armed);
+        if let Some((asked, handle)) = self.prefetched.take().filter(|_| armed) {
+            if asked == hosts.iter().cloned().collect::<BTreeSet<_>>() {
+                if let Ok(round) = handle.join() {
+                    return Some(round);
+                }
+            }
+            // Otherwise dropped: the thread finishes on its own within the timeout.
+        }
+        let timeout = self.four_lw_timeout();
+        let rt = self.rt.as_ref()?;
+        Some(rt.block_on(zk::ask(hosts, timeout)))
     }
 
     fn four_lw_timeout(&self) -> Duration {
@@ -45,10 +74,8 @@ impl ZkEnsemble {
         &mut self,
         addresses: &BTreeMap<UnitId, String>,
     ) -> Option<(zk::Observed, Ensemble)> {
-        let timeout = self.four_lw_timeout();
-        let rt = self.rt.as_ref()?;
         let mut hosts: Vec<String> = addresses.values().map(|a| host(a)).collect();
-        let mut obs = rt.block_on(zk::observe(&hosts, timeout));
+        let mut obs = zk::interpret(&hosts, self.round(&hosts)?);
         // The configuration may name servers we had no address for (e.g. a departed unit that
         // is still the quorum leader): ask them too.
         if let Some(cfg) = &obs.config {
@@ -60,7 +87,7 @@ impl ZkEnsemble {
                 .collect();
             if !extra.is_empty() {
                 hosts.extend(extra);
-                obs = rt.block_on(zk::observe(&hosts, timeout));
+                obs = zk::interpret(&hosts, self.round(&hosts)?);
             }
         }
         let unit_at = |h: &str| -> Option<UnitId> {
@@ -88,6 +115,40 @@ impl ZkEnsemble {
         };
         Some((obs, ens))
     }
+}
+
+/// This server's own view from a round that asked it: peer state, the configuration it holds,
+/// its release.
+fn probe_of(round: zk::Round, h: &str) -> Probe {
+    let mut probe = Probe::default();
+    for (asked, word, answer) in round {
+        let Ok(text) = answer.as_ref() else { continue };
+        if asked != h {
+            continue;
+        }
+        match word {
+            "mntr" => {
+                probe.peer_state = fourlw::parse_mntr(text)
+                    .ok()
+                    .and_then(|m| m.serving())
+                    .and_then(|m| m.peer_state().map(str::to_string));
+            }
+            "conf" => {
+                probe.members = fourlw::parse_conf(text)
+                    .ok()
+                    .and_then(|c| c.serving())
+                    .map(|c| members_by_unit(&c.config));
+            }
+            "srvr" => {
+                probe.version = fourlw::parse_srvr(text)
+                    .ok()
+                    .and_then(|s| s.serving())
+                    .map(|s| s.short_version());
+            }
+            _ => {}
+        }
+    }
+    probe
 }
 
 fn host(address: &str) -> String {
@@ -134,38 +195,47 @@ fn classify(e: &ZkError, change: Change) -> ChangeError {
 
 impl EnsembleIo for ZkEnsemble {
     fn probe(&mut self, address: &str) -> Probe {
-        let timeout = self.four_lw_timeout();
-        let Some(rt) = &self.rt else {
+        let h = host(address);
+        let Some(round) = self.round(std::slice::from_ref(&h)) else {
             return Probe::default();
         };
-        let h = host(address);
-        rt.block_on(async {
-            let (mntr, conf, srvr) = tokio::join!(
-                zk::four_letter_word(&h, "mntr", timeout),
-                zk::four_letter_word(&h, "conf", timeout),
-                zk::four_letter_word(&h, "srvr", timeout),
-            );
-            let mntr = mntr
-                .ok()
-                .and_then(|t| fourlw::parse_mntr(&t).ok())
-                .and_then(|m| m.serving());
-            let conf = conf
-                .ok()
-                .and_then(|t| fourlw::parse_conf(&t).ok())
-                .and_then(|c| c.serving());
-            let srvr = srvr
-                .ok()
-                .and_then(|t| fourlw::parse_srvr(&t).ok())
-                .and_then(|s| s.serving());
-            Probe {
-                peer_state: mntr
-                    .as_ref()
-                    .and_then(|m| m.peer_state())
-                    .map(str::to_string),
-                members: conf.map(|c| members_by_unit(&c.config)),
-                version: srvr.map(|s| s.short_version()),
-            }
-        })
+        probe_of(round, &h)
+    }
+
+    fn prefetch(&mut self, hosts: &[String]) {
+        if hosts.is_empty() || self.prefetched.is_some() {
+            return;
+        }
+        let asked: Vec<String> = hosts.to_vec();
+        let timeout = self.four_lw_timeout();
+        let spawned = std::thread::Builder::new()
+            .name("zk-prefetch".into())
+            .spawn(move || {
+                match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt.block_on(zk::ask(&asked, timeout)),
+                    Err(_) => Vec::new(),
+                }
+            });
+        match spawned {
+            Ok(handle) => self.prefetched = Some((hosts.iter().cloned().collect(), handle)),
+            Err(e) => tracing::debug!("no early observation round: {e}"),
+        }
+    }
+
+    fn use_prefetch(&mut self) {
+        self.armed = self.prefetched.is_some();
+    }
+
+    fn discard_prefetch(&mut self) {
+        self.prefetched = None;
+        self.armed = false;
+    }
+
+    fn first_round(&self) -> Option<Vec<String>> {
+        self.first_round.clone()
     }
 
     fn observe(&mut self, addresses: &BTreeMap<UnitId, String>) -> Ensemble {
@@ -452,4 +522,41 @@ fn ancestors(path: &str) -> Vec<String> {
     (1..segs.len())
         .map(|i| format!("/{}", segs[..i].join("/")))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_probe_reads_only_its_own_servers_answers() {
+        let me = "127.0.0.11:2181";
+        let round: zk::Round = vec![
+            (
+                me.into(),
+                "mntr",
+                Ok(include_str!("../zk/testdata/mntr-follower.txt").into()),
+            ),
+            (
+                me.into(),
+                "srvr",
+                Ok(include_str!("../zk/testdata/srvr-follower.txt").into()),
+            ),
+            (
+                me.into(),
+                "conf",
+                Ok(include_str!("../zk/testdata/conf-follower.txt").into()),
+            ),
+            (
+                "127.0.0.13:2181".into(),
+                "mntr",
+                Ok(include_str!("../zk/testdata/mntr-leader.txt").into()),
+            ),
+        ];
+        let probe = probe_of(round, me);
+        assert_eq!(probe.peer_state.as_deref(), Some("following - broadcast"));
+        assert_eq!(probe.version.as_deref(), Some("3.8.0"));
+        assert!(probe.members.is_some_and(|m| !m.is_empty()));
+        assert_eq!(probe_of(Vec::new(), me), Probe::default());
+    }
 }

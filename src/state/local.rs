@@ -19,6 +19,8 @@
 //!   `client_relations`, `restart_bags`, `restart_granted`: what cannot have changed since it
 //!   was last read or set (a change of it runs a hook that reads it again), so a converged hook
 //!   does not ask or set it again (hook tools are process executions).
+//! - `observe_hosts`: the servers the last hook's first four-letter-word round asked, a guess
+//!   at this hook's first round, started early (see [`crate::charm::ensemble::EnsembleIo::prefetch`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -79,6 +81,10 @@ pub struct LocalState {
     pub restart_bags: BTreeMap<UnitId, BTreeMap<String, String>>,
     #[serde(default)]
     pub restart_granted: Option<String>,
+    /// The servers (`host:port`) the last hook's first four-letter-word round asked: the next
+    /// hook starts the same round while it reads its hook tools (used only if it asks the same).
+    #[serde(default)]
+    pub observe_hosts: Option<Vec<String>>,
 }
 
 /// What the leader knows of one client relation between hooks.

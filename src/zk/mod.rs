@@ -78,4 +78,4 @@ pub use fourlw::{
     Srvr,
 };
 pub use manager::{find_leader, ManagerOptions, Retry, ZooKeeperManager};
-pub use observe::{observe, HostState, Observed};
+pub use observe::{ask, interpret, observe, HostState, Observed, Round};

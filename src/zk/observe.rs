@@ -79,12 +79,20 @@ struct Answers {
     error: Option<String>,
 }
 
-/// Observes `hosts` (`host:port` of the plain client port, where four-letter words are served),
-/// each command bounded by `four_lw_timeout`; all run in parallel.
-pub async fn observe(hosts: &[String], four_lw_timeout: Duration) -> Observed {
+/// The raw answers of one round: `(host, word, answer)` for `srvr`, `mntr` and `conf` on every
+/// host. Collected by [`ask`], read by [`interpret`]; the split lets a caller start a round early
+/// (e.g. on another thread while it reads hook tools) and interpret it later.
+pub type Round = Vec<(String, &'static str, Result<String, ZkError>)>;
+
+/// The words of one round.
+pub const ROUND_WORDS: [&str; 3] = ["srvr", "mntr", "conf"];
+
+/// Asks every word of [`ROUND_WORDS`] on every host, all in parallel, each bounded by
+/// `four_lw_timeout`.
+pub async fn ask(hosts: &[String], four_lw_timeout: Duration) -> Round {
     let mut set = JoinSet::new();
     for host in hosts {
-        for cmd in ["srvr", "mntr", "conf"] {
+        for cmd in ROUND_WORDS {
             let host = host.clone();
             set.spawn(async move {
                 let r = fourlw::four_letter_word(&host, cmd, four_lw_timeout).await;
@@ -92,13 +100,31 @@ pub async fn observe(hosts: &[String], four_lw_timeout: Duration) -> Observed {
             });
         }
     }
+    let mut round = Vec::new();
+    while let Some(joined) = set.join_next().await {
+        if let Ok(answer) = joined {
+            round.push(answer);
+        }
+    }
+    round
+}
+
+/// Observes `hosts` (`host:port` of the plain client port, where four-letter words are served),
+/// each command bounded by `four_lw_timeout`; all run in parallel.
+pub async fn observe(hosts: &[String], four_lw_timeout: Duration) -> Observed {
+    interpret(hosts, ask(hosts, four_lw_timeout).await)
+}
+
+/// What a round of answers says about `hosts` (answers from other hosts are ignored).
+pub fn interpret(hosts: &[String], round: Round) -> Observed {
     let mut answers: BTreeMap<String, Answers> = hosts
         .iter()
         .map(|h| (h.clone(), Answers::default()))
         .collect();
-    while let Some(joined) = set.join_next().await {
-        let Ok((host, cmd, r)) = joined else { continue };
-        let a = answers.entry(host).or_default();
+    for (host, cmd, r) in round {
+        let Some(a) = answers.get_mut(&host) else {
+            continue;
+        };
         let text = match r {
             Ok(t) => t,
             Err(e) => {
@@ -200,4 +226,67 @@ pub async fn observe(hosts: &[String], four_lw_timeout: Duration) -> Observed {
     }
     tracing::debug!(leader = ?observed.leader, syncing = observed.syncing, "observed the ensemble");
     observed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SRVR_LEADER: &str = include_str!("testdata/srvr-leader.txt");
+    const SRVR_FOLLOWER: &str = include_str!("testdata/srvr-follower.txt");
+    const MNTR_LEADER: &str = include_str!("testdata/mntr-leader.txt");
+    const MNTR_FOLLOWER: &str = include_str!("testdata/mntr-follower.txt");
+    const CONF_LEADER: &str = include_str!("testdata/conf-leader.txt");
+    const NOT_SERVING: &str = "This ZooKeeper instance is not currently serving requests\n";
+
+    fn answer(
+        host: &str,
+        word: &'static str,
+        text: &str,
+    ) -> (String, &'static str, Result<String, ZkError>) {
+        (host.to_string(), word, Ok(text.to_string()))
+    }
+
+    #[test]
+    fn a_round_is_read_per_host_and_finds_the_leader() {
+        let (a, b) = ("127.0.0.11:2181".to_string(), "127.0.0.13:2181".to_string());
+        let round = vec![
+            answer(&a, "srvr", SRVR_FOLLOWER),
+            answer(&a, "mntr", MNTR_FOLLOWER),
+            answer(&b, "srvr", SRVR_LEADER),
+            answer(&b, "mntr", MNTR_LEADER),
+            answer(&b, "conf", CONF_LEADER),
+            // Answers from a host nobody asked about are ignored.
+            answer("127.0.0.99:2181", "srvr", SRVR_LEADER),
+            answer("127.0.0.99:2181", "mntr", MNTR_LEADER),
+        ];
+        let obs = interpret(&[a.clone(), b.clone()], round);
+        assert_eq!(obs.leader.as_deref(), Some(b.as_str()));
+        assert_eq!(obs.per_host.len(), 2);
+        assert!(obs.per_host[&a].serving && obs.per_host[&b].serving);
+        assert!(obs.config.is_some_and(|c| !c.members.is_empty()));
+        assert!(!obs.syncing);
+    }
+
+    #[test]
+    fn a_host_that_is_not_serving_or_silent_is_catching_up_not_serving() {
+        let (a, b) = ("127.0.0.11:2181".to_string(), "127.0.0.12:2181".to_string());
+        let round = vec![
+            answer(&a, "srvr", NOT_SERVING),
+            answer(&a, "mntr", NOT_SERVING),
+            (
+                b.clone(),
+                "srvr",
+                Err(ZkError::Timeout {
+                    op: "srvr".into(),
+                    host: b.clone(),
+                    after: Duration::from_secs(1),
+                }),
+            ),
+        ];
+        let obs = interpret(&[a.clone(), b.clone()], round);
+        assert!(obs.leader.is_none());
+        assert!(obs.per_host[&a].not_serving && obs.per_host[&a].catching_up());
+        assert!(obs.per_host[&b].hung && !obs.per_host[&b].reachable);
+    }
 }
