@@ -69,15 +69,11 @@ impl ZkEnsemble {
         self.opts.connect.four_lw_timeout
     }
 
-    /// One observation round: what the four-letter words said, and the planner's view of it.
-    fn observe_raw(
-        &mut self,
-        addresses: &BTreeMap<UnitId, String>,
-    ) -> Option<(zk::Observed, Ensemble)> {
+    /// The ensemble as the servers at `addresses` say, and every member their configuration
+    /// names that we had no address for (e.g. a departed unit that is still the quorum leader).
+    fn observe_all(&mut self, addresses: &BTreeMap<UnitId, String>) -> Option<zk::Observed> {
         let mut hosts: Vec<String> = addresses.values().map(|a| host(a)).collect();
         let mut obs = zk::interpret(&hosts, self.round(&hosts)?);
-        // The configuration may name servers we had no address for (e.g. a departed unit that
-        // is still the quorum leader): ask them too.
         if let Some(cfg) = &obs.config {
             let extra: Vec<String> = cfg
                 .members
@@ -90,6 +86,15 @@ impl ZkEnsemble {
                 obs = zk::interpret(&hosts, self.round(&hosts)?);
             }
         }
+        Some(obs)
+    }
+
+    /// One observation round: what the four-letter words said, and the planner's view of it.
+    fn observe_raw(
+        &mut self,
+        addresses: &BTreeMap<UnitId, String>,
+    ) -> Option<(zk::Observed, Ensemble)> {
+        let obs = self.observe_all(addresses)?;
         let unit_at = |h: &str| -> Option<UnitId> {
             let st = obs.per_host.get(h)?;
             st.server_id.and_then(unit_of).or_else(|| {
@@ -308,24 +313,9 @@ impl EnsembleIo for ZkEnsemble {
     }
 
     fn report(&mut self, addresses: &BTreeMap<UnitId, String>) -> QuorumReport {
-        let timeout = self.four_lw_timeout();
-        let Some(rt) = &self.rt else {
+        let Some(obs) = self.observe_all(addresses) else {
             return QuorumReport::default();
         };
-        let mut hosts: Vec<String> = addresses.values().map(|a| host(a)).collect();
-        let mut obs = rt.block_on(zk::observe(&hosts, timeout));
-        if let Some(cfg) = &obs.config {
-            let extra: Vec<String> = cfg
-                .members
-                .values()
-                .map(|m| host(&m.host))
-                .filter(|h| !hosts.contains(h))
-                .collect();
-            if !extra.is_empty() {
-                hosts.extend(extra);
-                obs = rt.block_on(zk::observe(&hosts, timeout));
-            }
-        }
         let unit_name = |h: &str| -> Option<UnitId> {
             addresses
                 .iter()
@@ -527,31 +517,16 @@ fn ancestors(path: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::zk::fourlw::samples::*;
 
     #[test]
     fn a_probe_reads_only_its_own_servers_answers() {
         let me = "127.0.0.11:2181";
         let round: zk::Round = vec![
-            (
-                me.into(),
-                "mntr",
-                Ok(include_str!("../zk/testdata/mntr-follower.txt").into()),
-            ),
-            (
-                me.into(),
-                "srvr",
-                Ok(include_str!("../zk/testdata/srvr-follower.txt").into()),
-            ),
-            (
-                me.into(),
-                "conf",
-                Ok(include_str!("../zk/testdata/conf-follower.txt").into()),
-            ),
-            (
-                "127.0.0.13:2181".into(),
-                "mntr",
-                Ok(include_str!("../zk/testdata/mntr-leader.txt").into()),
-            ),
+            (me.into(), "mntr", Ok(MNTR_FOLLOWER.into())),
+            (me.into(), "srvr", Ok(SRVR_FOLLOWER.into())),
+            (me.into(), "conf", Ok(CONF_FOLLOWER.into())),
+            ("127.0.0.13:2181".into(), "mntr", Ok(MNTR_LEADER.into())),
         ];
         let probe = probe_of(round, me);
         assert_eq!(probe.peer_state.as_deref(), Some("following - broadcast"));

@@ -349,16 +349,22 @@ pub fn parse_conf(text: &str) -> Result<FourLw<Conf>, ParseError> {
     }))
 }
 
+/// Recorded answers of a real 3.8 ensemble (`testdata/README.md`), for parser and observer tests.
+#[cfg(test)]
+pub(crate) mod samples {
+    pub const SRVR_LEADER: &str = include_str!("testdata/srvr-leader.txt");
+    pub const SRVR_FOLLOWER: &str = include_str!("testdata/srvr-follower.txt");
+    pub const MNTR_LEADER: &str = include_str!("testdata/mntr-leader.txt");
+    pub const MNTR_FOLLOWER: &str = include_str!("testdata/mntr-follower.txt");
+    pub const CONF_LEADER: &str = include_str!("testdata/conf-leader.txt");
+    pub const CONF_FOLLOWER: &str = include_str!("testdata/conf-follower.txt");
+}
+
 #[cfg(test)]
 mod tests {
+    use super::samples::*;
     use super::*;
 
-    const SRVR_LEADER: &str = include_str!("testdata/srvr-leader.txt");
-    const SRVR_FOLLOWER: &str = include_str!("testdata/srvr-follower.txt");
-    const MNTR_LEADER: &str = include_str!("testdata/mntr-leader.txt");
-    const MNTR_FOLLOWER: &str = include_str!("testdata/mntr-follower.txt");
-    const CONF_LEADER: &str = include_str!("testdata/conf-leader.txt");
-    const CONF_FOLLOWER: &str = include_str!("testdata/conf-follower.txt");
     const NOT_SERVING_RECORDED: [&str; 3] = [
         include_str!("testdata/mntr-not-serving.txt"),
         include_str!("testdata/srvr-not-serving.txt"),

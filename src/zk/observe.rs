@@ -231,12 +231,8 @@ pub fn interpret(hosts: &[String], round: Round) -> Observed {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::zk::fourlw::samples::*;
 
-    const SRVR_LEADER: &str = include_str!("testdata/srvr-leader.txt");
-    const SRVR_FOLLOWER: &str = include_str!("testdata/srvr-follower.txt");
-    const MNTR_LEADER: &str = include_str!("testdata/mntr-leader.txt");
-    const MNTR_FOLLOWER: &str = include_str!("testdata/mntr-follower.txt");
-    const CONF_LEADER: &str = include_str!("testdata/conf-leader.txt");
     const NOT_SERVING: &str = "This ZooKeeper instance is not currently serving requests\n";
 
     fn answer(

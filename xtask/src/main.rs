@@ -39,12 +39,7 @@ fn run(cmd: &mut Command, what: &str) -> Result<(), String> {
 }
 
 fn pack(root: &Path) -> Result<PathBuf, String> {
-    run(
-        cargo()
-            .current_dir(root)
-            .args(["build", "--release", "-p", "zookeeper-charm"]),
-        "building the charm (release)",
-    )?;
+    build_release(root, &["zookeeper-charm"], "building the charm (release)")?;
     let target = target_dir(root);
     let binary = target.join("release/zookeeper-charm");
     let out_dir = target.join("charm/zookeeper");
@@ -143,12 +138,7 @@ fn test(root: &Path, extra: &[String]) -> Result<(), String> {
     ensure_zookeeper()?;
     let python = ensure_venv(root)?;
     let charm = pack(root)?;
-    run(
-        cargo()
-            .current_dir(root)
-            .args(["build", "--release", "-p", "jujusim"]),
-        "building jujusim (release)",
-    )?;
+    build_release(root, &["jujusim"], "building jujusim (release)")?;
     let target = target_dir(root);
     let mut cmd = cargo();
     cmd.current_dir(root)
@@ -165,12 +155,7 @@ fn demo(root: &Path) -> Result<(), String> {
     let started = std::time::Instant::now();
     ensure_zookeeper()?;
     let charm = pack(root)?;
-    run(
-        cargo()
-            .current_dir(root)
-            .args(["build", "--release", "-p", "jujusim"]),
-        "building jujusim (release)",
-    )?;
+    build_release(root, &["jujusim"], "building jujusim (release)")?;
     let jujusim = target_dir(root).join("release/jujusim");
     let model = target_dir(root).join("demo-model");
     let sim = |args: &[&str]| {
@@ -235,15 +220,24 @@ fn demo(root: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// `cargo build --release -p <package>...`, announced as `what`.
+fn build_release(root: &Path, packages: &[&str], what: &str) -> Result<(), String> {
+    let mut cmd = cargo();
+    cmd.current_dir(root).args(["build", "--release"]);
+    for p in packages {
+        cmd.args(["-p", p]);
+    }
+    run(&mut cmd, what)
+}
+
 /// `cargo xtask bench [quick]`: everything the benchmark needs, then the benchmark.
 fn bench(root: &Path, mode: &str) -> Result<(), String> {
     ensure_zookeeper()?;
     let python = ensure_venv(root)?;
     let charm = pack(root)?;
-    run(
-        cargo()
-            .current_dir(root)
-            .args(["build", "--release", "-p", "jujusim", "-p", "bench"]),
+    build_release(
+        root,
+        &["jujusim", "bench"],
         "building jujusim and the benchmark (release)",
     )?;
     let target = target_dir(root);
