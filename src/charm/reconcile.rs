@@ -129,7 +129,7 @@ impl ZooKeeperCharm<'_> {
         let Some(peer) = view.peer.as_mut() else {
             return Ok(None);
         };
-        if view.leader && !dying && !peer.app.contains_key(peer::KEY_SECRET) {
+        if view.leader && !dying && peer.credentials_secret().is_none() {
             let (creds, created) = credentials::ensure(self.tools, peer, &self.ctx.app, None)?;
             if created {
                 tracing::info!(
@@ -156,10 +156,7 @@ impl ZooKeeperCharm<'_> {
                 .or(u.bag.get("private-address"))
                 .cloned()
         });
-        let creds_exist = peer
-            .app
-            .get(peer::KEY_SECRET)
-            .is_some_and(|u| !u.is_empty());
+        let creds_exist = peer.credentials_secret().is_some();
         let desired = match (&config, creds_exist) {
             (Some(c), true) => Some(desired_fingerprint(c, peer)),
             _ => None,
@@ -539,15 +536,17 @@ impl ZooKeeperCharm<'_> {
         f.leader || f.dying || self.local.departed.iter().any(|u| known.contains(u))
     }
 
-    /// Step 5. Returns the outcome and the last observation (when one was made).
+    /// Step 5 (when this unit `acts` on membership, [`Self::acts_on_membership`]). Returns the
+    /// outcome and the last observation (when one was made).
     fn membership(
         &mut self,
         f: &Facts,
         base: &PlanBase,
         book: &BTreeMap<UnitId, String>,
+        acts: bool,
         first: Option<Ensemble>,
     ) -> Result<(Outcome, Option<Ensemble>), CharmError> {
-        if !self.acts_on_membership(f, base, book) {
+        if !acts {
             return Ok((Outcome::Done, None));
         }
         let (obs, p, transient) = self.converge(base, book, first)?;
@@ -666,7 +665,7 @@ impl ZooKeeperCharm<'_> {
             },
             ..base
         };
-        let (mut outcome, ens) = self.membership(&f, &base, &book, first)?;
+        let (mut outcome, ens) = self.membership(&f, &base, &book, observes, first)?;
         let granted = if f.leader && !f.dying {
             let (granted, hold) = self.clients_prepare(&mut f)?;
             if let (Some(h), Outcome::Done) = (hold, &outcome) {

@@ -11,7 +11,7 @@ use crate::quorum::plan::{server_id, unit_of, Change, Ensemble, Hold, Member, Un
 use crate::secret::Secret;
 use crate::workload::render::{self, Flavor, CLIENT_PORT};
 use crate::zk::acl::AclEntry;
-use crate::zk::{self, fourlw, ManagerOptions, ZkError, ZooKeeperManager};
+use crate::zk::{self, ManagerOptions, ZkError, ZooKeeperManager};
 
 pub struct ZkEnsemble {
     rt: Option<tokio::runtime::Runtime>,
@@ -125,35 +125,15 @@ impl ZkEnsemble {
 /// This server's own view from a round that asked it: peer state, the configuration it holds,
 /// its release.
 fn probe_of(round: zk::Round, h: &str) -> Probe {
-    let mut probe = Probe::default();
-    for (asked, word, answer) in round {
-        let Ok(text) = answer.as_ref() else { continue };
-        if asked != h {
-            continue;
-        }
-        match word {
-            "mntr" => {
-                probe.peer_state = fourlw::parse_mntr(text)
-                    .ok()
-                    .and_then(|m| m.serving())
-                    .and_then(|m| m.peer_state().map(str::to_string));
-            }
-            "conf" => {
-                probe.members = fourlw::parse_conf(text)
-                    .ok()
-                    .and_then(|c| c.serving())
-                    .map(|c| members_by_unit(&c.config));
-            }
-            "srvr" => {
-                probe.version = fourlw::parse_srvr(text)
-                    .ok()
-                    .and_then(|s| s.serving())
-                    .map(|s| s.short_version());
-            }
-            _ => {}
-        }
+    let hosts = [h.to_string()];
+    let Some(st) = zk::interpret(&hosts, round).per_host.remove(h) else {
+        return Probe::default();
+    };
+    Probe {
+        peer_state: st.peer_state,
+        members: st.config.as_ref().map(members_by_unit),
+        version: st.version,
     }
-    probe
 }
 
 fn host(address: &str) -> String {

@@ -159,12 +159,12 @@ impl Credentials {
 /// Reads the credentials through the URI in the peer app bag; `None` if the leader has not
 /// created them yet.
 pub fn read(tools: &dyn HookTools, peer: &PeerState) -> ToolResult<Option<Credentials>> {
-    let Some(uri) = peer.app.get(KEY_SECRET).filter(|u| !u.is_empty()) else {
+    let Some(uri) = peer.credentials_secret() else {
         return Ok(None);
     };
     let content = tools.secret_get(Some(uri), None, SecretRead::Refresh)?;
     Ok(Some(Credentials {
-        uri: uri.clone(),
+        uri: uri.to_string(),
         values: content
             .into_iter()
             .map(|(k, v)| (k, Secret::new(v)))

@@ -119,6 +119,14 @@ impl PeerState {
         }))
     }
 
+    /// The URI of the internal users' secret, once the leader created it.
+    pub fn credentials_secret(&self) -> Option<&str> {
+        self.app
+            .get(KEY_SECRET)
+            .map(String::as_str)
+            .filter(|u| !u.is_empty())
+    }
+
     /// The membership ledger: digit keys with `added`/`removed` (other values are ignored).
     pub fn ledger(&self) -> BTreeMap<UnitId, Ledger> {
         ledger_from(&self.app)

@@ -22,6 +22,8 @@ pub struct HostState {
     pub peer_state: Option<String>,
     /// From `conf`.
     pub server_id: Option<u32>,
+    /// The configuration this server holds (its `conf`), which may lag the leader's.
+    pub config: Option<EnsembleConfig>,
     pub zxid: Option<u64>,
     /// The release, e.g. `3.8.0`.
     pub version: Option<String>,
@@ -177,6 +179,7 @@ pub fn interpret(hosts: &[String], round: Round) -> Observed {
                 .and_then(|m| m.peer_state())
                 .map(str::to_string),
             server_id: a.conf.as_ref().and_then(|c| c.server_id),
+            config: a.conf.as_ref().map(|c| c.config.clone()),
             zxid: a.srvr.as_ref().map(|s| s.zxid),
             version: a.srvr.as_ref().map(Srvr::short_version),
             error: a.error.clone().or_else(|| {
