@@ -237,18 +237,32 @@ impl ZooKeeperManager {
             tracing::debug!(leader = ?self.leader, "session to the leader lost; finding the leader again");
         }
         self.drop_session();
-        let leader = find_leader(
-            &self.hosts,
-            self.opts.connect.four_lw_port,
-            self.opts.connect.four_lw_timeout,
-            self.opts.leader_retry,
-            &self.removed,
-        )
-        .await?;
-        let client = ZooKeeperClient::connect(&leader, &self.creds, &self.opts.connect).await?;
-        self.leader = Some(leader);
-        self.session = Some(client.clone());
-        Ok(client)
+        // A connection dropped while the session was being opened (a loaded server slow in the
+        // TLS handshake, or a leader that just stepped down) is worth one more look for the
+        // leader; a refused password or bad TLS settings are not.
+        let mut second_try = false;
+        loop {
+            let leader = find_leader(
+                &self.hosts,
+                self.opts.connect.four_lw_port,
+                self.opts.connect.four_lw_timeout,
+                self.opts.leader_retry,
+                &self.removed,
+            )
+            .await?;
+            match ZooKeeperClient::connect(&leader, &self.creds, &self.opts.connect).await {
+                Ok(client) => {
+                    self.leader = Some(leader);
+                    self.session = Some(client.clone());
+                    return Ok(client);
+                }
+                Err(e @ ZkError::ConnectionLoss { .. }) if !second_try => {
+                    tracing::debug!(%leader, error = %e, "session to the leader not opened; looking again");
+                    second_try = true;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     fn drop_session(&mut self) {
