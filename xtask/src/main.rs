@@ -56,8 +56,15 @@ fn pack(root: &Path) -> Result<PathBuf, String> {
     Ok(out_zip)
 }
 
+/// ZooKeeper and java for the servers, openssl for the TLS tests' certificate authority.
 fn have_zookeeper() -> bool {
-    Path::new("/usr/share/java/zookeeper.jar").exists() && Path::new("/usr/bin/java").exists()
+    [
+        "/usr/share/java/zookeeper.jar",
+        "/usr/bin/java",
+        "/usr/bin/openssl",
+    ]
+    .iter()
+    .all(|p| Path::new(p).exists())
 }
 
 /// apt-get, through sudo unless we are root.
@@ -80,7 +87,7 @@ fn ensure_zookeeper() -> Result<(), String> {
     }
     let install = || {
         let mut cmd = apt();
-        cmd.args(["install", "-y", "zookeeper", "netcat-openbsd"]);
+        cmd.args(["install", "-y", "zookeeper", "netcat-openbsd", "openssl"]);
         cmd
     };
     if run(
@@ -95,7 +102,7 @@ fn ensure_zookeeper() -> Result<(), String> {
     if have_zookeeper() {
         Ok(())
     } else {
-        Err("ZooKeeper is still missing after apt-get: /usr/share/java/zookeeper.jar and /usr/bin/java are needed".into())
+        Err("still missing after apt-get: /usr/share/java/zookeeper.jar, /usr/bin/java and /usr/bin/openssl are needed".into())
     }
 }
 
