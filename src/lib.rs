@@ -62,7 +62,8 @@ pub fn main_entry() -> ExitCode {
     let queue = engine::load_queue(&ctx.charm_dir, now);
     let workload = workload::from_env(&env);
     let mut ensemble = charm::zk_ensemble::ZkEnsemble::new(workload.flavor());
-    let opts = charm::Options::from_env(&env);
+    let mut opts = charm::Options::from_env(&env);
+    opts.now = now;
     let mut charm =
         charm::ZooKeeperCharm::new(&ctx, &tools, workload.as_ref(), &mut ensemble, opts);
     let result = engine::dispatch(&mut charm, &ctx.event, queue, now);
@@ -74,6 +75,28 @@ pub fn main_entry() -> ExitCode {
         Err(e) => {
             tracing::error!("{} failed: {e}", ctx.event);
             ExitCode::from(1)
+        }
+    }
+}
+
+/// Helpers for the crate's own tests.
+#[cfg(test)]
+pub(crate) mod testutil {
+    /// xorshift64*: deterministic per seed, no dependency.
+    pub struct Rng(pub u64);
+
+    impl Rng {
+        pub fn new(seed: u64) -> Rng {
+            Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+        }
+        pub fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        }
+        pub fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
         }
     }
 }

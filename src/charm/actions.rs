@@ -7,8 +7,11 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use super::ensemble::Admin;
 use super::{CharmError, ZooKeeperCharm};
 use crate::actions::{self, ActionError, ActionResult};
+use crate::clients::ownership::{self, Stored};
+use crate::clients::request::Chroot;
 use crate::juju::tools::Databag;
 use crate::secret::Secret;
 use crate::state::credentials::{self, Credentials, KEY_SUPER, KEY_SUPER_PREVIOUS, PASSWORD_LEN};
@@ -44,6 +47,7 @@ impl ZooKeeperCharm<'_> {
             "set-password" => self.set_password(),
             "get-quorum-status" => self.quorum_status(),
             "restart" => self.restart_action(),
+            "release-client-znode" => self.release_client_znode(),
             "set-tls-private-key" | "pre-upgrade-check" | "create-backup" | "list-backups" | "restore" => Err(refused(format!(
                 "{name} is not supported by this charm yet (TLS, backups and in-place upgrades are not implemented); \
                  nothing was changed"
@@ -190,6 +194,107 @@ impl ZooKeeperCharm<'_> {
             "message".to_string(),
             "rolling restart started; follow it in juju status".to_string(),
         )]
+        .into())
+    }
+
+    /// Lets go of a chroot kept for a former (or moved) client: the data becomes the operator's
+    /// (super only, granted to nobody), or is deleted with `delete=true`.
+    fn release_client_znode(&mut self) -> ActionResult {
+        self.leader_only("release-client-znode")?;
+        let params = self.tools.action_get()?;
+        let raw = match params.get("path") {
+            Some(Value::String(p)) => p.clone(),
+            Some(other) => return Err(refused(format!("path must be a string, got {other}"))),
+            None => return Err(refused("path is required: the kept chroot to release")),
+        };
+        let delete = match params.get("delete") {
+            None => false,
+            Some(Value::Bool(b)) => *b,
+            Some(other) => {
+                return Err(refused(format!(
+                    "delete must be true or false, got {other}"
+                )))
+            }
+        };
+        let path = Chroot::parse(&raw)
+            .map_err(|e| refused(e.to_string().replacen("database", "path", 1)))?;
+        self.load_view().map_err(|e| refused(e.to_string()))?;
+        let Some(peer) = self.view.as_ref().and_then(|v| v.peer.clone()) else {
+            return Err(refused("the cluster peer relation does not exist yet"));
+        };
+        let Stored::Valid(mut record) =
+            Stored::parse(peer.app.get(ownership::KEY).map(String::as_str))
+        else {
+            return Err(refused(
+                "the charm has not recorded its clients' znodes yet (it does once the ensemble serves); try again when the deployment settled",
+            ));
+        };
+        let kept: Vec<String> = record
+            .chroots
+            .iter()
+            .filter(|(_, o)| o.state == ownership::State::Kept)
+            .map(|(p, o)| format!("{p} ({})", o.app))
+            .collect();
+        let owned = match record.chroots.get(path.as_str()) {
+            None => {
+                return Err(refused(format!(
+                    "{path} is not a chroot the charm keeps; kept chroots: {}",
+                    if kept.is_empty() {
+                        "none".to_string()
+                    } else {
+                        kept.join(", ")
+                    }
+                )))
+            }
+            Some(o) if o.state != ownership::State::Kept => {
+                return Err(refused(format!(
+                    "{path} is {}; only kept chroots can be released (remove the relation first, or wait for the deployment to settle)",
+                    o.describe()
+                )))
+            }
+            Some(o) => o.clone(),
+        };
+        if delete {
+            let book = self.address_book(&peer);
+            let pws = self.super_candidates().map_err(|e| refused(e.to_string()))?;
+            let admin = Admin {
+                known: &book,
+                super_passwords: &pws,
+            };
+            self.ensemble
+                .delete_znode(path.as_str(), true, &admin)
+                .map_err(|e| {
+                    refused(format!(
+                        "deleting {path} failed: {}; nothing was released, try again",
+                        e.message()
+                    ))
+                })?;
+        }
+        record.chroots.remove(path.as_str());
+        let data: Databag = [(ownership::KEY.to_string(), record.to_json())].into();
+        let tools = self.tools;
+        if let Some(peer) = self.view.as_mut().and_then(|v| v.peer.as_mut()) {
+            tools.relation_set(peer.relation, true, &data)?;
+            peer.apply_app_write(&data);
+        }
+        // What ZooKeeper said about paths clients asked for may have changed.
+        self.local.client_facts.clear();
+        let what = if delete {
+            format!("{path}, kept for {}, is deleted", owned.app)
+        } else {
+            format!(
+                "{path}, kept for {}, is released: its data stays, readable by the super user only, and is no longer reserved for any application",
+                owned.app
+            )
+        };
+        tracing::info!("{what}");
+        self.apply_now()?;
+        Ok([
+            ("path".to_string(), path.to_string()),
+            ("kept-for".to_string(), owned.app),
+            ("deleted".to_string(), delete.to_string()),
+            ("message".to_string(), what),
+        ]
         .into())
     }
 

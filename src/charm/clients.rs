@@ -1,32 +1,54 @@
 //! The leader's side of the client relation (`zookeeper` endpoint), in two halves around the
 //! rolling restart:
-//! - [`ZooKeeperCharm::clients_prepare`]: read the requests (cached per relation), validate and
-//!   arbitrate them, give each granted client a password (one secret write for all new ones),
-//!   create its chroot with its ACL on the quorum leader, and revoke clients whose relation is
-//!   gone (ACL reduced to super, or the tree deleted, as `client-znode-policy` says);
+//! - [`ZooKeeperCharm::clients_prepare`]: read the requests (cached per relation), build the
+//!   ownership record once ([`crate::clients::sweep`]), then decide ([`crate::clients::plan`],
+//!   pure) and apply, one operation at a time, the grants, revocations and deletions, keeping
+//!   the record in the peer application bag; give each new client a password (one secret write
+//!   per hook);
 //! - [`ZooKeeperCharm::clients_publish`]: answer a client only once every server runs a JAAS
 //!   file holding its user (the `clients` lists on the restart relation), and refresh every
-//!   answer when the endpoints change.
+//!   answer when the endpoints or its chroot change.
 //!
-//! A refused request (bad `database`, overlapping chroot) is never answered; the leader's status
-//! and log say why.
+//! A refused request (bad `database`, a path that is not free) is never answered (a client that
+//! holds a chroot keeps it and its answer); the leader's status and log say why.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::ensemble::ChangeError;
+use super::ensemble::{Admin, ChangeError};
 use super::reconcile::{desired_fingerprint, Facts};
 use super::{CharmError, ZooKeeperCharm};
-use crate::clients::request::{self, Chroot, Parsed, Request};
+use crate::clients::ownership::{self, Ownership, Stored};
+use crate::clients::plan::{self, Client, Op, PathFacts, Started};
+use crate::clients::request::{self, Request, Roles};
 use crate::clients::response::{self, Answer};
-use crate::clients::{chroot_key, client_acls, super_only};
+use crate::clients::{client_acls, locked, super_only, sweep, CHARM_ROOT, JOURNAL};
 use crate::engine::status::UnitCondition;
 use crate::juju::tools::{Databag, Missing, SecretAddOptions, SecretOwner};
 use crate::juju::{Event, RelationId, RelationPhase, ToolError};
-use crate::quorum::plan::Hold;
+use crate::quorum::plan::{Ensemble, Hold, UnitId};
 use crate::restart::fingerprint;
 use crate::secret::Secret;
-use crate::state::config::ZnodePolicy;
-use crate::state::credentials::{self, client_key, PASSWORD_LEN};
+use crate::state::credentials::{self, client_key, Credentials, PASSWORD_LEN};
+use crate::state::local::CachedFacts;
+use crate::workload::render::CLIENT_PORT;
+
+/// How long the leader trusts what ZooKeeper said about a refused path before asking again
+/// (an operator may delete the data meanwhile).
+const FACTS_TTL_SECS: u64 = 300;
+
+/// A ZooKeeper answer that ends the tenancy work of this hook ([`ChangeError`]).
+type Zk<T> = Result<T, ChangeError>;
+
+/// `expr` is a `Result<Zk<T>, CharmError>`: a hook-tool error fails the hook, a ZooKeeper one
+/// ends the tenancy work with it.
+macro_rules! zk {
+    ($e:expr) => {
+        match $e? {
+            Ok(v) => v,
+            Err(e) => return Ok(Err(e)),
+        }
+    };
+}
 
 pub const ENDPOINT: &str = "zookeeper";
 
@@ -49,6 +71,16 @@ const MANAGED: &[&str] = &[
 #[derive(Default)]
 pub(super) struct Granted {
     pub requests: Vec<Request>,
+}
+
+/// What one hook's tenancy work reads once: the credentials as the hook leaves them (passwords
+/// added for new grants, removed for relations gone), and how to reach the ensemble as super.
+#[derive(Default)]
+struct Work {
+    creds: Option<Credentials>,
+    before: Option<Credentials>,
+    book: Option<BTreeMap<UnitId, String>>,
+    super_pws: Vec<Secret>,
 }
 
 impl ZooKeeperCharm<'_> {
@@ -129,11 +161,31 @@ impl ZooKeeperCharm<'_> {
         Ok(live)
     }
 
-    /// First half (leader): requests, passwords, znodes, revocations. Returns what was granted
-    /// and the transient hold met, if any (the event is then deferred).
+    /// The live client relations and what each asks for.
+    fn client_requests(&mut self) -> Result<Vec<Client>, CharmError> {
+        let rels = self.refresh_clients()?;
+        Ok(rels
+            .into_iter()
+            .filter_map(|r| {
+                let c = self.local.clients.get(&r.0)?;
+                Some(Client {
+                    relation: r,
+                    app: c.app.clone(),
+                    request: request::parse(r, &c.app, &c.remote),
+                })
+            })
+            .collect())
+    }
+
+    /// First half (leader): build the ownership record once ([`crate::clients::sweep`]), then
+    /// decide ([`crate::clients::plan`]) and apply grants, revocations and deletions one
+    /// operation at a time, keeping the record in the peer application bag; give new clients a
+    /// password. Returns the requests to answer and the transient hold met, if any (the event
+    /// is then deferred).
     pub(super) fn clients_prepare(
         &mut self,
         f: &mut Facts,
+        ens: Option<&Ensemble>,
     ) -> Result<(Granted, Option<Hold>), CharmError> {
         let Some(config) = f.config.clone() else {
             return Ok((Granted::default(), None));
@@ -141,219 +193,596 @@ impl ZooKeeperCharm<'_> {
         if !f.creds_exist {
             return Ok((Granted::default(), None));
         }
-        let rels = self.refresh_clients()?;
-        let live: BTreeSet<u32> = rels.iter().map(|r| r.0).collect();
-
-        // Parse and arbitrate.
-        let mut valid = Vec::new();
-        let mut refusals: Vec<(RelationId, String, String)> = Vec::new();
-        for r in &rels {
-            let Some(c) = self.local.clients.get(&r.0) else {
-                continue;
-            };
-            match request::parse(*r, &c.app, &c.remote) {
-                Parsed::NotRequested => {}
-                Parsed::Valid(req) => valid.push(req),
-                Parsed::Invalid(e) => refusals.push((*r, c.app.clone(), e.to_string())),
+        let clients = self.client_requests()?;
+        let now = ownership::rfc3339(self.opts.now);
+        let stored = Stored::parse(f.peer.app.get(ownership::KEY).map(String::as_str));
+        let mut work = Work::default();
+        let mut record = match &stored {
+            Stored::Valid(r) => Some(r.clone()),
+            // Built once the ensemble serves: never a reason to defer a deployment.
+            _ if !ens.is_some_and(|e| e.leader.is_some()) => None,
+            other => {
+                if let Stored::Unreadable(why) = other {
+                    tracing::warn!(
+                        "the client znode record ({}) is not readable ({why}); rebuilding it from ZooKeeper",
+                        ownership::KEY
+                    );
+                }
+                match self.repair_sweep(&clients, &now, &mut work)? {
+                    Ok(r) => Some(r),
+                    Err(e) => {
+                        let hold = self.znode_trouble(e);
+                        return Ok((Granted::default(), hold));
+                    }
+                }
             }
-        }
-        let held: BTreeMap<RelationId, Chroot> = self
-            .local
-            .clients
-            .iter()
-            .filter_map(|(r, c)| {
-                Some((
-                    RelationId(*r),
-                    Chroot::parse(c.provisioned.as_deref()?.split('|').next()?).ok()?,
-                ))
-            })
-            .collect();
-        let (granted, overlaps) = request::arbitrate(&valid, &held);
-        for (r, e) in overlaps {
-            let app = self
-                .local
-                .clients
-                .get(&r.0)
-                .map(|c| c.app.clone())
-                .unwrap_or_default();
-            refusals.push((r, app, e.to_string()));
-        }
-        for (r, app, why) in &refusals {
-            tracing::warn!("client relation {r} ({app}) refused: {why}");
-            self.conditions.push(UnitCondition::ClientRefused(format!(
-                "relation {r} ({app}): {why}"
-            )));
-        }
-
-        // The credentials secret is read only when something may change: a new leader (it may
-        // have missed -broken events), a client relation gone, or a request not provisioned yet.
-        let full = matches!(self.event, Some(Event::LeaderElected | Event::UpgradeCharm))
-            || self
-                .client_event()
-                .is_some_and(|(_, p, _)| p == RelationPhase::Broken);
-        let cached_gone = self.local.clients.keys().any(|id| !live.contains(id));
-        let unprovisioned = granted.iter().any(|req| {
-            let want = format!("{}|{}", req.chroot, req.roles.as_str());
-            self.local
-                .clients
-                .get(&req.relation.0)
-                .and_then(|c| c.provisioned.as_deref())
-                != Some(want.as_str())
-        });
-        if !full && !cached_gone && !unprovisioned {
-            return Ok((Granted { requests: granted }, None));
-        }
-        let Some(creds) = self.creds()? else {
+        };
+        let Some(rec) = record.as_mut() else {
             return Ok((Granted::default(), None));
         };
+        let mut refusals = Vec::new();
+        let hold = match self.apply_tenancy(
+            &clients,
+            rec,
+            config.client_znode_policy,
+            &now,
+            &mut work,
+            &mut refusals,
+        )? {
+            Ok(()) => None,
+            Err(e) => self.znode_trouble(e),
+        };
+        for r in &refusals {
+            tracing::warn!(
+                "client relation {} ({}) refused: {}",
+                r.relation,
+                r.app,
+                r.why
+            );
+            self.conditions.push(UnitCondition::ClientRefused(format!(
+                "relation {} ({}): {}",
+                r.relation, r.app, r.why
+            )));
+        }
+        let served = plan::served(rec, &clients);
+        let rec = rec.clone();
+        self.finish_tenancy(f, &rec, &stored, &clients, &mut work)?;
+        Ok((Granted { requests: served }, hold))
+    }
 
-        // Clients whose relation is gone (its -broken event, or missed while not the leader).
-        let gone: Vec<(u32, Option<String>)> = creds
-            .values
-            .keys()
-            .filter_map(|k| k.strip_prefix("relation-")?.parse::<u32>().ok())
-            .filter(|id| !live.contains(id))
-            .map(|id| {
-                (
-                    id,
-                    creds
-                        .get(&chroot_key(RelationId(id)))
-                        .map(|c| c.expose().to_string()),
-                )
-            })
-            .collect();
-
-        // Passwords: one secret write for every new client and every gone one.
-        let mut new_creds = creds.clone();
-        for req in &granted {
-            if new_creds.client_password(req.relation).is_none() {
-                let pw = Secret::generate(PASSWORD_LEN)
-                    .map_err(credentials::CredentialsError::Random)?;
-                new_creds.values.insert(client_key(req.relation), pw);
-                new_creds.values.insert(
-                    chroot_key(req.relation),
-                    Secret::new(req.chroot.as_str().to_string()),
-                );
-                tracing::info!(
-                    "granting {} to {} (relation {}) as user {}",
-                    req.chroot,
-                    req.app,
-                    req.relation,
-                    response::username(req.relation)
-                );
+    /// Decide, apply the operations in order (each moving the record on only once ZooKeeper
+    /// confirmed it), decide again on what they changed, until nothing is left.
+    fn apply_tenancy(
+        &mut self,
+        clients: &[Client],
+        record: &mut Ownership,
+        policy: crate::state::config::ZnodePolicy,
+        now: &str,
+        work: &mut Work,
+        refusals: &mut Vec<plan::Refusal>,
+    ) -> Result<Zk<()>, CharmError> {
+        let mut wrote_journal = false;
+        for round in 0..4 {
+            // Only the first round reads the journal: a later one would confirm entries against a
+            // record that is not committed yet.
+            let journal = if round == 0 && !self.local.journal_clean {
+                zk!(self.read_journal(work))
+            } else {
+                Vec::new()
+            };
+            let mut facts = self.fresh_facts();
+            let mut p = plan::plan(&plan::Input {
+                clients,
+                record,
+                facts: &facts,
+                journal: &journal,
+                policy,
+                now,
+            })?;
+            let missing: Vec<String> = p
+                .needs_facts
+                .iter()
+                .filter(|n| !facts.contains_key(*n))
+                .cloned()
+                .collect();
+            if !missing.is_empty() {
+                zk!(self.fetch_facts(&missing, work));
+                facts = self.fresh_facts();
+                p = plan::plan(&plan::Input {
+                    clients,
+                    record,
+                    facts: &facts,
+                    journal: &journal,
+                    policy,
+                    now,
+                })?;
+            }
+            *refusals = p.refusals.clone();
+            self.ensure_passwords(&p.granting(), work)?;
+            for step in &p.steps {
+                if let Some(e) = &step.journal {
+                    wrote_journal = true;
+                    self.local.journal_clean = false;
+                    zk!(self.write_journal(e, work));
+                }
+                let result = self.execute(&step.op, work)?;
+                self.local
+                    .client_facts
+                    .retain(|path, _| !crate::zk::path::overlaps(path, step.op.path()));
+                match result {
+                    Ok(()) => *record = step.after.clone(),
+                    Err(e) => {
+                        if let Some(r) = &step.if_failed {
+                            *record = r.clone();
+                        }
+                        tracing::warn!("{} did not finish: {}", describe(&step.op), e.message());
+                        return Ok(Err(e));
+                    }
+                }
+            }
+            for e in p.journal_done.iter().filter(|_| round == 0) {
+                zk!(self.remove_journal(e, work));
+            }
+            if round == 0 && !wrote_journal && journal.len() == p.journal_done.len() {
+                self.local.journal_clean = true;
+            }
+            *record = p.record;
+            if p.steps.is_empty() {
+                break;
             }
         }
+        Ok(Ok(()))
+    }
 
-        // Revoke gone clients first: their chroot key stays until ZooKeeper confirmed.
-        let mut hold = None;
-        let known = self.address_book(&f.peer);
-        let super_pws = creds.super_candidates();
-        for (id, chroot) in &gone {
-            let r = RelationId(*id);
-            if let (Some(chroot), false) = (chroot, super_pws.is_empty()) {
-                let delete = config.client_znode_policy == ZnodePolicy::Delete;
+    /// Runs one planned operation on the quorum leader.
+    fn execute(&mut self, op: &Op, work: &mut Work) -> Result<Zk<()>, CharmError> {
+        let (book, pws) = self.admin(work)?;
+        let admin = Admin {
+            known: &book,
+            super_passwords: &pws,
+        };
+        let client_acl = |rel: RelationId, roles: &Roles, creds: Option<&Credentials>| {
+            let pw = creds.and_then(|c| c.client_password(rel)).cloned();
+            match pw {
+                Some(pw) => client_acls(rel, &pw, roles)
+                    .map_err(|e| ChangeError::Failed(format!("relation {rel}: {e}"))),
+                None => Err(ChangeError::Failed(format!(
+                    "relation {rel} has no password yet"
+                ))),
+            }
+        };
+        let result = match op {
+            Op::Grant {
+                path,
+                relation,
+                roles,
+                existing,
+            } => {
+                let acls = match client_acl(*relation, roles, work.creds.as_ref()) {
+                    Ok(a) => a,
+                    Err(e) => return Ok(Err(e)),
+                };
                 match self
                     .ensemble
-                    .revoke(chroot, delete, &super_only(), &known, &super_pws)
+                    .create_znode(path, &[], &acls, &locked(), &admin)
                 {
-                    Ok(()) => tracing::info!(
-                        "client relation {r} removed: {} {chroot}",
-                        if delete {
-                            "deleted"
-                        } else {
-                            "kept the data of, with an ACL reduced to super,"
+                    Ok(true) => {
+                        tracing::info!("granted {path} to relation {relation} (created, ACL {})", acls[0]);
+                        Ok(())
+                    }
+                    Ok(false) if *existing => {
+                        let r = self.ensemble.set_acls(path, &acls, true, &[], &admin);
+                        if r.is_ok() {
+                            tracing::info!(
+                                "granted {path} to relation {relation} (existing tree, every node ACL {})",
+                                acls[0]
+                            );
                         }
-                    ),
-                    Err(ChangeError::Transient(h)) => {
-                        hold = Some(h);
-                        continue;
+                        r
                     }
-                    Err(ChangeError::Failed(m)) => {
-                        tracing::error!("revoking relation {r}'s access failed: {m}");
-                        self.conditions
-                            .push(UnitCondition::Held(format!("revoking relation {r}: {m}")));
-                        continue;
-                    }
+                    Ok(false) => Err(ChangeError::Failed(format!(
+                        "{path} appeared while it was being granted to relation {relation}; the next hook looks again"
+                    ))),
+                    Err(e) => Err(e),
                 }
             }
-            new_creds.values.remove(&client_key(r));
-            new_creds.values.remove(&chroot_key(r));
-            if let Some(cache) = self.local.clients.remove(id) {
-                for uri in cache.secrets.values() {
-                    if let Err(e) = self.tools.secret_remove(uri, None) {
-                        tracing::warn!("removing relation {r}'s secret {uri}: {e}");
+            Op::SetRoles {
+                path,
+                relation,
+                roles,
+            } => match client_acl(*relation, roles, work.creds.as_ref()) {
+                Ok(acls) => {
+                    let r = self.ensemble.set_acls(path, &acls, false, &[], &admin);
+                    if r.is_ok() {
+                        tracing::info!("relation {relation}'s roles on {path} are now {}", roles.as_str());
+                    }
+                    r
+                }
+                Err(e) => Err(e),
+            },
+            Op::Revoke { path, except } => {
+                let r = self
+                    .ensemble
+                    .set_acls(path, &super_only(), true, except, &admin);
+                if r.is_ok() {
+                    tracing::info!(
+                        "took {path} back: every node's ACL reduced to super{}; the data is kept",
+                        if except.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" (but {})", except.join(", "))
+                        }
+                    );
+                }
+                r
+            }
+            Op::Delete { path } => {
+                let r = self
+                    .ensemble
+                    .set_acls(path, &super_only(), true, &[], &admin)
+                    .and_then(|()| self.ensemble.delete_znode(path, true, &admin));
+                if r.is_ok() {
+                    tracing::info!("deleted {path} and everything below it");
+                }
+                r
+            }
+        };
+        Ok(result)
+    }
+
+    /// The journal entries in ZooKeeper (unreadable ones are removed with a warning).
+    fn read_journal(&mut self, work: &mut Work) -> Result<Zk<Vec<Started>>, CharmError> {
+        let (book, pws) = self.admin(work)?;
+        let admin = Admin {
+            known: &book,
+            super_passwords: &pws,
+        };
+        let entries = match self.ensemble.children_data(JOURNAL, &admin) {
+            Ok(e) => e,
+            Err(e) => return Ok(Err(e)),
+        };
+        let mut out = Vec::new();
+        for (name, data) in entries {
+            match serde_json::from_slice::<Started>(&data) {
+                Ok(e) => out.push(e),
+                Err(err) => {
+                    tracing::warn!("dropping unreadable journal entry {name}: {err}");
+                    let path = crate::zk::path::child_path(JOURNAL, &name);
+                    if let Err(e) = self.ensemble.delete_znode(&path, false, &admin) {
+                        return Ok(Err(e));
                     }
                 }
             }
         }
-        self.local.clients.retain(|id, _| live.contains(id));
-        if new_creds.values != creds.values {
+        if !out.is_empty() {
+            tracing::info!("{} operation(s) started by an earlier hook: {out:?}", out.len());
+        }
+        Ok(Ok(out))
+    }
+
+    fn write_journal(&mut self, e: &Started, work: &mut Work) -> Result<Zk<()>, CharmError> {
+        let (book, pws) = self.admin(work)?;
+        let admin = Admin {
+            known: &book,
+            super_passwords: &pws,
+        };
+        let data = serde_json::to_vec(e).unwrap_or_default();
+        Ok(self
+            .ensemble
+            .create_znode(&journal_path(e), &data, &super_only(), &super_only(), &admin)
+            .map(|_| ()))
+    }
+
+    fn remove_journal(&mut self, e: &Started, work: &mut Work) -> Result<Zk<()>, CharmError> {
+        let (book, pws) = self.admin(work)?;
+        let admin = Admin {
+            known: &book,
+            super_passwords: &pws,
+        };
+        Ok(self.ensemble.delete_znode(&journal_path(e), false, &admin))
+    }
+
+    /// Facts about refused or new paths this unit read recently.
+    fn fresh_facts(&self) -> BTreeMap<String, PathFacts> {
+        self.local
+            .client_facts
+            .iter()
+            .filter(|(_, c)| self.opts.now.saturating_sub(c.at) < FACTS_TTL_SECS)
+            .map(|(p, c)| (p.clone(), c.facts.clone()))
+            .collect()
+    }
+
+    /// Asks ZooKeeper about `paths` and their ancestors.
+    fn fetch_facts(&mut self, paths: &[String], work: &mut Work) -> Result<Zk<()>, CharmError> {
+        let (book, pws) = self.admin(work)?;
+        let admin = Admin {
+            known: &book,
+            super_passwords: &pws,
+        };
+        let mut ask: BTreeSet<String> = BTreeSet::new();
+        for p in paths {
+            ask.insert(p.clone());
+            ask.extend(crate::zk::path::ancestors(p));
+        }
+        let ask: Vec<String> = ask.into_iter().collect();
+        let acls = match self.ensemble.acls_of(&ask, &admin) {
+            Ok(a) => a,
+            Err(e) => return Ok(Err(e)),
+        };
+        for p in paths {
+            let facts = PathFacts::from_acls(p, &acls);
+            self.local.client_facts.insert(
+                p.clone(),
+                CachedFacts {
+                    at: self.opts.now,
+                    facts,
+                },
+            );
+        }
+        Ok(Ok(()))
+    }
+
+    /// Every address this unit knows and the super passwords, read once per hook.
+    fn admin(&mut self, work: &mut Work) -> Result<(BTreeMap<UnitId, String>, Vec<Secret>), CharmError> {
+        if work.book.is_none() {
+            let peer = self
+                .view
+                .as_ref()
+                .and_then(|v| v.peer.clone());
+            work.book = Some(match peer {
+                Some(p) => self.address_book(&p),
+                None => self.local.addresses.clone(),
+            });
+        }
+        if work.super_pws.is_empty() {
+            work.super_pws = self.super_candidates()?;
+        }
+        Ok((work.book.clone().unwrap_or_default(), work.super_pws.clone()))
+    }
+
+    /// The credentials this hook works on (read once).
+    fn work_creds(&mut self, work: &mut Work) -> Result<Option<Credentials>, CharmError> {
+        if work.creds.is_none() {
+            work.before = self.creds()?;
+            work.creds = work.before.clone();
+        }
+        Ok(work.creds.clone())
+    }
+
+    /// A password for every relation about to be granted something that has none.
+    fn ensure_passwords(
+        &mut self,
+        rels: &BTreeSet<RelationId>,
+        work: &mut Work,
+    ) -> Result<(), CharmError> {
+        if rels.is_empty() {
+            return Ok(());
+        }
+        let Some(mut creds) = self.work_creds(work)? else {
+            return Ok(());
+        };
+        for r in rels {
+            if creds.client_password(*r).is_none() {
+                let pw = Secret::generate(PASSWORD_LEN).map_err(credentials::CredentialsError::Random)?;
+                creds.values.insert(client_key(*r), pw);
+                tracing::info!("created a password for relation {r}'s user {}", response::username(*r));
+            }
+        }
+        work.creds = Some(creds);
+        Ok(())
+    }
+
+    /// The one-time repair of a deployment that predates the record ([`sweep`]): locks the root,
+    /// walks the tree once, repairs ACLs, and returns the record to start from.
+    fn repair_sweep(
+        &mut self,
+        clients: &[Client],
+        now: &str,
+        work: &mut Work,
+    ) -> Result<Zk<Ownership>, CharmError> {
+        let (book, pws) = self.admin(work)?;
+        if pws.is_empty() {
+            return Ok(Err(ChangeError::Failed("no super password yet".into())));
+        }
+        let admin = Admin {
+            known: &book,
+            super_passwords: &pws,
+        };
+        let started = std::time::Instant::now();
+        for p in ["/", "/zookeeper", "/zookeeper/quota"] {
+            if let Err(e) = self.ensemble.set_acls(p, &locked(), false, &[], &admin) {
+                return Ok(Err(e));
+            }
+        }
+        let skip = ["/zookeeper".to_string(), CHARM_ROOT.to_string()];
+        let tree = match self.ensemble.tree_acls(&skip, &admin) {
+            Ok(t) => t,
+            Err(e) => return Ok(Err(e)),
+        };
+        let creds = self.work_creds(work)?;
+        let remembered: BTreeMap<u32, String> = creds
+            .as_ref()
+            .map(|c| {
+                c.values
+                    .iter()
+                    .filter_map(|(k, v)| {
+                        Some((k.strip_prefix("chroot-")?.parse().ok()?, v.expose().to_string()))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut published = BTreeMap::new();
+        for c in clients {
+            match self.tools.relation_get(c.relation, &self.ctx.app, true) {
+                Ok(bag) => {
+                    if let Some(db) = bag.get("database").filter(|d| !d.is_empty()) {
+                        published.insert(c.relation.0, db.clone());
+                    }
+                }
+                Err(ToolError::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let s = sweep::sweep(&sweep::Input {
+            tree: &tree,
+            clients,
+            remembered: &remembered,
+            published: &published,
+            now,
+        });
+        for (node, acls) in &s.repairs {
+            if let Err(e) = self.ensemble.set_acls(node, acls, false, &[], &admin) {
+                return Ok(Err(e));
+            }
+        }
+        for (path, rel) in &s.regrant {
+            let roles = s
+                .record
+                .chroots
+                .get(path)
+                .and_then(|o| Roles::parse(&o.roles).ok())
+                .unwrap_or_else(Roles::all);
+            let pw = creds.as_ref().and_then(|c| c.client_password(*rel)).cloned();
+            let Some(acls) = pw.and_then(|pw| client_acls(*rel, &pw, &roles).ok()) else {
+                tracing::warn!("{path}: relation {rel} has no password; not given back");
+                continue;
+            };
+            if let Err(e) = self.ensemble.set_acls(path, &acls, true, &[], &admin) {
+                return Ok(Err(e));
+            }
+        }
+        for note in &s.notes {
+            tracing::warn!("client tenancy repair: {note}");
+        }
+        tracing::info!(
+            "client tenancy repair done in {:?}: locked /, /zookeeper and /zookeeper/quota (super all, world read); \
+             examined {} znodes, repaired {}, gave back {}; recorded {} chroot(s), {} parent(s), {} conflict claim(s)",
+            started.elapsed(),
+            tree.len(),
+            s.repairs.len(),
+            s.regrant.len(),
+            s.record.chroots.len(),
+            s.record.parents.len(),
+            s.record.conflicts.len()
+        );
+        // The previous version's memory of first chroots is in the record now.
+        if let Some(c) = work.creds.as_mut() {
+            c.values.retain(|k, _| !k.starts_with("chroot-"));
+        }
+        Ok(Ok(s.record))
+    }
+
+    /// Writes what the tenancy work changed: the record (peer app bag), the credentials (one
+    /// secret write: new passwords, passwords of relations gone, legacy keys), and forgets the
+    /// answers of relations gone.
+    fn finish_tenancy(
+        &mut self,
+        f: &mut Facts,
+        record: &Ownership,
+        stored: &Stored,
+        clients: &[Client],
+        work: &mut Work,
+    ) -> Result<(), CharmError> {
+        if *stored != Stored::Valid(record.clone()) {
+            let data: Databag = [(ownership::KEY.to_string(), record.to_json())].into();
             if let Some(peer) = self.view.as_mut().and_then(|v| v.peer.as_mut()) {
-                credentials::write(self.tools, peer, &new_creds)?;
+                self.tools.relation_set(peer.relation, true, &data)?;
+                peer.apply_app_write(&data);
                 f.peer = peer.clone();
             }
-            self.set_creds(new_creds.clone());
-            f.desired = Some(desired_fingerprint(&config, &f.peer));
-            // The JAAS file follows at once; the servers load it at their rolling restart.
-            self.write_server_files(f)?;
         }
-
-        // Znodes for granted clients (once per chroot and roles).
-        let mut ready = Vec::new();
-        for req in granted {
-            let want = format!("{}|{}", req.chroot, req.roles.as_str());
-            let done = self
-                .local
-                .clients
-                .get(&req.relation.0)
-                .and_then(|c| c.provisioned.as_deref())
-                == Some(want.as_str());
-            if !done {
-                let Some(pw) = new_creds.client_password(req.relation).cloned() else {
-                    continue;
-                };
-                let acls = match client_acls(req.relation, &pw, &req.roles) {
-                    Ok(a) => a,
-                    Err(e) => {
-                        self.conditions.push(UnitCondition::ClientRefused(format!(
-                            "relation {}: {e}",
-                            req.relation
-                        )));
-                        continue;
+        let live: BTreeSet<u32> = clients.iter().map(|c| c.relation.0).collect();
+        // Passwords of relations gone, once nothing grants them any more.
+        let granted: BTreeSet<u32> = record
+            .chroots
+            .values()
+            .filter(|o| o.state == ownership::State::Granted)
+            .map(|o| o.relation)
+            .collect();
+        let stale = |creds: &Credentials| -> Vec<String> {
+            creds
+                .values
+                .keys()
+                .filter(|k| {
+                    k.strip_prefix("relation-")
+                        .and_then(|id| id.parse::<u32>().ok())
+                        .is_some_and(|id| !live.contains(&id) && !granted.contains(&id))
+                })
+                .cloned()
+                .collect()
+        };
+        let cached_gone = self.local.clients.keys().any(|id| !live.contains(id));
+        let maybe_stale = work.creds.is_some() || cached_gone || self.full_client_refresh();
+        if maybe_stale {
+            if let Some(mut creds) = self.work_creds(work)? {
+                for k in stale(&creds) {
+                    tracing::info!("relation {} is gone: its user leaves the servers' JAAS files", &k["relation-".len()..]);
+                    creds.values.remove(&k);
+                }
+                work.creds = Some(creds);
+            }
+        }
+        if let (Some(new), Some(old)) = (&work.creds, &work.before) {
+            if new.values != old.values {
+                let jaas = new.client_users() != old.client_users();
+                if let Some(peer) = self.view.as_mut().and_then(|v| v.peer.as_mut()) {
+                    if jaas {
+                        credentials::write(self.tools, peer, new)?;
+                    } else {
+                        credentials::write_quietly(self.tools, new)?;
                     }
-                };
-                match self.ensemble.provision(
-                    req.chroot.as_str(),
-                    &acls,
-                    &super_only(),
-                    &known,
-                    &super_pws,
-                ) {
-                    Ok(()) => {
-                        tracing::info!(
-                            "created {} for {} with ACL {}",
-                            req.chroot,
-                            req.app,
-                            acls[0]
-                        );
-                        if let Some(c) = self.local.clients.get_mut(&req.relation.0) {
-                            c.provisioned = Some(want);
-                        }
+                    f.peer = peer.clone();
+                }
+                self.set_creds(new.clone());
+                if jaas {
+                    if let Some(config) = &f.config {
+                        f.desired = Some(desired_fingerprint(config, &f.peer));
                     }
-                    Err(ChangeError::Transient(h)) => {
-                        hold = Some(h);
-                        continue;
-                    }
-                    Err(ChangeError::Failed(m)) => {
-                        tracing::error!("{m}");
-                        self.conditions.push(UnitCondition::Held(m));
-                        continue;
+                    // The JAAS file follows at once; the servers load it at their rolling restart.
+                    self.write_server_files(f)?;
+                }
+            }
+        }
+        // Provider-side secrets of relations gone.
+        let gone: Vec<u32> = self
+            .local
+            .clients
+            .keys()
+            .filter(|id| !live.contains(id))
+            .copied()
+            .collect();
+        for id in gone {
+            if let Some(cache) = self.local.clients.remove(&id) {
+                for uri in cache.secrets.values() {
+                    if let Err(e) = self.tools.secret_remove(uri, None) {
+                        tracing::warn!("removing relation {id}'s secret {uri}: {e}");
                     }
                 }
             }
-            ready.push(req);
         }
-        Ok((Granted { requests: ready }, hold))
+        Ok(())
+    }
+
+    /// Whether this hook looks at every client relation again (a new leader may have missed
+    /// their `-broken` hooks).
+    fn full_client_refresh(&self) -> bool {
+        matches!(self.event, Some(Event::LeaderElected | Event::UpgradeCharm))
+            || self
+                .client_event()
+                .is_some_and(|(_, p, _)| p == RelationPhase::Broken)
+    }
+
+    /// A znode error as this hook's outcome: a transient one defers, any other blocks with its
+    /// message until a later hook succeeds.
+    fn znode_trouble(&mut self, e: ChangeError) -> Option<Hold> {
+        match e {
+            ChangeError::Transient(h) => Some(h),
+            ChangeError::Failed(m) => {
+                tracing::error!("{m}");
+                self.conditions.push(UnitCondition::Held(m));
+                None
+            }
+        }
     }
 
     /// Second half (leader): answer every provisioned client whose user every server knows.
@@ -377,7 +806,7 @@ impl ZooKeeperCharm<'_> {
                 .values()
                 .filter(|d| d.started())
                 .filter_map(|d| d.address())
-                .map(|a| format!("{a}:2181"))
+                .map(|a| format!("{a}:{CLIENT_PORT}"))
                 .collect(),
         );
         let mut waiting = 0;
@@ -473,5 +902,26 @@ impl ZooKeeperCharm<'_> {
             );
         }
         Ok(())
+    }
+}
+
+/// A journal entry's node: one per operation, relation and path.
+fn journal_path(e: &Started) -> String {
+    let op = match e.op {
+        plan::StartedOp::Grant => "grant",
+        plan::StartedOp::Revoke => "revoke",
+    };
+    let hex: String = e.path.bytes().map(|b| format!("{b:02x}")).collect();
+    format!("{JOURNAL}/{op}-{}-{hex}", e.relation)
+}
+
+fn describe(op: &Op) -> String {
+    match op {
+        Op::Grant { path, relation, .. } => format!("granting {path} to relation {relation}"),
+        Op::SetRoles { path, relation, .. } => {
+            format!("setting relation {relation}'s roles on {path}")
+        }
+        Op::Revoke { path, .. } => format!("taking {path} back"),
+        Op::Delete { path } => format!("deleting {path}"),
     }
 }

@@ -58,6 +58,14 @@ pub struct QuorumReport {
     pub others: Vec<MemberReport>,
 }
 
+/// How to reach the ensemble as the super user: every address this unit knows, and the super
+/// passwords to try (current first).
+#[derive(Clone, Copy)]
+pub struct Admin<'a> {
+    pub known: &'a BTreeMap<UnitId, String>,
+    pub super_passwords: &'a [Secret],
+}
+
 /// Why a membership change did not happen.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChangeError {
@@ -65,6 +73,15 @@ pub enum ChangeError {
     Transient(Hold),
     /// Anything else, with what the operator can do.
     Failed(String),
+}
+
+impl ChangeError {
+    pub fn message(&self) -> String {
+        match self {
+            ChangeError::Transient(h) => h.to_string(),
+            ChangeError::Failed(m) => m.clone(),
+        }
+    }
 }
 
 pub trait EnsembleIo {
@@ -106,26 +123,52 @@ pub trait EnsembleIo {
         super_passwords: &[Secret],
     ) -> Result<(), ChangeError>;
 
-    /// Creates `chroot` with `acls` (missing parents with `parent_acls`). If it existed already
-    /// (a path granted before), sets `acls` on it and on every node below, once.
-    fn provision(
+    /// The ACL of each path on the quorum leader (`None`: it does not exist).
+    fn acls_of(
         &mut self,
-        chroot: &str,
+        paths: &[String],
+        admin: &Admin<'_>,
+    ) -> Result<BTreeMap<String, Option<Vec<AclEntry>>>, ChangeError>;
+    /// Every znode (but `/` and the subtrees `skip`) with its ACL, parents first.
+    fn tree_acls(
+        &mut self,
+        skip: &[String],
+        admin: &Admin<'_>,
+    ) -> Result<Vec<(String, Vec<AclEntry>)>, ChangeError>;
+    /// Creates `path` holding `data` with `acls` (missing parents with `parent_acls`); false
+    /// when it existed (left as it was).
+    fn create_znode(
+        &mut self,
+        path: &str,
+        data: &[u8],
         acls: &[AclEntry],
         parent_acls: &[AclEntry],
-        known: &BTreeMap<UnitId, String>,
-        super_passwords: &[Secret],
-    ) -> Result<(), ChangeError>;
-    /// Takes a former client's access away: deletes its tree, or sets `acls` (super only) on
-    /// every node of it. A missing tree is success.
-    fn revoke(
+        admin: &Admin<'_>,
+    ) -> Result<bool, ChangeError>;
+    /// Sets `acls` on `path` and, with `tree`, top down on every node below it except the
+    /// subtrees `except` (a node's ACL is set before its children are listed, so nothing a
+    /// client creates meanwhile escapes). A missing path is success.
+    fn set_acls(
         &mut self,
-        chroot: &str,
-        delete: bool,
+        path: &str,
         acls: &[AclEntry],
-        known: &BTreeMap<UnitId, String>,
-        super_passwords: &[Secret],
+        tree: bool,
+        except: &[String],
+        admin: &Admin<'_>,
     ) -> Result<(), ChangeError>;
+    /// Deletes `path` (with everything below it when `recursive`). A missing path is success.
+    fn delete_znode(
+        &mut self,
+        path: &str,
+        recursive: bool,
+        admin: &Admin<'_>,
+    ) -> Result<(), ChangeError>;
+    /// The children of `path` with their data (none when it does not exist).
+    fn children_data(
+        &mut self,
+        path: &str,
+        admin: &Admin<'_>,
+    ) -> Result<Vec<(String, Vec<u8>)>, ChangeError>;
 
     /// Everything `get-quorum-status` shows, from four-letter words only.
     fn report(&mut self, addresses: &BTreeMap<UnitId, String>) -> QuorumReport;

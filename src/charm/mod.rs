@@ -41,6 +41,8 @@ pub enum CharmError {
     Workload(#[from] WorkloadError),
     #[error(transparent)]
     Plan(#[from] plan::InvariantViolation),
+    #[error(transparent)]
+    Ownership(#[from] crate::clients::ownership::Violation),
     #[error("cannot save the unit state in the charm directory: {0}")]
     LocalState(std::io::Error),
 }
@@ -50,12 +52,15 @@ pub enum CharmError {
 pub struct Options {
     /// How long a hook waits for a freshly started server to reach "... - broadcast".
     pub start_wait: Duration,
+    /// Now, unix seconds (injected: records carry timestamps).
+    pub now: u64,
 }
 
 impl Default for Options {
     fn default() -> Options {
         Options {
             start_wait: Duration::from_secs(60),
+            now: crate::unix_now(),
         }
     }
 }
@@ -312,6 +317,8 @@ impl ZooKeeperCharm<'_> {
             self.local.client_relations = None;
             self.local.restart_bags.clear();
             self.local.restart_granted = None;
+            self.local.client_facts.clear();
+            self.local.journal_clean = false;
         }
         if let Some(app) = self.app_status.clone() {
             if self.local.app_status.as_ref() != Some(&app) {

@@ -667,7 +667,7 @@ impl ZooKeeperCharm<'_> {
         };
         let (mut outcome, ens) = self.membership(&f, &base, &book, observes, first)?;
         let granted = if f.leader && !f.dying {
-            let (granted, hold) = self.clients_prepare(&mut f)?;
+            let (granted, hold) = self.clients_prepare(&mut f, ens.as_ref())?;
             if let (Some(h), Outcome::Done) = (hold, &outcome) {
                 self.conditions.push(UnitCondition::Deferred(h.to_string()));
                 outcome = Outcome::defer(h.to_string());

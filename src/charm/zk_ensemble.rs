@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use super::ensemble::{ChangeError, EnsembleIo, MemberReport, Probe, QuorumReport};
+use super::ensemble::{Admin, ChangeError, EnsembleIo, MemberReport, Probe, QuorumReport};
 use crate::quorum::member::{EnsembleConfig, Role, ServerSpec};
 use crate::quorum::plan::{server_id, unit_of, Change, Ensemble, Hold, Member, UnitId};
 use crate::secret::Secret;
@@ -360,64 +360,111 @@ impl EnsembleIo for ZkEnsemble {
         }
     }
 
-    fn provision(
+    fn acls_of(
         &mut self,
-        chroot: &str,
-        acls: &[AclEntry],
-        parent_acls: &[AclEntry],
-        known: &BTreeMap<UnitId, String>,
-        super_passwords: &[Secret],
-    ) -> Result<(), ChangeError> {
-        let parents = ancestors(chroot);
-        self.znodes(
-            &format!("provisioning {chroot}"),
-            known,
-            super_passwords,
-            async |m| {
-                for p in &parents {
-                    m.create_znode_leader(p, parent_acls).await?;
-                }
-                if !m.create_znode_leader(chroot, acls).await? {
-                    // Granted before (a former client's data): give the whole tree to this client.
-                    for node in m.leader_znodes(chroot).await? {
-                        m.set_acls_znode_leader(&node, acls).await?;
-                    }
-                }
-                Ok(())
-            },
-        )
+        paths: &[String],
+        admin: &Admin<'_>,
+    ) -> Result<BTreeMap<String, Option<Vec<AclEntry>>>, ChangeError> {
+        self.znodes("reading ACLs", admin, async |m| {
+            let mut out = BTreeMap::new();
+            for p in paths {
+                let acls = m.on_leader(|c| async move { c.acls_if_exists(p).await }).await?;
+                out.insert(p.clone(), acls);
+            }
+            Ok(out)
+        })
     }
 
-    fn revoke(
+    fn tree_acls(
         &mut self,
-        chroot: &str,
-        delete: bool,
+        skip: &[String],
+        admin: &Admin<'_>,
+    ) -> Result<Vec<(String, Vec<AclEntry>)>, ChangeError> {
+        self.znodes("walking the znode tree", admin, async |m| {
+            m.on_leader(|c| async move { c.acls_tree("/", skip).await })
+                .await
+        })
+    }
+
+    fn create_znode(
+        &mut self,
+        path: &str,
+        data: &[u8],
         acls: &[AclEntry],
-        known: &BTreeMap<UnitId, String>,
-        super_passwords: &[Secret],
+        parent_acls: &[AclEntry],
+        admin: &Admin<'_>,
+    ) -> Result<bool, ChangeError> {
+        self.znodes(&format!("creating {path}"), admin, async |m| {
+            m.on_leader(|c| async move { c.create_znode_with(path, data, acls, parent_acls).await })
+                .await
+        })
+    }
+
+    fn set_acls(
+        &mut self,
+        path: &str,
+        acls: &[AclEntry],
+        tree: bool,
+        except: &[String],
+        admin: &Admin<'_>,
     ) -> Result<(), ChangeError> {
-        self.znodes(
-            &format!("revoking {chroot}"),
-            known,
-            super_passwords,
-            async |m| {
-                if delete {
-                    return m.delete_znode_leader(chroot).await;
+        self.znodes(&format!("setting the ACL of {path}"), admin, async |m| {
+            m.on_leader(|c| async move {
+                if tree {
+                    c.set_acls_tree(path, acls, except).await.map(|_| ())
+                } else {
+                    match c.set_acls(path, acls).await {
+                        Err(ZkError::NoNode { .. }) => Ok(()),
+                        other => other,
+                    }
                 }
-                let nodes = match m.leader_znodes(chroot).await {
+            })
+            .await
+        })
+    }
+
+    fn delete_znode(
+        &mut self,
+        path: &str,
+        recursive: bool,
+        admin: &Admin<'_>,
+    ) -> Result<(), ChangeError> {
+        self.znodes(&format!("deleting {path}"), admin, async |m| {
+            m.on_leader(|c| async move {
+                if recursive {
+                    c.delete_znode(path).await
+                } else {
+                    c.delete_one(path).await
+                }
+            })
+            .await
+        })
+    }
+
+    fn children_data(
+        &mut self,
+        path: &str,
+        admin: &Admin<'_>,
+    ) -> Result<Vec<(String, Vec<u8>)>, ChangeError> {
+        self.znodes(&format!("reading {path}"), admin, async |m| {
+            m.on_leader(|c| async move {
+                let names = match c.children(path).await {
                     Ok(n) => n,
-                    Err(ZkError::NoNode { .. }) => return Ok(()),
+                    Err(ZkError::NoNode { .. }) => return Ok(Vec::new()),
                     Err(e) => return Err(e),
                 };
-                for node in nodes {
-                    match m.set_acls_znode_leader(&node, acls).await {
-                        Ok(()) | Err(ZkError::NoNode { .. }) => {}
+                let mut out = Vec::new();
+                for n in names {
+                    match c.get_data(&crate::zk::path::child_path(path, &n)).await {
+                        Ok(d) => out.push((n, d)),
+                        Err(ZkError::NoNode { .. }) => {}
                         Err(e) => return Err(e),
                     }
                 }
-                Ok(())
-            },
-        )
+                Ok(out)
+            })
+            .await
+        })
     }
 }
 
@@ -466,8 +513,7 @@ impl ZkEnsemble {
     fn znodes<T>(
         &mut self,
         what: &str,
-        known: &BTreeMap<UnitId, String>,
-        super_passwords: &[Secret],
+        admin: &Admin<'_>,
         work: impl AsyncFnOnce(&mut ZooKeeperManager) -> Result<T, ZkError>,
     ) -> Result<T, ChangeError> {
         let classify_znode = |e: ZkError| match e {
@@ -477,7 +523,7 @@ impl ZkEnsemble {
             }
             other => ChangeError::Failed(format!("{what}: {other}")),
         };
-        self.connect(known, super_passwords)
+        self.connect(admin.known, admin.super_passwords)
             .map_err(classify_znode)?;
         let (Some(rt), Some(manager)) = (&self.rt, self.manager.as_mut()) else {
             return Err(ChangeError::Failed("no session".into()));
@@ -486,13 +532,6 @@ impl ZkEnsemble {
     }
 }
 
-/// `/a/b/c` -> `/a`, `/a/b`.
-fn ancestors(path: &str) -> Vec<String> {
-    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    (1..segs.len())
-        .map(|i| format!("/{}", segs[..i].join("/")))
-        .collect()
-}
 
 #[cfg(test)]
 mod tests {

@@ -1,21 +1,26 @@
 //! The client relation (`zookeeper` endpoint): a znode (chroot) per client application, ACLs,
-//! credentials and discovery. Requests are parsed and arbitrated (pure, [`request`]), answers
-//! shaped as data_interfaces does ([`response`]); the leader provisions znodes on the quorum
-//! leader and publishes credentials only once every server knows the client's user.
+//! credentials and discovery. Requests are parsed (pure, [`request`]); who owns which znode is
+//! data ([`ownership`], kept in the peer application bag); what to grant, revoke and delete is
+//! decided by a pure planner ([`plan`]), after a one-time repair of older deployments
+//! ([`sweep`]); answers are shaped as data_interfaces does ([`response`]). The leader applies the
+//! plan on the quorum leader and publishes credentials only once every server knows the client's
+//! user.
 
+pub mod ownership;
+pub mod plan;
 pub mod request;
 pub mod response;
+pub mod sweep;
 
 use crate::juju::RelationId;
 use crate::secret::Secret;
 use crate::zk::acl::{AclEntry, AclError, Perms};
 use request::Roles;
 
-/// Secret keys holding a client's chroot (beside its `relation-<id>` password), so a new leader
-/// can revoke a client whose relation went away while it was not the leader.
-pub fn chroot_key(rel: RelationId) -> String {
-    format!("chroot-{}", rel.0)
-}
+/// The charm's own znodes (never a client's chroot): super only.
+pub const CHARM_ROOT: &str = "/zookeeper-charm";
+/// The journal of operations started ([`plan::Started`]).
+pub const JOURNAL: &str = "/zookeeper-charm/journal";
 
 /// The client's ACL on its chroot: its user over both SASL and digest, with its roles. Computed
 /// only from an existing password (a digest over an empty one would be a hole).
@@ -32,9 +37,42 @@ pub fn client_acls(
     ])
 }
 
-/// Only the super user: parents the charm creates, and chroots of former clients kept as data.
+/// Only the super user: chroots taken back from clients, the charm's own bookkeeping.
 pub fn super_only() -> Vec<AclEntry> {
     vec![AclEntry::sasl("super", Perms::ALL)]
+}
+
+/// The root, `/zookeeper` and every parent the charm creates above chroots: readable by every
+/// client (a client connecting with a chroot may look at it), writable by none.
+pub fn locked() -> Vec<AclEntry> {
+    vec![
+        AclEntry::sasl("super", Perms::ALL),
+        AclEntry::world_anyone(Perms::READ),
+    ]
+}
+
+/// Whether an ACL is the one the charm gives the parents it creates.
+pub fn is_locked(acls: &[AclEntry]) -> bool {
+    let mut want = locked();
+    let mut got = acls.to_vec();
+    want.sort_by_key(ToString::to_string);
+    got.sort_by_key(ToString::to_string);
+    want == got
+}
+
+/// The client relations whose user an ACL names (`sasl:relation-<id>` or
+/// `digest:relation-<id>:<hash>`).
+pub fn named_relations(acls: &[AclEntry]) -> std::collections::BTreeSet<u32> {
+    acls.iter()
+        .filter_map(|e| {
+            let user = match e.scheme.as_str() {
+                "sasl" => e.id.as_str(),
+                "digest" => e.id.split_once(':')?.0,
+                _ => return None,
+            };
+            user.strip_prefix("relation-")?.parse().ok()
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -54,5 +92,16 @@ mod tests {
         );
         assert!(!shown[1].contains(":pw:"));
         assert_eq!(super_only()[0].to_string(), "sasl:super:cdrwa");
+        assert_eq!(
+            named_relations(&acls).into_iter().collect::<Vec<_>>(),
+            [7],
+            "both schemes"
+        );
+        assert!(named_relations(&locked()).is_empty());
+        assert!(is_locked(&[
+            AclEntry::world_anyone(Perms::READ),
+            AclEntry::sasl("super", Perms::ALL)
+        ]));
+        assert!(!is_locked(&super_only()));
     }
 }

@@ -9,7 +9,7 @@
 //! ZooKeeper forbids in paths, paths over [`MAX_PATH_LEN`] bytes and unknown role letters are
 //! refused with a message saying what is wrong.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fmt;
 
 use crate::juju::tools::Databag;
@@ -27,25 +27,14 @@ impl Chroot {
         &self.0
     }
 
-    /// Segments, for prefix tests (`/a/b` is inside `/a`, `/ab` is not).
-    fn segments(&self) -> impl Iterator<Item = &str> {
-        self.0.split('/').skip(1)
-    }
-
     /// One of the two contains the other (or they are equal).
     pub fn overlaps(&self, other: &Chroot) -> bool {
-        let (a, b): (Vec<&str>, Vec<&str>) =
-            (self.segments().collect(), other.segments().collect());
-        let n = a.len().min(b.len());
-        a[..n] == b[..n]
+        crate::zk::path::overlaps(&self.0, &other.0)
     }
 
     /// Every ancestor, outermost first (`/a/b/c` -> `/a`, `/a/b`).
     pub fn parents(&self) -> Vec<String> {
-        let segs: Vec<&str> = self.segments().collect();
-        (1..segs.len())
-            .map(|i| format!("/{}", segs[..i].join("/")))
-            .collect()
+        crate::zk::path::ancestors(&self.0)
     }
 
     pub fn parse(raw: &str) -> Result<Chroot, RequestError> {
@@ -81,8 +70,14 @@ impl Chroot {
                 _ => {}
             }
         }
-        if trimmed == "/zookeeper" || trimmed.starts_with("/zookeeper/") {
+        if crate::zk::path::is_within(trimmed, "/zookeeper") {
             return Err(bad("/zookeeper is reserved for ZooKeeper itself"));
+        }
+        if crate::zk::path::is_within(trimmed, super::CHARM_ROOT) {
+            return Err(bad(&format!(
+                "{} is reserved for the charm's own bookkeeping",
+                super::CHARM_ROOT
+            )));
         }
         Ok(Chroot(trimmed.to_string()))
     }
@@ -145,12 +140,6 @@ pub enum RequestError {
     BadRoles { value: String, unknown: String },
     #[error("requested-secrets {value:?} is not a JSON list of field names")]
     BadRequestedSecrets { value: String },
-    #[error("database {chroot} overlaps {other} already granted to relation {holder}; choose a path that is neither inside nor around it")]
-    Overlap {
-        chroot: Chroot,
-        other: Chroot,
-        holder: RelationId,
-    },
 }
 
 /// A valid request from one client relation.
@@ -210,38 +199,6 @@ pub fn parse(relation: RelationId, app: &str, bag: &Databag) -> Parsed {
     })
 }
 
-/// Decides which valid requests are granted: overlapping chroots (equal or nested) go to the
-/// relation that holds it already, else to the oldest relation (lowest id); the later one is
-/// refused. `granted` holds the chroots already given out (from the leader's own bags).
-pub fn arbitrate(
-    requests: &[Request],
-    granted: &BTreeMap<RelationId, Chroot>,
-) -> (Vec<Request>, Vec<(RelationId, RequestError)>) {
-    let mut order: Vec<&Request> = requests.iter().collect();
-    // Holders first (they keep what they have), then by relation id (the earlier relation wins).
-    order.sort_by_key(|r| (granted.get(&r.relation) != Some(&r.chroot), r.relation));
-    let mut taken: Vec<(RelationId, Chroot)> = Vec::new();
-    let (mut ok, mut refused) = (Vec::new(), Vec::new());
-    for r in order {
-        if let Some((holder, other)) = taken.iter().find(|(_, c)| c.overlaps(&r.chroot)) {
-            refused.push((
-                r.relation,
-                RequestError::Overlap {
-                    chroot: r.chroot.clone(),
-                    other: other.clone(),
-                    holder: *holder,
-                },
-            ));
-        } else {
-            taken.push((r.relation, r.chroot.clone()));
-            ok.push(r.clone());
-        }
-    }
-    ok.sort_by_key(|r| r.relation);
-    refused.sort_by_key(|(rel, _)| *rel);
-    (ok, refused)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,6 +230,8 @@ mod tests {
             ("/zookeeper", "reserved"),
             ("/zookeeper/config", "reserved"),
             ("zookeeper/quota", "reserved"),
+            ("/zookeeper-charm", "bookkeeping"),
+            ("/zookeeper-charm/journal", "bookkeeping"),
             ("/a//b", "empty path segment"),
             ("//", "empty path segment"),
             ("/a/./b", "\".\" or \"..\""),
@@ -357,16 +316,6 @@ mod tests {
         ));
     }
 
-    fn req(rel: u32, chroot: &str) -> Request {
-        Request {
-            relation: RelationId(rel),
-            app: format!("app{rel}"),
-            chroot: Chroot::parse(chroot).unwrap(),
-            roles: Roles::all(),
-            requested_secrets: None,
-        }
-    }
-
     #[test]
     fn overlap_rules() {
         let c = |s| Chroot::parse(s).unwrap();
@@ -375,30 +324,5 @@ mod tests {
         assert!(c("/a/b").overlaps(&c("/a")));
         assert!(!c("/a").overlaps(&c("/ab")));
         assert!(!c("/a/b").overlaps(&c("/a/c")));
-    }
-
-    #[test]
-    fn later_relation_loses_an_overlap_unless_the_earlier_holds_nothing() {
-        let (ok, refused) = arbitrate(
-            &[req(9, "/shared"), req(4, "/shared/x"), req(5, "/other")],
-            &BTreeMap::new(),
-        );
-        assert_eq!(ok.iter().map(|r| r.relation.0).collect::<Vec<_>>(), [4, 5]);
-        assert_eq!(refused.len(), 1);
-        assert_eq!(refused[0].0, RelationId(9));
-        assert!(
-            refused[0]
-                .1
-                .to_string()
-                .contains("overlaps /shared/x already granted to relation 4"),
-            "{}",
-            refused[0].1
-        );
-        // A holder keeps its grant even against an older relation that asks later.
-        let granted: BTreeMap<RelationId, Chroot> =
-            [(RelationId(9), Chroot::parse("/shared").unwrap())].into();
-        let (ok, refused) = arbitrate(&[req(9, "/shared"), req(4, "/shared/x")], &granted);
-        assert_eq!(ok.iter().map(|r| r.relation.0).collect::<Vec<_>>(), [9]);
-        assert_eq!(refused[0].0, RelationId(4));
     }
 }

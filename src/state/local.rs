@@ -21,6 +21,9 @@
 //!   does not ask or set it again (hook tools are process executions).
 //! - `observe_hosts`: the servers the last hook's first four-letter-word round asked, a guess
 //!   at this hook's first round, started early (see [`crate::charm::ensemble::EnsembleIo::prefetch`]).
+//! - `client_facts`, `journal_clean`: the leader's copies of ZooKeeper answers for client
+//!   tenancy (see [`crate::clients::plan`]); who owns which znode is never kept here but in the
+//!   peer application bag.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -85,6 +88,21 @@ pub struct LocalState {
     /// hook starts the same round while it reads its hook tools (used only if it asks the same).
     #[serde(default)]
     pub observe_hosts: Option<Vec<String>>,
+    /// The leader's copy of what ZooKeeper said about paths clients asked for and did not get
+    /// (re-read after a few minutes, or when an operation touches them).
+    #[serde(default)]
+    pub client_facts: BTreeMap<String, CachedFacts>,
+    /// The journal of started znode operations was empty after this unit last looked, and this
+    /// unit wrote nothing to it since (false again whenever it is not the leader).
+    #[serde(default)]
+    pub journal_clean: bool,
+}
+
+/// [`crate::clients::plan::PathFacts`] and when they were read (unix seconds).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CachedFacts {
+    pub at: u64,
+    pub facts: crate::clients::plan::PathFacts,
 }
 
 /// What the leader knows of one client relation between hooks.
@@ -96,9 +114,6 @@ pub struct ClientCache {
     /// Its application bag as last read.
     #[serde(default)]
     pub remote: BTreeMap<String, String>,
-    /// `<chroot>|<roles>` provisioned on ZooKeeper.
-    #[serde(default)]
-    pub provisioned: Option<String>,
     /// Fingerprint of what was last published to it.
     #[serde(default)]
     pub published: Option<String>,

@@ -10,6 +10,7 @@ use zookeeper_client as zkc;
 use super::acl::AclEntry;
 use super::error::{map_client_error, Ctx, ZkError};
 use super::fourlw::{self, Conf, FourLw, Mntr, Srvr};
+use super::path::{ancestors, child_path, is_within};
 use crate::quorum::member::{EnsembleConfig, ServerSpec};
 use crate::secret::Secret;
 
@@ -344,11 +345,7 @@ impl ZooKeeperClient {
                 found.insert(p.clone());
             }
             for name in names {
-                let child = if p == "/" {
-                    format!("/{name}")
-                } else {
-                    format!("{p}/{name}")
-                };
+                let child = child_path(&p, &name);
                 if child != "/zookeeper" {
                     todo.push(child);
                 }
@@ -361,34 +358,46 @@ impl ZooKeeperClient {
     /// Idempotent: an existing node is fine and keeps its ACLs. Returns whether `path` was
     /// created now.
     pub async fn create_znode(&self, path: &str, acls: &[AclEntry]) -> Result<bool, ZkError> {
-        if acls.is_empty() {
+        self.create_znode_with(path, &[], acls, acls).await
+    }
+
+    /// Creates `path` holding `data` with `acls`, and any missing parents (empty) with
+    /// `parent_acls`. Idempotent as [`Self::create_znode`].
+    pub async fn create_znode_with(
+        &self,
+        path: &str,
+        data: &[u8],
+        acls: &[AclEntry],
+        parent_acls: &[AclEntry],
+    ) -> Result<bool, ZkError> {
+        if acls.is_empty() || parent_acls.is_empty() {
             return Err(ZkError::BadArguments {
                 detail: format!("create {path}: an empty ACL list would make the node unusable"),
             });
         }
         let acls: Vec<zkc::Acl> = acls.iter().map(AclEntry::to_client).collect();
-        let options = zkc::CreateMode::Persistent.with_acls(zkc::Acls::new(&acls));
-        let create = |p: String| {
-            let options = &options;
-            async move {
-                match self
-                    .bounded("create", &p, self.inner.create(&p, &[], options))
-                    .await
-                {
-                    Ok(_) => Ok(true),
-                    Err(ZkError::NodeExists { .. }) => Ok(false),
-                    Err(e) => Err(e),
-                }
-            }
-        };
-        match create(path.to_string()).await {
+        let parent_acls: Vec<zkc::Acl> = parent_acls.iter().map(AclEntry::to_client).collect();
+        match self.create_one(path, data, &acls).await {
             Err(ZkError::NoNode { .. }) => {}
             other => return other,
         }
         for parent in ancestors(path) {
-            create(parent).await?;
+            self.create_one(&parent, &[], &parent_acls).await?;
         }
-        create(path.to_string()).await
+        self.create_one(path, data, &acls).await
+    }
+
+    /// One persistent node; `Ok(false)` when it exists already.
+    async fn create_one(&self, path: &str, data: &[u8], acls: &[zkc::Acl]) -> Result<bool, ZkError> {
+        let options = zkc::CreateMode::Persistent.with_acls(zkc::Acls::new(acls));
+        match self
+            .bounded("create", path, self.inner.create(path, data, &options))
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(ZkError::NodeExists { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// Deletes `path` and everything under it. Missing nodes are fine (also when another client
@@ -456,6 +465,90 @@ impl ZooKeeperClient {
             .map(|_| ())
     }
 
+    /// The ACL of `path`, `None` when it does not exist.
+    pub async fn acls_if_exists(&self, path: &str) -> Result<Option<Vec<AclEntry>>, ZkError> {
+        match self.get_acls(path).await {
+            Ok(a) => Ok(Some(a)),
+            Err(ZkError::NoNode { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Sets `acls` on `path` and, top down, on every node below it except the subtrees `except`.
+    /// Each node's ACL is set before its children are listed, so a child created meanwhile by a
+    /// client losing its access is either listed or refused: nothing escapes. Nodes deleted
+    /// meanwhile are skipped; a missing `path` is success. Returns how many nodes were set.
+    pub async fn set_acls_tree(
+        &self,
+        path: &str,
+        acls: &[AclEntry],
+        except: &[String],
+    ) -> Result<usize, ZkError> {
+        let skipped = |p: &str| except.iter().any(|e| is_within(p, e));
+        let mut todo = vec![path.to_string()];
+        let mut set = 0;
+        while let Some(p) = todo.pop() {
+            if skipped(&p) {
+                continue;
+            }
+            match self.set_acls(&p, acls).await {
+                Ok(()) => set += 1,
+                Err(ZkError::NoNode { .. }) => continue,
+                Err(e) => return Err(e),
+            }
+            match self.children(&p).await {
+                Ok(names) => todo.extend(names.into_iter().map(|n| child_path(&p, &n))),
+                Err(ZkError::NoNode { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(set)
+    }
+
+    /// Every node below `root` (not `root` itself when it is `/`) with its ACL, parents before
+    /// children, leaving out the subtrees `skip`. Nodes deleted meanwhile are left out.
+    pub async fn acls_tree(
+        &self,
+        root: &str,
+        skip: &[String],
+    ) -> Result<Vec<(String, Vec<AclEntry>)>, ZkError> {
+        let mut out = Vec::new();
+        let mut todo = std::collections::VecDeque::from([root.to_string()]);
+        while let Some(p) = todo.pop_front() {
+            if p != "/" {
+                match self.acls_if_exists(&p).await? {
+                    Some(a) => out.push((p.clone(), a)),
+                    None => continue,
+                }
+            }
+            match self.children(&p).await {
+                Ok(mut names) => {
+                    names.sort();
+                    todo.extend(
+                        names
+                            .into_iter()
+                            .map(|n| child_path(&p, &n))
+                            .filter(|c| !skip.iter().any(|s| is_within(c, s))),
+                    );
+                }
+                Err(ZkError::NoNode { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deletes the one node `path` (no children); a missing node is success.
+    pub async fn delete_one(&self, path: &str) -> Result<(), ZkError> {
+        match self
+            .bounded("delete", path, self.inner.delete(path, None))
+            .await
+        {
+            Ok(()) | Err(ZkError::NoNode { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// One incremental reconfiguration; `from_version` makes it conditional on the current
     /// version (a stale one is [`ZkError::BadVersion`]). Needs the super user.
     pub async fn update_ensemble(
@@ -486,17 +579,6 @@ impl ZooKeeperClient {
             .await?;
         parse_config_bytes(&data, stat.mzxid, "read the reconfig answer")
     }
-}
-
-/// `/a`, `/a/b` for `/a/b/c`.
-fn ancestors(path: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut at = 0;
-    while let Some(i) = path[at + 1..].find('/') {
-        at += 1 + i;
-        out.push(path[..at].to_string());
-    }
-    out
 }
 
 /// The config text, with the version taken from the node's mzxid if the text lacks one.
@@ -553,11 +635,6 @@ mod tests {
         }
     }
 
-    #[test]
-    fn ancestors_of_paths() {
-        assert_eq!(ancestors("/a/b/c"), vec!["/a", "/a/b"]);
-        assert!(ancestors("/a").is_empty());
-    }
 
     #[test]
     fn config_bytes_without_a_version_use_the_mzxid() {

@@ -272,7 +272,7 @@ impl ZooKeeperManager {
 
     /// Runs `f` on the leader's session; on session trouble, finds the leader again and runs it
     /// once more (so `f` must be idempotent).
-    async fn on_leader<T, F, Fut>(&mut self, f: F) -> Result<T, ZkError>
+    pub async fn on_leader<T, F, Fut>(&mut self, f: F) -> Result<T, ZkError>
     where
         F: Fn(ZooKeeperClient) -> Fut,
         Fut: Future<Output = Result<T, ZkError>>,

@@ -69,6 +69,7 @@ pub mod error;
 pub mod fourlw;
 pub mod manager;
 pub mod observe;
+pub mod path;
 
 pub use acl::{digest_id, AclEntry, AclError, Perms};
 pub use client::{ConnectOptions, Credentials, TlsConfig, ZooKeeperClient};

@@ -473,19 +473,7 @@ fn server_ids_are_unit_plus_one() {
 
 // ---- randomized event sequences ------------------------------------------------------------
 
-/// xorshift64*: deterministic per seed, no dependency.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545F4914F6CDD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
+use crate::testutil::Rng;
 
 /// A toy model of Juju units and a ZooKeeper ensemble, just rich enough to drive the planner.
 #[derive(Default)]
@@ -680,7 +668,7 @@ impl World {
 #[test]
 fn random_event_sequences_keep_the_invariants_and_converge() {
     for seed in 1..=300u64 {
-        let mut rng = Rng(seed.wrapping_mul(0x9E3779B97F4A7C15));
+        let mut rng = Rng::new(seed);
         let mut w = World::default();
         for _ in 0..(1 + rng.below(3)) {
             w.add_unit();
