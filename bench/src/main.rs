@@ -1,6 +1,7 @@
 //! Benchmarks (issue 8): per-hook cost beside an ops floor charm, convergence time beside the
-//! same membership changes done directly (harness + admin layer, no Juju), and client
-//! provisioning at growing client counts. Prints a table, writes JSON, exits 0 unless something
+//! same membership changes done directly (harness + admin layer, no Juju), client
+//! provisioning at growing client counts, and client tenancy at scale (taking back a removed
+//! client's znodes, the one-time repair sweep). Prints a table, writes JSON, exits 0 unless something
 //! broke. Run through `cargo xtask bench [quick]`, which builds what it needs and sets:
 //! `JUJUSIM_BIN`, `ZK_CHARM_PACKED`, `ZK_TEST_PYTHON` (a Python with kazoo and ops).
 
@@ -487,6 +488,84 @@ fn clients(bin: &Path, charm: &Path, python: &Path, n: usize) -> Res<Value> {
     }))
 }
 
+/// Client tenancy at scale: a client holding `nodes` znodes (children it created with its
+/// creator ACL) leaves, and the leader takes back every one of them in one hook; then the
+/// one-time repair sweep walks the same tree. Figures: the leader's hook, per znode.
+fn tenancy(bin: &Path, charm: &Path, python: &Path, nodes: usize) -> Res<Value> {
+    let m = Sim::new(bin, &format!("tenancy{nodes}"));
+    m.run(&["deploy", &charm.to_string_lossy(), "zookeeper", "-n", "3"])?;
+    m.settle()?;
+    m.run(&["deploy-stub", "app", "--requires", "zookeeper:zookeeper"])?;
+    m.run(&["integrate", "app", "zookeeper"])?;
+    m.run(&["set-data", "app", "zookeeper", "database=/bench"])?;
+    m.settle()?;
+    let d = m.json(&["show-data", "app", "zookeeper"])?;
+    let bag = &d["zookeeper"]["application-data"];
+    let spec = json!({
+        "hosts": bag["endpoints"],
+        "auth": {"sasl": [bag["username"], bag["password"]]},
+        "timeout": 30,
+        "ops": [["write_seq", "/bench", nodes]],
+    });
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/support/zkclient.py");
+    let out = Command::new(python)
+        .arg(&script)
+        .arg(spec.to_string())
+        .output()
+        .map_err(|e| e.to_string())?;
+    let wrote: Value = serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())?;
+    if wrote["results"][0]["ok"] != json!(nodes) {
+        return Err(format!("writing {nodes} znodes: {wrote}"));
+    }
+    let leader = m.leader("zookeeper")?;
+    let leader_hook_ms = |entries: &[Value], hook: &str| {
+        entries
+            .iter()
+            .filter(|e| e["unit"] == leader.as_str() && e["hook"] == hook)
+            .filter_map(|e| e["duration_ms"].as_f64())
+            .fold(0.0, f64::max)
+    };
+    let start = m.log()?.len();
+    let t = Instant::now();
+    m.run(&["remove-relation", "app", "zookeeper"])?;
+    m.settle()?;
+    let removal = t.elapsed().as_secs_f64();
+    let entries: Vec<Value> = m.log()?.into_iter().skip(start).collect();
+    let revoke_ms = leader_hook_ms(&entries, "zookeeper-relation-broken");
+
+    // The repair sweep over the same tree (the record cleared by hand, as after an upgrade).
+    let show = m.json(&["show-unit", &leader])?;
+    let cluster = show[&leader]["relation-info"]
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["endpoint"] == "cluster"))
+        .map(|r| r["relation-id"].to_string())
+        .ok_or("no cluster relation")?;
+    m.run(&[
+        "exec",
+        &leader,
+        "--",
+        "relation-set",
+        "--app",
+        "-r",
+        &format!("cluster:{cluster}"),
+        "client-znodes=",
+    ])?;
+    let start = m.log()?.len();
+    m.run(&["tick"])?;
+    m.settle()?;
+    let entries: Vec<Value> = m.log()?.into_iter().skip(start).collect();
+    let sweep_ms = leader_hook_ms(&entries, "update-status");
+    let per = |ms: f64| (ms / nodes as f64 * 1000.0).round() / 1000.0;
+    Ok(json!({
+        "znodes": nodes,
+        "removal_seconds": (removal * 100.0).round() / 100.0,
+        "revoking_hook_ms": revoke_ms.round(),
+        "revoke_ms_per_znode": per(revoke_ms),
+        "sweep_hook_ms": sweep_ms.round(),
+        "sweep_ms_per_znode": per(sweep_ms),
+    }))
+}
+
 fn machine() -> Value {
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -595,6 +674,19 @@ fn run(full: bool) -> Res<Value> {
         }
         client_rows.push(row);
     }
+    let sizes: &[usize] = if full { &[100, 2000] } else { &[100] };
+    let mut tenancy_rows = Vec::new();
+    for n in sizes {
+        eprintln!("==> client tenancy: a client with {n} znodes leaves; the repair sweep");
+        let row = tenancy(&bin, &charm, &python, *n)?;
+        if *n >= 1000 {
+            let per = row["revoke_ms_per_znode"].as_f64().unwrap_or(99.0);
+            targets.push(json!({"target": format!("taking back a removed client's {n} znodes: at most 2 ms per znode in the leader's hook"), "met": per <= 2.0, "value": per}));
+            let per = row["sweep_ms_per_znode"].as_f64().unwrap_or(99.0);
+            targets.push(json!({"target": format!("repair sweep over {n} znodes: at most 2 ms per znode, once"), "met": per <= 2.0, "value": per}));
+        }
+        tenancy_rows.push(row);
+    }
     if full {
         // Linear growth: tool calls per leader hook (max) divided by the number of relations
         // must not grow from 10 to 100 clients.
@@ -616,6 +708,7 @@ fn run(full: bool) -> Res<Value> {
         "per_hook": {"rust": rust, "ops": ops, "ops_over_rust": ratios},
         "convergence": conv_rows,
         "clients": client_rows,
+        "tenancy": tenancy_rows,
         "targets": targets,
     }))
 }
@@ -714,6 +807,22 @@ fn print_table(r: &Value) {
                 cell(&row["leader_hook_wall_ms"]["max"])
             ),
             cell(&row["working_credentials"])
+        );
+    }
+    println!("\nClient tenancy (a client with n znodes leaves; then the one-time repair sweep)");
+    println!(
+        "{:>7} {:>10} {:>16} {:>12} {:>14} {:>12}",
+        "znodes", "removal s", "revoking hook ms", "ms / znode", "sweep hook ms", "ms / znode"
+    );
+    for row in r["tenancy"].as_array().cloned().unwrap_or_default() {
+        println!(
+            "{:>7} {:>10} {:>16} {:>12} {:>14} {:>12}",
+            cell(&row["znodes"]),
+            cell(&row["removal_seconds"]),
+            cell(&row["revoking_hook_ms"]),
+            cell(&row["revoke_ms_per_znode"]),
+            cell(&row["sweep_hook_ms"]),
+            cell(&row["sweep_ms_per_znode"])
         );
     }
     println!("\nTargets");

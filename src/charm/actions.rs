@@ -256,7 +256,9 @@ impl ZooKeeperCharm<'_> {
         };
         if delete {
             let book = self.address_book(&peer);
-            let pws = self.super_candidates().map_err(|e| refused(e.to_string()))?;
+            let pws = self
+                .super_candidates()
+                .map_err(|e| refused(e.to_string()))?;
             let admin = Admin {
                 known: &book,
                 super_passwords: &pws,

@@ -270,15 +270,18 @@ impl ZooKeeperCharm<'_> {
             } else {
                 Vec::new()
             };
-            let mut facts = self.fresh_facts();
-            let mut p = plan::plan(&plan::Input {
-                clients,
-                record,
-                facts: &facts,
-                journal: &journal,
-                policy,
-                now,
-            })?;
+            let decide = |facts: &BTreeMap<String, PathFacts>, record: &Ownership| {
+                plan::plan(&plan::Input {
+                    clients,
+                    record,
+                    facts,
+                    journal: &journal,
+                    policy,
+                    now,
+                })
+            };
+            let facts = self.fresh_facts();
+            let mut p = decide(&facts, record)?;
             let missing: Vec<String> = p
                 .needs_facts
                 .iter()
@@ -287,15 +290,7 @@ impl ZooKeeperCharm<'_> {
                 .collect();
             if !missing.is_empty() {
                 zk!(self.fetch_facts(&missing, work));
-                facts = self.fresh_facts();
-                p = plan::plan(&plan::Input {
-                    clients,
-                    record,
-                    facts: &facts,
-                    journal: &journal,
-                    policy,
-                    now,
-                })?;
+                p = decide(&self.fresh_facts(), record)?;
             }
             *refusals = p.refusals.clone();
             self.ensure_passwords(&p.granting(), work)?;
@@ -394,7 +389,10 @@ impl ZooKeeperCharm<'_> {
                 Ok(acls) => {
                     let r = self.ensemble.set_acls(path, &acls, false, &[], &admin);
                     if r.is_ok() {
-                        tracing::info!("relation {relation}'s roles on {path} are now {}", roles.as_str());
+                        tracing::info!(
+                            "relation {relation}'s roles on {path} are now {}",
+                            roles.as_str()
+                        );
                     }
                     r
                 }
@@ -455,7 +453,10 @@ impl ZooKeeperCharm<'_> {
             }
         }
         if !out.is_empty() {
-            tracing::info!("{} operation(s) started by an earlier hook: {out:?}", out.len());
+            tracing::info!(
+                "{} operation(s) started by an earlier hook: {out:?}",
+                out.len()
+            );
         }
         Ok(Ok(out))
     }
@@ -469,7 +470,13 @@ impl ZooKeeperCharm<'_> {
         let data = serde_json::to_vec(e).unwrap_or_default();
         Ok(self
             .ensemble
-            .create_znode(&journal_path(e), &data, &super_only(), &super_only(), &admin)
+            .create_znode(
+                &journal_path(e),
+                &data,
+                &super_only(),
+                &super_only(),
+                &admin,
+            )
             .map(|_| ()))
     }
 
@@ -523,12 +530,12 @@ impl ZooKeeperCharm<'_> {
     }
 
     /// Every address this unit knows and the super passwords, read once per hook.
-    fn admin(&mut self, work: &mut Work) -> Result<(BTreeMap<UnitId, String>, Vec<Secret>), CharmError> {
+    fn admin(
+        &mut self,
+        work: &mut Work,
+    ) -> Result<(BTreeMap<UnitId, String>, Vec<Secret>), CharmError> {
         if work.book.is_none() {
-            let peer = self
-                .view
-                .as_ref()
-                .and_then(|v| v.peer.clone());
+            let peer = self.view.as_ref().and_then(|v| v.peer.clone());
             work.book = Some(match peer {
                 Some(p) => self.address_book(&p),
                 None => self.local.addresses.clone(),
@@ -537,7 +544,10 @@ impl ZooKeeperCharm<'_> {
         if work.super_pws.is_empty() {
             work.super_pws = self.super_candidates()?;
         }
-        Ok((work.book.clone().unwrap_or_default(), work.super_pws.clone()))
+        Ok((
+            work.book.clone().unwrap_or_default(),
+            work.super_pws.clone(),
+        ))
     }
 
     /// The credentials this hook works on (read once).
@@ -563,9 +573,13 @@ impl ZooKeeperCharm<'_> {
         };
         for r in rels {
             if creds.client_password(*r).is_none() {
-                let pw = Secret::generate(PASSWORD_LEN).map_err(credentials::CredentialsError::Random)?;
+                let pw = Secret::generate(PASSWORD_LEN)
+                    .map_err(credentials::CredentialsError::Random)?;
                 creds.values.insert(client_key(*r), pw);
-                tracing::info!("created a password for relation {r}'s user {}", response::username(*r));
+                tracing::info!(
+                    "created a password for relation {r}'s user {}",
+                    response::username(*r)
+                );
             }
         }
         work.creds = Some(creds);
@@ -606,7 +620,10 @@ impl ZooKeeperCharm<'_> {
                 c.values
                     .iter()
                     .filter_map(|(k, v)| {
-                        Some((k.strip_prefix("chroot-")?.parse().ok()?, v.expose().to_string()))
+                        Some((
+                            k.strip_prefix("chroot-")?.parse().ok()?,
+                            v.expose().to_string(),
+                        ))
                     })
                     .collect()
             })
@@ -642,7 +659,10 @@ impl ZooKeeperCharm<'_> {
                 .get(path)
                 .and_then(|o| Roles::parse(&o.roles).ok())
                 .unwrap_or_else(Roles::all);
-            let pw = creds.as_ref().and_then(|c| c.client_password(*rel)).cloned();
+            let pw = creds
+                .as_ref()
+                .and_then(|c| c.client_password(*rel))
+                .cloned();
             let Some(acls) = pw.and_then(|pw| client_acls(*rel, &pw, &roles).ok()) else {
                 tracing::warn!("{path}: relation {rel} has no password; not given back");
                 continue;
@@ -716,7 +736,10 @@ impl ZooKeeperCharm<'_> {
         if maybe_stale {
             if let Some(mut creds) = self.work_creds(work)? {
                 for k in stale(&creds) {
-                    tracing::info!("relation {} is gone: its user leaves the servers' JAAS files", &k["relation-".len()..]);
+                    tracing::info!(
+                        "relation {} is gone: its user leaves the servers' JAAS files",
+                        &k["relation-".len()..]
+                    );
                     creds.values.remove(&k);
                 }
                 work.creds = Some(creds);

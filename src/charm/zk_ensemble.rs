@@ -368,7 +368,9 @@ impl EnsembleIo for ZkEnsemble {
         self.znodes("reading ACLs", admin, async |m| {
             let mut out = BTreeMap::new();
             for p in paths {
-                let acls = m.on_leader(|c| async move { c.acls_if_exists(p).await }).await?;
+                let acls = m
+                    .on_leader(|c| async move { c.acls_if_exists(p).await })
+                    .await?;
                 out.insert(p.clone(), acls);
             }
             Ok(out)
@@ -531,7 +533,6 @@ impl ZkEnsemble {
         rt.block_on(work(manager)).map_err(classify_znode)
     }
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -109,10 +109,7 @@ impl Owned {
                 "being taken back from application {} (relation {})",
                 self.app, self.relation
             ),
-            (State::Deleting, _) => format!(
-                "being deleted after application {} left",
-                self.app
-            ),
+            (State::Deleting, _) => format!("being deleted after application {} left", self.app),
         }
     }
 }
@@ -316,12 +313,16 @@ mod tests {
         let mut o = Ownership::default();
         o.chroots
             .insert("/kafka".into(), owned("kafka", 7, State::Granted));
-        o.chroots.insert("/old".into(), owned("kafka", 7, State::Kept));
+        o.chroots
+            .insert("/old".into(), owned("kafka", 7, State::Kept));
         o.parents.insert("/team".into());
         let json = o.to_json();
         assert!(json.contains("\"state\":\"granted\""), "{json}");
         assert!(json.contains("\"why\":\"moved\""), "{json}");
-        assert!(!json.contains("conflicts"), "empty conflicts left out: {json}");
+        assert!(
+            !json.contains("conflicts"),
+            "empty conflicts left out: {json}"
+        );
         assert_eq!(Stored::parse(Some(&json)), Stored::Valid(o.clone()));
         assert_eq!(Stored::parse(None), Stored::Absent);
         assert_eq!(Stored::parse(Some("")), Stored::Absent);

@@ -53,6 +53,18 @@ pub struct Client {
     pub request: Parsed,
 }
 
+impl Client {
+    /// A client whose application bag asks for `database=path` (tests and scenarios).
+    pub fn asking(relation: u32, app: &str, path: &str) -> Client {
+        let bag = [("database".to_string(), path.to_string())].into();
+        Client {
+            relation: RelationId(relation),
+            app: app.to_string(),
+            request: super::request::parse(RelationId(relation), app, &bag),
+        }
+    }
+}
+
 /// An operation the charm started that changes whom a path grants (an entry of the journal in
 /// ZooKeeper, written before the operation, removed once the record accounts for it).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -303,14 +315,7 @@ impl Planner<'_> {
             .rec
             .conflicts
             .iter()
-            .filter(|(p, _)| {
-                self.rec
-                    .conflicts
-                    .keys()
-                    .filter(|q| overlaps(p, q))
-                    .count()
-                    == 1
-            })
+            .filter(|(p, _)| self.rec.conflicts.keys().filter(|q| overlaps(p, q)).count() == 1)
             .map(|(p, c)| (p.clone(), c.clone()))
             .collect();
         for (path, claim) in alone {
@@ -318,12 +323,7 @@ impl Planner<'_> {
             // Roles unknown: the request's roles are set on the node by rule 3.
             self.rec.chroots.insert(
                 path,
-                Owned::granted(
-                    &claim.app,
-                    RelationId(claim.relation),
-                    "",
-                    self.input.now,
-                ),
+                Owned::granted(&claim.app, RelationId(claim.relation), "", self.input.now),
             );
         }
     }
@@ -451,16 +451,20 @@ impl Planner<'_> {
                 .chroots
                 .get(&e.path)
                 .is_some_and(|o| o.is_granted_to(RelationId(e.relation)));
-            if e.op == StartedOp::Grant && self.wants(e) && !granted && !self.journal_done.contains(e) {
+            if e.op == StartedOp::Grant
+                && self.wants(e)
+                && !granted
+                && !self.journal_done.contains(e)
+            {
                 self.take_back(e);
             }
         }
     }
 
     fn wants(&self, e: &Started) -> bool {
-        self.live.get(&e.relation).is_some_and(|c| {
-            matches!(&c.request, Parsed::Valid(r) if r.chroot.as_str() == e.path)
-        })
+        self.live
+            .get(&e.relation)
+            .is_some_and(|c| matches!(&c.request, Parsed::Valid(r) if r.chroot.as_str() == e.path))
     }
 
     /// A started grant nobody holds: reduced to super and kept for its application (deleted when
@@ -468,7 +472,11 @@ impl Planner<'_> {
     fn take_back(&mut self, e: &Started) {
         self.journal_done.push(e.clone());
         let live = self.is_live(e.relation);
-        let why = if live { KeptWhy::Moved } else { KeptWhy::Removed };
+        let why = if live {
+            KeptWhy::Moved
+        } else {
+            KeptWhy::Removed
+        };
         let ours = match self.rec.chroots.get(&e.path) {
             // Granted to a live relation since (given again, every node re-ACLed): not ours.
             Some(o) if o.state == State::Granted => return,
@@ -776,7 +784,12 @@ pub fn check(input: &Input<'_>, plan: &Plan) -> Result<(), Violation> {
                         "taking back {path}, which neither the record nor the journal holds"
                     ));
                 }
-                if step.after.chroots.get(path).is_some_and(|o| o.state == State::Granted) {
+                if step
+                    .after
+                    .chroots
+                    .get(path)
+                    .is_some_and(|o| o.state == State::Granted)
+                {
                     return bad(format!("taking back {path} while it stays granted"));
                 }
             }

@@ -160,7 +160,11 @@ pub fn sweep(input: &Input<'_>) -> Sweep {
             .iter()
             .find(|(p, _)| is_within(node, p))
             .map(|(_, r)| *r);
-        let stray: BTreeSet<u32> = named.iter().copied().filter(|r| Some(*r) != owner).collect();
+        let stray: BTreeSet<u32> = named
+            .iter()
+            .copied()
+            .filter(|r| Some(*r) != owner)
+            .collect();
         if stray.is_empty() {
             continue;
         }
@@ -202,20 +206,11 @@ pub fn sweep(input: &Input<'_>) -> Sweep {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clients::request;
     use crate::secret::Secret;
     use crate::zk::acl::Perms;
 
     fn client(rel: u32, app: &str, path: &str) -> Client {
-        Client {
-            relation: RelationId(rel),
-            app: app.into(),
-            request: request::parse(
-                RelationId(rel),
-                app,
-                &[("database".to_string(), path.to_string())].into(),
-            ),
-        }
+        Client::asking(rel, app, path)
     }
 
     fn names(rel: u32) -> Vec<AclEntry> {
@@ -251,10 +246,7 @@ mod tests {
             ("/team".into(), super_only()),
             ("/team/app9".into(), names(9)),
             // A stray entry for relation 8 inside relation 9's chroot.
-            (
-                "/team/app9/shared".into(),
-                [names(9), names(8)].concat(),
-            ),
+            ("/team/app9/shared".into(), [names(9), names(8)].concat()),
         ];
         let clients = [
             client(7, "kafka", "/second"),
@@ -296,7 +288,10 @@ mod tests {
             .map(|(p, a)| {
                 (
                     p.as_str(),
-                    a.iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
+                    a.iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(","),
                 )
             })
             .collect();
@@ -313,7 +308,13 @@ mod tests {
             "{}",
             repaired["/team/app9/shared"]
         );
-        for untouched in ["/second", "/second/brokers", "/app8", "/probe-data", "/team/app9"] {
+        for untouched in [
+            "/second",
+            "/second/brokers",
+            "/app8",
+            "/probe-data",
+            "/team/app9",
+        ] {
             assert!(!repaired.contains_key(untouched), "{untouched}");
         }
         assert!(s.record.check().is_ok());
@@ -341,7 +342,11 @@ mod tests {
             ["/nest", "/nest/inner"]
         );
         assert!(s.repairs.is_empty(), "nothing guessed: {:?}", s.repairs);
-        assert!(s.notes.iter().any(|n| n.contains("conflict")), "{:?}", s.notes);
+        assert!(
+            s.notes.iter().any(|n| n.contains("conflict")),
+            "{:?}",
+            s.notes
+        );
         assert!(s.record.check().is_ok());
     }
 

@@ -388,7 +388,12 @@ impl ZooKeeperClient {
     }
 
     /// One persistent node; `Ok(false)` when it exists already.
-    async fn create_one(&self, path: &str, data: &[u8], acls: &[zkc::Acl]) -> Result<bool, ZkError> {
+    async fn create_one(
+        &self,
+        path: &str,
+        data: &[u8],
+        acls: &[zkc::Acl],
+    ) -> Result<bool, ZkError> {
         let options = zkc::CreateMode::Persistent.with_acls(zkc::Acls::new(acls));
         match self
             .bounded("create", path, self.inner.create(path, data, &options))
@@ -634,7 +639,6 @@ mod tests {
             assert_eq!(four_lw_addr(host, port), want, "{host}");
         }
     }
-
 
     #[test]
     fn config_bytes_without_a_version_use_the_mzxid() {

@@ -589,3 +589,105 @@ pub fn client(hosts: &str, chroot: Option<&str>, auth: Value, ops: Value) -> Val
     }
     kazoo(spec)
 }
+
+/// Client tenancy checks: what every znode's ACL grants, read as the super user.
+impl Model {
+    /// Every znode with its ACL as `scheme:id:perms` strings (perms as `cdrwa` letters).
+    pub fn tree_acls(&self, app: &str) -> std::collections::BTreeMap<String, Vec<String>> {
+        let r = kazoo(self.super_spec(
+            app,
+            serde_json::json!([["tree_acls", "/"], ["tree_acls", "/zookeeper"]]),
+        ));
+        let mut tree: std::collections::BTreeMap<String, Vec<String>> =
+            serde_json::from_value(r["results"][0]["ok"].clone())
+                .unwrap_or_else(|e| panic!("tree_acls: {e}: {r}"));
+        let zk: std::collections::BTreeMap<String, Vec<String>> =
+            serde_json::from_value(r["results"][1]["ok"].clone())
+                .unwrap_or_else(|e| panic!("tree_acls /zookeeper: {e}: {r}"));
+        tree.extend(zk);
+        tree
+    }
+
+    /// The relation id of a stub client's relation with zookeeper.
+    pub fn relation_id(&self, client: &str) -> u32 {
+        let d = self.show_data(client, false);
+        d["relation-id"]
+            .as_u64()
+            .or_else(|| {
+                d["relation-id"]
+                    .as_str()
+                    .and_then(|s| s.rsplit(':').next()?.parse().ok())
+            })
+            .unwrap_or_else(|| panic!("no relation id for {client}: {d}")) as u32
+    }
+
+    /// The peer relation's application data as the unit sees it.
+    pub fn peer_app_data(&self, unit: &str) -> Value {
+        let v = self.json(&["show-unit", unit]);
+        v[unit]["relation-info"]
+            .as_array()
+            .and_then(|rels| rels.iter().find(|r| r["endpoint"] == "cluster"))
+            .map(|r| r["application-data"].clone())
+            .unwrap_or(Value::Null)
+    }
+
+    /// The client znode ownership record the leader keeps (`client-znodes`).
+    pub fn ownership(&self, app: &str) -> Value {
+        let leader = self.leader(app);
+        let raw = self.peer_app_data(&leader)["client-znodes"]
+            .as_str()
+            .unwrap_or("null")
+            .to_string();
+        serde_json::from_str(&raw).unwrap_or(Value::Null)
+    }
+}
+
+/// The client relation an ACL entry names (`sasl:relation-7:...`, `digest:relation-7:...`).
+pub fn named_relation(entry: &str) -> Option<u32> {
+    let rest = entry
+        .strip_prefix("sasl:relation-")
+        .or_else(|| entry.strip_prefix("digest:relation-"))?;
+    rest.split(':').next()?.parse().ok()
+}
+
+/// `node` is `chroot` or below it.
+pub fn within(node: &str, chroot: &str) -> bool {
+    node == chroot || node.starts_with(&format!("{chroot}/"))
+}
+
+/// The tenancy rules over a whole tree: no node grants a removed relation; a live relation is
+/// granted only inside its current chroot; the root and `/zookeeper` are writable by nobody
+/// but the super user.
+pub fn assert_tenancy(
+    tree: &std::collections::BTreeMap<String, Vec<String>>,
+    live: &[(u32, &str)],
+    removed: &[u32],
+) {
+    for (node, acls) in tree {
+        for a in acls {
+            let Some(rel) = named_relation(a) else {
+                continue;
+            };
+            assert!(
+                !removed.contains(&rel),
+                "{node} still grants removed relation-{rel}: {acls:?}"
+            );
+            match live.iter().find(|(r, _)| *r == rel) {
+                Some((_, chroot)) => assert!(
+                    within(node, chroot),
+                    "{node} grants relation-{rel} outside its chroot {chroot}: {acls:?}"
+                ),
+                None => panic!("{node} grants relation-{rel}, not a live client: {acls:?}"),
+            }
+        }
+    }
+    for locked in ["/", "/zookeeper"] {
+        let mut got = tree.get(locked).cloned().unwrap_or_default();
+        got.sort();
+        assert_eq!(
+            got,
+            ["sasl:super:cdrwa", "world:anyone:r"],
+            "{locked} is writable by the super user only"
+        );
+    }
+}

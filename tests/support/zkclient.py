@@ -5,9 +5,17 @@ Usage: zkclient.py '<json>' where json is
   {"hosts": "h1:2181,h2:2181", "chroot": "/app1" (optional),
    "auth": {"sasl": ["user", "pw"]} | {"digest": ["user", "pw"]} | {},
    "timeout": 10,
-   "ops": [["create", "/x", "data", "creator"|"open"], ["get", "/x"], ["set", "/x", "d"],
+   "ops": [["create", "/x", "data", "creator"|"open"|"kafka"], ["get", "/x"], ["set", "/x", "d"],
            ["children", "/"], ["delete", "/x"], ["exists", "/x"], ["get_acls", "/x"],
-           ["ensure", "/x"], ["write_seq", "/w", N]]}
+           ["ensure", "/x"], ["write_seq", "/w", N],
+           ["tree_acls", "/"]                      -> {path: ["scheme:id:perms", ...]} of the
+                                                     whole tree below (and with) it, /zookeeper
+                                                     left out unless asked for,
+           ["set_acls", "/x", ACLS], ["create_acl", "/x", "data", ACLS] (makepath)
+           where ACLS is [["sasl", "user", "cdrwa"], ["digest_pw", "user", "pw", "rw"],
+                          ["world", "anyone", "r"]]]}
+"creator" is the session's own identities with all permissions; "kafka" is what Kafka uses
+with zookeeper.set.acl=true: the creator with all permissions and everyone with read.
 Prints one JSON object: {"connected": bool, "error": str|null, "results": [{"ok": value} | {"error": "NoAuthError"}]}.
 Each op is independent: an error in one is recorded and the next runs.
 """
@@ -15,7 +23,7 @@ import json
 import sys
 
 from kazoo.client import KazooClient
-from kazoo.security import ACL, Id, Permissions
+from kazoo.security import ACL, Id, Permissions, make_digest_acl_credential
 
 
 def check_many(entries):
@@ -37,6 +45,51 @@ def check_many(entries):
             except Exception:  # noqa: BLE001
                 pass
     print(json.dumps({"ok": ok, "failed": failed}))
+
+
+PERMS = {"c": Permissions.CREATE, "d": Permissions.DELETE, "r": Permissions.READ,
+         "w": Permissions.WRITE, "a": Permissions.ADMIN}
+
+
+def perms(letters):
+    bits = 0
+    for ch in letters:
+        bits |= PERMS[ch]
+    return bits
+
+
+def acls_from(spec):
+    out = []
+    for entry in spec:
+        if entry[0] == "digest_pw":
+            _, user, pw, letters = entry
+            out.append(ACL(perms(letters), Id("digest", make_digest_acl_credential(user, pw))))
+        else:
+            scheme, ident, letters = entry
+            out.append(ACL(perms(letters), Id(scheme, ident)))
+    return out
+
+
+def letters(bits):
+    return "".join(ch for ch, b in PERMS.items() if bits & b)
+
+
+def tree_acls(zk, root):
+    out, todo = {}, [root]
+    while todo:
+        path = todo.pop()
+        try:
+            acls = zk.get_acls(path)[0]
+            kids = zk.get_children(path)
+        except Exception:  # noqa: BLE001 - deleted meanwhile
+            continue
+        out[path] = [f"{a.id.scheme}:{a.id.id}:{letters(a.perms)}" for a in acls]
+        for k in kids:
+            child = ("" if path == "/" else path) + "/" + k
+            if child == "/zookeeper" and root != "/zookeeper":
+                continue
+            todo.append(child)
+    return out
 
 
 def main():
@@ -62,12 +115,21 @@ def main():
         print(json.dumps(out))
         return
     creator = [ACL(Permissions.ALL, Id("auth", ""))]
+    kafka = creator + [ACL(Permissions.READ, Id("world", "anyone"))]
     for op in spec.get("ops", []):
         try:
             kind = op[0]
             if kind == "create":
-                acl = creator if (len(op) < 4 or op[3] == "creator") else None
+                mode = op[3] if len(op) > 3 else "creator"
+                acl = {"creator": creator, "kafka": kafka, "open": None}[mode]
                 value = zk.create(op[1], op[2].encode(), acl=acl, makepath=False)
+            elif kind == "create_acl":
+                value = zk.create(op[1], op[2].encode(), acl=acls_from(op[3]), makepath=True)
+            elif kind == "set_acls":
+                zk.set_acls(op[1], acls_from(op[2]))
+                value = True
+            elif kind == "tree_acls":
+                value = tree_acls(zk, op[1])
             elif kind == "ensure":
                 value = zk.ensure_path(op[1])
             elif kind == "get":

@@ -69,15 +69,7 @@ impl World {
     /// Changes a relation's request without running a hook.
     fn ask(&mut self, rel: u32, app: &str, path: &str) {
         self.trace.push(format!("R{rel} {app} {path}"));
-        let bag: crate::juju::tools::Databag = [("database".to_string(), path.to_string())].into();
-        self.clients.insert(
-            rel,
-            Client {
-                relation: RelationId(rel),
-                app: app.into(),
-                request: request::parse(RelationId(rel), app, &bag),
-            },
-        );
+        self.clients.insert(rel, Client::asking(rel, app, path));
     }
 
     fn remove(&mut self, rel: u32) {
@@ -263,7 +255,8 @@ impl World {
             assert!(
                 !self.gone.contains(&r),
                 "{node} still grants removed relation {r}: {:?} after {:?}",
-                self.tree, self.trace
+                self.tree,
+                self.trace
             );
             let granted = self.record.granted_to(RelationId(r)).map(|(p, _)| p);
             let claimed = self
@@ -299,9 +292,12 @@ impl World {
                 State::Deleting => format!("{p}=deleting({})", o.app),
             })
             .collect();
-        out.extend(self.record.conflicts.iter().map(|(p, c)| {
-            format!("{p}=conflict({}#{})", c.app, c.relation)
-        }));
+        out.extend(
+            self.record
+                .conflicts
+                .iter()
+                .map(|(p, c)| format!("{p}=conflict({}#{})", c.app, c.relation)),
+        );
         out.join(" ")
     }
 
@@ -567,7 +563,9 @@ fn roles_change_sets_the_chroot_node_only() {
     );
     let plan = w.hook();
     assert_eq!(plan.steps.len(), 1);
-    assert!(matches!(&plan.steps[0].op, Op::SetRoles { path, roles, .. } if path == "/a" && roles.as_str() == "rw"));
+    assert!(
+        matches!(&plan.steps[0].op, Op::SetRoles { path, roles, .. } if path == "/a" && roles.as_str() == "rw")
+    );
     assert_eq!(w.record.chroots["/a"].roles, "rw");
     assert_eq!(w.tree["/a/child"], Acl::Creator(1));
 }
@@ -587,23 +585,25 @@ fn conflicts_wait_for_the_operator_then_the_survivor_is_served() {
                 relation: rel,
             },
         );
-        w.clients.insert(
-            rel,
-            Client {
-                relation: RelationId(rel),
-                app: app.into(),
-                request: request::parse(
-                    RelationId(rel),
-                    app,
-                    &[("database".to_string(), path.to_string())].into(),
-                ),
-            },
-        );
+        w.clients.insert(rel, Client::asking(rel, app, path));
     }
     w.hook();
-    assert!(w.refused(3).contains("overlaps /nest/inner of b (relation 4)"), "{}", w.refused(3));
-    assert!(w.refused(4).contains("remove all but one"), "{}", w.refused(4));
-    assert_eq!(w.tree["/nest/inner"], Acl::Client(4), "nothing resolved by guessing");
+    assert!(
+        w.refused(3)
+            .contains("overlaps /nest/inner of b (relation 4)"),
+        "{}",
+        w.refused(3)
+    );
+    assert!(
+        w.refused(4).contains("remove all but one"),
+        "{}",
+        w.refused(4)
+    );
+    assert_eq!(
+        w.tree["/nest/inner"],
+        Acl::Client(4),
+        "nothing resolved by guessing"
+    );
     // The operator removes the outer one: its tree is revoked around the inner claim, which
     // becomes a grant; the outer path becomes a parent.
     w.remove(3);
@@ -646,9 +646,10 @@ fn invariants_reject_a_hand_made_bad_plan() {
         .0
         .contains("neither the record nor the journal"));
     let mut granted_to_gone = record.clone();
-    granted_to_gone
-        .chroots
-        .insert("/x".into(), Owned::granted("a", RelationId(9), "cdrwa", "t"));
+    granted_to_gone.chroots.insert(
+        "/x".into(),
+        Owned::granted("a", RelationId(9), "cdrwa", "t"),
+    );
     let plan = Plan {
         steps: vec![],
         record: granted_to_gone,
@@ -746,10 +747,6 @@ fn random_histories_keep_tenancy() {
         w.hook();
         w.hook();
         let last = w.hook();
-        assert!(
-            last.steps.is_empty(),
-            "seed {seed}: still {:?}",
-            last.steps
-        );
+        assert!(last.steps.is_empty(), "seed {seed}: still {:?}", last.steps);
     }
 }
