@@ -346,6 +346,8 @@ impl ZooKeeperCharm<'_> {
                 ))),
             }
         };
+        let started = std::time::Instant::now();
+        let ms = || started.elapsed().as_millis();
         let result = match op {
             Op::Grant {
                 path,
@@ -362,19 +364,22 @@ impl ZooKeeperCharm<'_> {
                     .create_znode(path, &[], &acls, &locked(), &admin)
                 {
                     Ok(true) => {
-                        tracing::info!("granted {path} to relation {relation} (created, ACL {})", acls[0]);
+                        tracing::info!(
+                            "granted {path} to relation {relation} (created, ACL {})",
+                            acls[0]
+                        );
                         Ok(())
                     }
-                    Ok(false) if *existing => {
-                        let r = self.ensemble.set_acls(path, &acls, true, &[], &admin);
-                        if r.is_ok() {
+                    Ok(false) if *existing => self
+                        .ensemble
+                        .set_acls(path, &acls, true, &[], &admin)
+                        .map(|n| {
                             tracing::info!(
-                                "granted {path} to relation {relation} (existing tree, every node ACL {})",
-                                acls[0]
-                            );
-                        }
-                        r
-                    }
+                                "granted {path} to relation {relation}: {n} existing znodes given its ACL {} in {} ms",
+                                acls[0],
+                                ms()
+                            )
+                        }),
                     Ok(false) => Err(ChangeError::Failed(format!(
                         "{path} appeared while it was being granted to relation {relation}; the next hook looks again"
                     ))),
@@ -386,44 +391,40 @@ impl ZooKeeperCharm<'_> {
                 relation,
                 roles,
             } => match client_acl(*relation, roles, work.creds.as_ref()) {
-                Ok(acls) => {
-                    let r = self.ensemble.set_acls(path, &acls, false, &[], &admin);
-                    if r.is_ok() {
+                Ok(acls) => self
+                    .ensemble
+                    .set_acls(path, &acls, false, &[], &admin)
+                    .map(|_| {
                         tracing::info!(
                             "relation {relation}'s roles on {path} are now {}",
                             roles.as_str()
-                        );
-                    }
-                    r
-                }
+                        )
+                    }),
                 Err(e) => Err(e),
             },
-            Op::Revoke { path, except } => {
-                let r = self
-                    .ensemble
-                    .set_acls(path, &super_only(), true, except, &admin);
-                if r.is_ok() {
+            Op::Revoke { path, except } => self
+                .ensemble
+                .set_acls(path, &super_only(), true, except, &admin)
+                .map(|n| {
                     tracing::info!(
-                        "took {path} back: every node's ACL reduced to super{}; the data is kept",
+                        "took {path} back: {n} znodes reduced to super in {} ms{}; the data is kept",
+                        ms(),
                         if except.is_empty() {
                             String::new()
                         } else {
-                            format!(" (but {})", except.join(", "))
+                            format!(" (all but {})", except.join(", "))
                         }
-                    );
-                }
-                r
-            }
-            Op::Delete { path } => {
-                let r = self
-                    .ensemble
-                    .set_acls(path, &super_only(), true, &[], &admin)
-                    .and_then(|()| self.ensemble.delete_znode(path, true, &admin));
-                if r.is_ok() {
-                    tracing::info!("deleted {path} and everything below it");
-                }
-                r
-            }
+                    )
+                }),
+            Op::Delete { path } => self
+                .ensemble
+                .set_acls(path, &super_only(), true, &[], &admin)
+                .and_then(|n| {
+                    self.ensemble
+                        .delete_znode(path, true, &admin)
+                        .map(|()| n)
+                })
+                .map(|n| tracing::info!("deleted {path}: {n} znodes in {} ms", ms())),
         };
         Ok(result)
     }
@@ -675,9 +676,9 @@ impl ZooKeeperCharm<'_> {
             tracing::warn!("client tenancy repair: {note}");
         }
         tracing::info!(
-            "client tenancy repair done in {:?}: locked /, /zookeeper and /zookeeper/quota (super all, world read); \
+            "client tenancy repair done in {} ms: locked /, /zookeeper and /zookeeper/quota (super all, world read); \
              examined {} znodes, repaired {}, gave back {}; recorded {} chroot(s), {} parent(s), {} conflict claim(s)",
-            started.elapsed(),
+            started.elapsed().as_millis(),
             tree.len(),
             s.repairs.len(),
             s.regrant.len(),

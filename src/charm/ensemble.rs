@@ -147,7 +147,8 @@ pub trait EnsembleIo {
     ) -> Result<bool, ChangeError>;
     /// Sets `acls` on `path` and, with `tree`, top down on every node below it except the
     /// subtrees `except` (a node's ACL is set before its children are listed, so nothing a
-    /// client creates meanwhile escapes). A missing path is success.
+    /// client creates meanwhile escapes). A missing path is success. Returns how many nodes
+    /// were set.
     fn set_acls(
         &mut self,
         path: &str,
@@ -155,7 +156,7 @@ pub trait EnsembleIo {
         tree: bool,
         except: &[String],
         admin: &Admin<'_>,
-    ) -> Result<(), ChangeError>;
+    ) -> Result<usize, ChangeError>;
     /// Deletes `path` (with everything below it when `recursive`). A missing path is success.
     fn delete_znode(
         &mut self,

@@ -409,15 +409,16 @@ impl EnsembleIo for ZkEnsemble {
         tree: bool,
         except: &[String],
         admin: &Admin<'_>,
-    ) -> Result<(), ChangeError> {
+    ) -> Result<usize, ChangeError> {
         self.znodes(&format!("setting the ACL of {path}"), admin, async |m| {
             m.on_leader(|c| async move {
                 if tree {
-                    c.set_acls_tree(path, acls, except).await.map(|_| ())
+                    c.set_acls_tree(path, acls, except).await
                 } else {
                     match c.set_acls(path, acls).await {
-                        Err(ZkError::NoNode { .. }) => Ok(()),
-                        other => other,
+                        Ok(()) => Ok(1),
+                        Err(ZkError::NoNode { .. }) => Ok(0),
+                        Err(e) => Err(e),
                     }
                 }
             })

@@ -101,6 +101,9 @@ pub fn four_lw_addr(host: &str, port: Option<u16>) -> String {
     }
 }
 
+/// How many requests of one tree walk are sent before their answers are awaited.
+const PIPELINE: usize = 256;
+
 /// One session. Cheap to clone (clones share the session); the session closes when the last
 /// clone is dropped.
 #[derive(Clone)]
@@ -334,22 +337,29 @@ impl ZooKeeperClient {
     /// skipped.
     pub async fn get_all_znode_children(&self, path: &str) -> Result<BTreeSet<String>, ZkError> {
         let mut found = BTreeSet::new();
-        let mut todo = vec![path.to_string()];
-        while let Some(p) = todo.pop() {
-            let names = match self.children(&p).await {
-                Ok(n) => n,
-                Err(ZkError::NoNode { .. }) => continue,
-                Err(e) => return Err(e),
-            };
-            if p != "/" {
-                found.insert(p.clone());
-            }
-            for name in names {
-                let child = child_path(&p, &name);
-                if child != "/zookeeper" {
-                    todo.push(child);
+        let mut level = vec![path.to_string()];
+        while !level.is_empty() {
+            let mut next = Vec::new();
+            for chunk in level.chunks(PIPELINE) {
+                let lists: Vec<_> = chunk.iter().map(|p| self.inner.list_children(p)).collect();
+                for (p, fut) in chunk.iter().zip(lists) {
+                    let names = match self.bounded("list", p, fut).await {
+                        Ok(n) => n,
+                        Err(ZkError::NoNode { .. }) => continue,
+                        Err(e) => return Err(e),
+                    };
+                    if p != "/" {
+                        found.insert(p.clone());
+                    }
+                    next.extend(
+                        names
+                            .into_iter()
+                            .map(|n| child_path(p, &n))
+                            .filter(|c| c != "/zookeeper"),
+                    );
                 }
             }
+            level = next;
         }
         Ok(found)
     }
@@ -424,21 +434,24 @@ impl ZooKeeperClient {
             if nodes.is_empty() {
                 return Ok(());
             }
-            // Deepest first.
+            // Deepest first, one depth at a time, each depth pipelined.
             nodes.sort_by_key(|p| std::cmp::Reverse(p.matches('/').count()));
             let mut all_gone = true;
-            for node in &nodes {
-                match self
-                    .bounded("delete", node, self.inner.delete(node, None))
-                    .await
-                {
-                    Ok(()) | Err(ZkError::NoNode { .. }) => {}
-                    Err(e @ ZkError::NotEmpty { .. }) => {
-                        all_gone = false;
-                        last = Some(e);
-                        break;
+            let depth = |p: &String| p.matches('/').count();
+            'depths: for group in nodes.chunk_by(|a, b| depth(a) == depth(b)) {
+                for chunk in group.chunks(PIPELINE) {
+                    let dels: Vec<_> = chunk.iter().map(|n| self.inner.delete(n, None)).collect();
+                    for (node, fut) in chunk.iter().zip(dels) {
+                        match self.bounded("delete", node, fut).await {
+                            Ok(()) | Err(ZkError::NoNode { .. }) => {}
+                            Err(e @ ZkError::NotEmpty { .. }) => {
+                                all_gone = false;
+                                last = Some(e);
+                                break 'depths;
+                            }
+                            Err(e) => return Err(e),
+                        }
                     }
-                    Err(e) => return Err(e),
                 }
             }
             if all_gone {
@@ -482,63 +495,104 @@ impl ZooKeeperClient {
     /// Sets `acls` on `path` and, top down, on every node below it except the subtrees `except`.
     /// Each node's ACL is set before its children are listed, so a child created meanwhile by a
     /// client losing its access is either listed or refused: nothing escapes. Nodes deleted
-    /// meanwhile are skipped; a missing `path` is success. Returns how many nodes were set.
+    /// meanwhile are skipped; a missing `path` is success. Requests of one level are pipelined
+    /// (the server commits them in groups). Returns how many nodes were set.
     pub async fn set_acls_tree(
         &self,
         path: &str,
         acls: &[AclEntry],
         except: &[String],
     ) -> Result<usize, ZkError> {
+        if acls.is_empty() {
+            return Err(ZkError::BadArguments {
+                detail: format!("setAcl {path}: an empty ACL list would make the node unusable"),
+            });
+        }
+        let client_acls: Vec<zkc::Acl> = acls.iter().map(AclEntry::to_client).collect();
         let skipped = |p: &str| except.iter().any(|e| is_within(p, e));
-        let mut todo = vec![path.to_string()];
+        let mut level = vec![path.to_string()];
         let mut set = 0;
-        while let Some(p) = todo.pop() {
-            if skipped(&p) {
-                continue;
+        while !level.is_empty() {
+            level.retain(|p| !skipped(p));
+            let mut next = Vec::new();
+            for chunk in level.chunks(PIPELINE) {
+                // Sent now, in order; awaited below.
+                let sets: Vec<_> = chunk
+                    .iter()
+                    .map(|p| self.inner.set_acl(p, &client_acls, None))
+                    .collect();
+                let mut present = Vec::new();
+                for (p, fut) in chunk.iter().zip(sets) {
+                    match self.bounded("setAcl", p, fut).await {
+                        Ok(_) => {
+                            set += 1;
+                            present.push(p);
+                        }
+                        Err(ZkError::NoNode { .. }) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                let lists: Vec<_> = present
+                    .iter()
+                    .map(|p| self.inner.list_children(p))
+                    .collect();
+                for (p, fut) in present.iter().zip(lists) {
+                    match self.bounded("list", p, fut).await {
+                        Ok(names) => next.extend(names.into_iter().map(|n| child_path(p, &n))),
+                        Err(ZkError::NoNode { .. }) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
             }
-            match self.set_acls(&p, acls).await {
-                Ok(()) => set += 1,
-                Err(ZkError::NoNode { .. }) => continue,
-                Err(e) => return Err(e),
-            }
-            match self.children(&p).await {
-                Ok(names) => todo.extend(names.into_iter().map(|n| child_path(&p, &n))),
-                Err(ZkError::NoNode { .. }) => {}
-                Err(e) => return Err(e),
-            }
+            level = next;
         }
         Ok(set)
     }
 
     /// Every node below `root` (not `root` itself when it is `/`) with its ACL, parents before
-    /// children, leaving out the subtrees `skip`. Nodes deleted meanwhile are left out.
+    /// children, leaving out the subtrees `skip`. Nodes deleted meanwhile are left out. Requests
+    /// of one level are pipelined.
     pub async fn acls_tree(
         &self,
         root: &str,
         skip: &[String],
     ) -> Result<Vec<(String, Vec<AclEntry>)>, ZkError> {
         let mut out = Vec::new();
-        let mut todo = std::collections::VecDeque::from([root.to_string()]);
-        while let Some(p) = todo.pop_front() {
-            if p != "/" {
-                match self.acls_if_exists(&p).await? {
-                    Some(a) => out.push((p.clone(), a)),
-                    None => continue,
+        let mut level = vec![root.to_string()];
+        while !level.is_empty() {
+            let mut next = Vec::new();
+            for chunk in level.chunks(PIPELINE) {
+                let acls: Vec<_> = chunk
+                    .iter()
+                    .map(|p| (p != "/").then(|| self.inner.get_acl(p)))
+                    .collect();
+                let lists: Vec<_> = chunk.iter().map(|p| self.inner.list_children(p)).collect();
+                for ((p, acl), list) in chunk.iter().zip(acls).zip(lists) {
+                    if let Some(fut) = acl {
+                        match self.bounded("getAcl", p, fut).await {
+                            Ok((a, _)) => {
+                                out.push((p.clone(), a.iter().map(AclEntry::from_client).collect()))
+                            }
+                            Err(ZkError::NoNode { .. }) => continue,
+                            Err(e) => return Err(e),
+                        }
+                    }
+                    match self.bounded("list", p, list).await {
+                        Ok(mut names) => {
+                            names.sort();
+                            next.extend(
+                                names
+                                    .into_iter()
+                                    .map(|n| child_path(p, &n))
+                                    .filter(|c| !skip.iter().any(|s| is_within(c, s))),
+                            );
+                        }
+                        Err(ZkError::NoNode { .. }) => {}
+                        Err(e) => return Err(e),
+                    }
                 }
             }
-            match self.children(&p).await {
-                Ok(mut names) => {
-                    names.sort();
-                    todo.extend(
-                        names
-                            .into_iter()
-                            .map(|n| child_path(&p, &n))
-                            .filter(|c| !skip.iter().any(|s| is_within(c, s))),
-                    );
-                }
-                Err(ZkError::NoNode { .. }) => {}
-                Err(e) => return Err(e),
-            }
+            level = next;
         }
         Ok(out)
     }

@@ -265,7 +265,8 @@ fn main() -> ExitCode {
         Some("demo") => demo(&root),
         Some("bench") => bench(&root, args.get(1).map(String::as_str).unwrap_or("all")),
         _ => Err(
-            "usage: cargo xtask demo | pack | test [cargo test args] | bench [all|quick]".into(),
+            "usage: cargo xtask demo | pack | test [cargo test args] | bench [all|quick|tenancy]"
+                .into(),
         ),
     };
     match result {
