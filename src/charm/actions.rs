@@ -260,8 +260,8 @@ impl ZooKeeperCharm<'_> {
                 .super_candidates()
                 .map_err(|e| refused(e.to_string()))?;
             let admin = Admin {
-                known: &book,
-                super_passwords: &pws,
+                known: book,
+                super_passwords: pws,
             };
             self.ensemble
                 .delete_znode(path.as_str(), true, &admin)

@@ -25,7 +25,7 @@ use crate::clients::{client_acls, locked, super_only, sweep, CHARM_ROOT, JOURNAL
 use crate::engine::status::UnitCondition;
 use crate::juju::tools::{Databag, Missing, SecretAddOptions, SecretOwner};
 use crate::juju::{Event, RelationId, RelationPhase, ToolError};
-use crate::quorum::plan::{Ensemble, Hold, UnitId};
+use crate::quorum::plan::{Ensemble, Hold};
 use crate::restart::fingerprint;
 use crate::secret::Secret;
 use crate::state::credentials::{self, client_key, Credentials, PASSWORD_LEN};
@@ -35,6 +35,11 @@ use crate::workload::render::CLIENT_PORT;
 /// How long the leader trusts what ZooKeeper said about a refused path before asking again
 /// (an operator may delete the data meanwhile).
 const FACTS_TTL_SECS: u64 = 300;
+/// How often the leader looks at the journal of started operations even with no reason to
+/// (a leader that lost and regained leadership without a hook in between).
+const JOURNAL_TTL_SECS: u64 = 600;
+/// In the charm directory: this unit wrote journal entries a later hook must read.
+const JOURNAL_MARKER: &str = ".zookeeper-journal-pending";
 
 /// A ZooKeeper answer that ends the tenancy work of this hook ([`ChangeError`]).
 type Zk<T> = Result<T, ChangeError>;
@@ -79,8 +84,7 @@ pub(super) struct Granted {
 struct Work {
     creds: Option<Credentials>,
     before: Option<Credentials>,
-    book: Option<BTreeMap<UnitId, String>>,
-    super_pws: Vec<Secret>,
+    admin: Option<Admin>,
 }
 
 impl ZooKeeperCharm<'_> {
@@ -263,10 +267,14 @@ impl ZooKeeperCharm<'_> {
     ) -> Result<Zk<()>, CharmError> {
         let mut wrote_journal = false;
         for round in 0..4 {
-            // Only the first round reads the journal: a later one would confirm entries against a
-            // record that is not committed yet.
-            let journal = if round == 0 && !self.local.journal_clean {
-                zk!(self.read_journal(work))
+            // The journal is read in the first round only (a later one would confirm entries
+            // against a record not committed yet), and only when it may hold something: an
+            // earlier hook of this unit wrote to it, this unit has just become the leader, the
+            // last look is old, or this hook talks to ZooKeeper anyway.
+            let journal = if round == 0 && self.journal_may_hold(clients, record, policy, now)? {
+                let j = zk!(self.read_journal(work));
+                self.local.journal_checked_at = self.opts.now;
+                j
             } else {
                 Vec::new()
             };
@@ -296,8 +304,12 @@ impl ZooKeeperCharm<'_> {
             self.ensure_passwords(&p.granting(), work)?;
             for step in &p.steps {
                 if let Some(e) = &step.journal {
-                    wrote_journal = true;
-                    self.local.journal_clean = false;
+                    if !wrote_journal {
+                        // On disk before ZooKeeper: a hook that dies after this still makes
+                        // the next one read the journal.
+                        self.journal_marker(true);
+                        wrote_journal = true;
+                    }
                     zk!(self.write_journal(e, work));
                 }
                 let result = self.execute(&step.op, work)?;
@@ -315,11 +327,14 @@ impl ZooKeeperCharm<'_> {
                     }
                 }
             }
-            for e in p.journal_done.iter().filter(|_| round == 0) {
-                zk!(self.remove_journal(e, work));
-            }
-            if round == 0 && !wrote_journal && journal.len() == p.journal_done.len() {
-                self.local.journal_clean = true;
+            if round == 0 {
+                for e in &p.journal_done {
+                    zk!(self.remove_journal(e, work));
+                }
+                if !wrote_journal && journal.len() == p.journal_done.len() {
+                    // Nothing left in the journal that a later hook must look at.
+                    self.journal_marker(false);
+                }
             }
             *record = p.record;
             if p.steps.is_empty() {
@@ -329,13 +344,62 @@ impl ZooKeeperCharm<'_> {
         Ok(Ok(()))
     }
 
+    /// Whether the journal may hold something this hook must act on (see
+    /// [`Self::apply_tenancy`]).
+    fn journal_may_hold(
+        &self,
+        clients: &[Client],
+        record: &Ownership,
+        policy: crate::state::config::ZnodePolicy,
+        now: &str,
+    ) -> Result<bool, CharmError> {
+        if self.journal_marker_set()
+            || matches!(self.event, Some(Event::LeaderElected))
+            || self.opts.now.saturating_sub(self.local.journal_checked_at) >= JOURNAL_TTL_SECS
+        {
+            return Ok(true);
+        }
+        let facts = self.fresh_facts();
+        let p = plan::plan(&plan::Input {
+            clients,
+            record,
+            facts: &facts,
+            journal: &[],
+            policy,
+            now,
+        })?;
+        Ok(!p.steps.is_empty() || p.needs_facts.iter().any(|n| !facts.contains_key(n)))
+    }
+
+    fn journal_marker_path(&self) -> std::path::PathBuf {
+        self.ctx.charm_dir.join(JOURNAL_MARKER)
+    }
+
+    fn journal_marker_set(&self) -> bool {
+        self.journal_marker_path().exists()
+    }
+
+    /// Sets (durably, at once) or clears the marker saying this unit wrote journal entries that
+    /// a later hook must read. A marker that cannot be written is logged: the periodic look at
+    /// the journal still finds the entries.
+    fn journal_marker(&self, set: bool) {
+        let path = self.journal_marker_path();
+        let result = if set {
+            std::fs::File::create(&path).and_then(|f| f.sync_all())
+        } else {
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                other => other,
+            }
+        };
+        if let Err(e) = result {
+            tracing::warn!("journal marker {}: {e}", path.display());
+        }
+    }
+
     /// Runs one planned operation on the quorum leader.
     fn execute(&mut self, op: &Op, work: &mut Work) -> Result<Zk<()>, CharmError> {
-        let (book, pws) = self.admin(work)?;
-        let admin = Admin {
-            known: &book,
-            super_passwords: &pws,
-        };
+        let admin = self.admin(work)?;
         let client_acl = |rel: RelationId, roles: &Roles, creds: Option<&Credentials>| {
             let pw = creds.and_then(|c| c.client_password(rel)).cloned();
             match pw {
@@ -380,9 +444,22 @@ impl ZooKeeperCharm<'_> {
                                 ms()
                             )
                         }),
-                    Ok(false) => Err(ChangeError::Failed(format!(
-                        "{path} appeared while it was being granted to relation {relation}; the next hook looks again"
-                    ))),
+                    Ok(false) => {
+                        // Not created by this grant: the journal must not claim it.
+                        let _ = self.ensemble.delete_znode(
+                            &journal_path(&Started {
+                                op: plan::StartedOp::Grant,
+                                path: path.clone(),
+                                relation: relation.0,
+                                app: String::new(),
+                            }),
+                            false,
+                            &admin,
+                        );
+                        Err(ChangeError::Failed(format!(
+                            "{path} appeared while it was being granted to relation {relation}; the next hook looks again"
+                        )))
+                    }
                     Err(e) => Err(e),
                 }
             }
@@ -431,11 +508,7 @@ impl ZooKeeperCharm<'_> {
 
     /// The journal entries in ZooKeeper (unreadable ones are removed with a warning).
     fn read_journal(&mut self, work: &mut Work) -> Result<Zk<Vec<Started>>, CharmError> {
-        let (book, pws) = self.admin(work)?;
-        let admin = Admin {
-            known: &book,
-            super_passwords: &pws,
-        };
+        let admin = self.admin(work)?;
         let entries = match self.ensemble.children_data(JOURNAL, &admin) {
             Ok(e) => e,
             Err(e) => return Ok(Err(e)),
@@ -463,11 +536,7 @@ impl ZooKeeperCharm<'_> {
     }
 
     fn write_journal(&mut self, e: &Started, work: &mut Work) -> Result<Zk<()>, CharmError> {
-        let (book, pws) = self.admin(work)?;
-        let admin = Admin {
-            known: &book,
-            super_passwords: &pws,
-        };
+        let admin = self.admin(work)?;
         let data = serde_json::to_vec(e).unwrap_or_default();
         Ok(self
             .ensemble
@@ -482,11 +551,7 @@ impl ZooKeeperCharm<'_> {
     }
 
     fn remove_journal(&mut self, e: &Started, work: &mut Work) -> Result<Zk<()>, CharmError> {
-        let (book, pws) = self.admin(work)?;
-        let admin = Admin {
-            known: &book,
-            super_passwords: &pws,
-        };
+        let admin = self.admin(work)?;
         Ok(self.ensemble.delete_znode(&journal_path(e), false, &admin))
     }
 
@@ -502,11 +567,7 @@ impl ZooKeeperCharm<'_> {
 
     /// Asks ZooKeeper about `paths` and their ancestors.
     fn fetch_facts(&mut self, paths: &[String], work: &mut Work) -> Result<Zk<()>, CharmError> {
-        let (book, pws) = self.admin(work)?;
-        let admin = Admin {
-            known: &book,
-            super_passwords: &pws,
-        };
+        let admin = self.admin(work)?;
         let mut ask: BTreeSet<String> = BTreeSet::new();
         for p in paths {
             ask.insert(p.clone());
@@ -531,24 +592,18 @@ impl ZooKeeperCharm<'_> {
     }
 
     /// Every address this unit knows and the super passwords, read once per hook.
-    fn admin(
-        &mut self,
-        work: &mut Work,
-    ) -> Result<(BTreeMap<UnitId, String>, Vec<Secret>), CharmError> {
-        if work.book.is_none() {
+    fn admin(&mut self, work: &mut Work) -> Result<Admin, CharmError> {
+        if work.admin.is_none() {
             let peer = self.view.as_ref().and_then(|v| v.peer.clone());
-            work.book = Some(match peer {
-                Some(p) => self.address_book(&p),
-                None => self.local.addresses.clone(),
+            work.admin = Some(Admin {
+                known: match peer {
+                    Some(p) => self.address_book(&p),
+                    None => self.local.addresses.clone(),
+                },
+                super_passwords: self.super_candidates()?,
             });
         }
-        if work.super_pws.is_empty() {
-            work.super_pws = self.super_candidates()?;
-        }
-        Ok((
-            work.book.clone().unwrap_or_default(),
-            work.super_pws.clone(),
-        ))
+        Ok(work.admin.clone().unwrap_or_default())
     }
 
     /// The credentials this hook works on (read once).
@@ -595,14 +650,10 @@ impl ZooKeeperCharm<'_> {
         now: &str,
         work: &mut Work,
     ) -> Result<Zk<Ownership>, CharmError> {
-        let (book, pws) = self.admin(work)?;
-        if pws.is_empty() {
+        let admin = self.admin(work)?;
+        if admin.super_passwords.is_empty() {
             return Ok(Err(ChangeError::Failed("no super password yet".into())));
         }
-        let admin = Admin {
-            known: &book,
-            super_passwords: &pws,
-        };
         let started = std::time::Instant::now();
         for p in ["/", "/zookeeper", "/zookeeper/quota"] {
             if let Err(e) = self.ensemble.set_acls(p, &locked(), false, &[], &admin) {
@@ -614,8 +665,8 @@ impl ZooKeeperCharm<'_> {
             Ok(t) => t,
             Err(e) => return Ok(Err(e)),
         };
-        let creds = self.work_creds(work)?;
-        let remembered: BTreeMap<u32, String> = creds
+        let remembered: BTreeMap<u32, String> = self
+            .work_creds(work)?
             .as_ref()
             .map(|c| {
                 c.values
@@ -653,6 +704,9 @@ impl ZooKeeperCharm<'_> {
                 return Ok(Err(e));
             }
         }
+        // Chroots published to a client whose ACL lost it: given back in full.
+        let rels: BTreeSet<RelationId> = s.regrant.iter().map(|(_, r)| *r).collect();
+        self.ensure_passwords(&rels, work)?;
         for (path, rel) in &s.regrant {
             let roles = s
                 .record
@@ -660,17 +714,13 @@ impl ZooKeeperCharm<'_> {
                 .get(path)
                 .and_then(|o| Roles::parse(&o.roles).ok())
                 .unwrap_or_else(Roles::all);
-            let pw = creds
-                .as_ref()
-                .and_then(|c| c.client_password(*rel))
-                .cloned();
-            let Some(acls) = pw.and_then(|pw| client_acls(*rel, &pw, &roles).ok()) else {
-                tracing::warn!("{path}: relation {rel} has no password; not given back");
-                continue;
+            let grant = Op::Grant {
+                path: path.clone(),
+                relation: *rel,
+                roles,
+                existing: true,
             };
-            if let Err(e) = self.ensemble.set_acls(path, &acls, true, &[], &admin) {
-                return Ok(Err(e));
-            }
+            zk!(self.execute(&grant, work));
         }
         for note in &s.notes {
             tracing::warn!("client tenancy repair: {note}");

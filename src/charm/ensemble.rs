@@ -60,10 +60,10 @@ pub struct QuorumReport {
 
 /// How to reach the ensemble as the super user: every address this unit knows, and the super
 /// passwords to try (current first).
-#[derive(Clone, Copy)]
-pub struct Admin<'a> {
-    pub known: &'a BTreeMap<UnitId, String>,
-    pub super_passwords: &'a [Secret],
+#[derive(Clone, Default)]
+pub struct Admin {
+    pub known: BTreeMap<UnitId, String>,
+    pub super_passwords: Vec<Secret>,
 }
 
 /// Why a membership change did not happen.
@@ -127,13 +127,13 @@ pub trait EnsembleIo {
     fn acls_of(
         &mut self,
         paths: &[String],
-        admin: &Admin<'_>,
+        admin: &Admin,
     ) -> Result<BTreeMap<String, Option<Vec<AclEntry>>>, ChangeError>;
     /// Every znode (but `/` and the subtrees `skip`) with its ACL, parents first.
     fn tree_acls(
         &mut self,
         skip: &[String],
-        admin: &Admin<'_>,
+        admin: &Admin,
     ) -> Result<Vec<(String, Vec<AclEntry>)>, ChangeError>;
     /// Creates `path` holding `data` with `acls` (missing parents with `parent_acls`); false
     /// when it existed (left as it was).
@@ -143,7 +143,7 @@ pub trait EnsembleIo {
         data: &[u8],
         acls: &[AclEntry],
         parent_acls: &[AclEntry],
-        admin: &Admin<'_>,
+        admin: &Admin,
     ) -> Result<bool, ChangeError>;
     /// Sets `acls` on `path` and, with `tree`, top down on every node below it except the
     /// subtrees `except` (a node's ACL is set before its children are listed, so nothing a
@@ -155,20 +155,20 @@ pub trait EnsembleIo {
         acls: &[AclEntry],
         tree: bool,
         except: &[String],
-        admin: &Admin<'_>,
+        admin: &Admin,
     ) -> Result<usize, ChangeError>;
     /// Deletes `path` (with everything below it when `recursive`). A missing path is success.
     fn delete_znode(
         &mut self,
         path: &str,
         recursive: bool,
-        admin: &Admin<'_>,
+        admin: &Admin,
     ) -> Result<(), ChangeError>;
     /// The children of `path` with their data (none when it does not exist).
     fn children_data(
         &mut self,
         path: &str,
-        admin: &Admin<'_>,
+        admin: &Admin,
     ) -> Result<Vec<(String, Vec<u8>)>, ChangeError>;
 
     /// Everything `get-quorum-status` shows, from four-letter words only.

@@ -318,7 +318,6 @@ impl ZooKeeperCharm<'_> {
             self.local.restart_bags.clear();
             self.local.restart_granted = None;
             self.local.client_facts.clear();
-            self.local.journal_clean = false;
         }
         if let Some(app) = self.app_status.clone() {
             if self.local.app_status.as_ref() != Some(&app) {

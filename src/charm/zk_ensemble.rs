@@ -363,7 +363,7 @@ impl EnsembleIo for ZkEnsemble {
     fn acls_of(
         &mut self,
         paths: &[String],
-        admin: &Admin<'_>,
+        admin: &Admin,
     ) -> Result<BTreeMap<String, Option<Vec<AclEntry>>>, ChangeError> {
         self.znodes("reading ACLs", admin, async |m| {
             let mut out = BTreeMap::new();
@@ -380,7 +380,7 @@ impl EnsembleIo for ZkEnsemble {
     fn tree_acls(
         &mut self,
         skip: &[String],
-        admin: &Admin<'_>,
+        admin: &Admin,
     ) -> Result<Vec<(String, Vec<AclEntry>)>, ChangeError> {
         self.znodes("walking the znode tree", admin, async |m| {
             m.on_leader(|c| async move { c.acls_tree("/", skip).await })
@@ -394,7 +394,7 @@ impl EnsembleIo for ZkEnsemble {
         data: &[u8],
         acls: &[AclEntry],
         parent_acls: &[AclEntry],
-        admin: &Admin<'_>,
+        admin: &Admin,
     ) -> Result<bool, ChangeError> {
         self.znodes(&format!("creating {path}"), admin, async |m| {
             m.on_leader(|c| async move { c.create_znode_with(path, data, acls, parent_acls).await })
@@ -408,7 +408,7 @@ impl EnsembleIo for ZkEnsemble {
         acls: &[AclEntry],
         tree: bool,
         except: &[String],
-        admin: &Admin<'_>,
+        admin: &Admin,
     ) -> Result<usize, ChangeError> {
         self.znodes(&format!("setting the ACL of {path}"), admin, async |m| {
             m.on_leader(|c| async move {
@@ -430,7 +430,7 @@ impl EnsembleIo for ZkEnsemble {
         &mut self,
         path: &str,
         recursive: bool,
-        admin: &Admin<'_>,
+        admin: &Admin,
     ) -> Result<(), ChangeError> {
         self.znodes(&format!("deleting {path}"), admin, async |m| {
             m.on_leader(|c| async move {
@@ -447,7 +447,7 @@ impl EnsembleIo for ZkEnsemble {
     fn children_data(
         &mut self,
         path: &str,
-        admin: &Admin<'_>,
+        admin: &Admin,
     ) -> Result<Vec<(String, Vec<u8>)>, ChangeError> {
         self.znodes(&format!("reading {path}"), admin, async |m| {
             m.on_leader(|c| async move {
@@ -516,7 +516,7 @@ impl ZkEnsemble {
     fn znodes<T>(
         &mut self,
         what: &str,
-        admin: &Admin<'_>,
+        admin: &Admin,
         work: impl AsyncFnOnce(&mut ZooKeeperManager) -> Result<T, ZkError>,
     ) -> Result<T, ChangeError> {
         let classify_znode = |e: ZkError| match e {
@@ -526,7 +526,7 @@ impl ZkEnsemble {
             }
             other => ChangeError::Failed(format!("{what}: {other}")),
         };
-        self.connect(admin.known, admin.super_passwords)
+        self.connect(&admin.known, &admin.super_passwords)
             .map_err(classify_znode)?;
         let (Some(rt), Some(manager)) = (&self.rt, self.manager.as_mut()) else {
             return Err(ChangeError::Failed("no session".into()));

@@ -5,7 +5,9 @@
 //! Rules, in the order they apply:
 //! 1. **Conflicts** (claims the repair sweep found overlapping): a claim whose relation is gone is
 //!    revoked (never the other claims' subtrees; deleted under `client-znode-policy=delete` when
-//!    it holds no other claim); a claim that no longer overlaps another becomes a grant.
+//!    it holds no other claim; left to the claimant around it when it lies inside a live claim);
+//!    a claim that no longer overlaps another becomes a grant, every node of its tree given the
+//!    relation's ACL (entries of the former claimants go).
 //! 2. **Records of relations that are gone**, per policy: `keep` reduces a granted tree to the
 //!    super user and keeps it for the application's name; `delete` deletes every tree the
 //!    relation held (also those it moved away from). Records kept after a removal stay as they
@@ -20,11 +22,11 @@
 //! 4. **Requests**, lowest relation id first. A request equal to the relation's grant changes
 //!    nothing (or only the roles, on the chroot node). A new path is granted only if it is no
 //!    parent the charm created and overlaps no recorded path (a chroot of any state, also one
-//!    granted earlier in the same plan, a conflict claim) except the relation's own kept chroot of
-//!    that exact path. A path not in the record needs ZooKeeper's facts first
+//!    granted earlier in the same plan, a conflict claim) except a chroot of that exact path kept
+//!    for an application of the same name (its data given back). A path not in the record needs ZooKeeper's facts first
 //!    ([`Plan::needs_facts`]): it is created when it does not exist under ancestors the charm
 //!    created (or that do not exist); an existing one is taken only when the journal says this
-//!    relation's grant of it was started. Anything else is refused with the reason; the relation
+//!    relation's grant of it was started and its ACL names exactly this relation. Anything else is refused with the reason; the relation
 //!    keeps the chroot it has ("the last working configuration stays in force").
 //! 5. **One chroot per relation**: once the new chroot is granted, the previous one is revoked
 //!    (data kept whatever the policy says: the client did not leave) and kept for the application.
@@ -279,15 +281,21 @@ impl Planner<'_> {
 
     /// Rule 1.
     fn conflicts(&mut self) {
-        let gone: Vec<(String, Claim)> = self
+        let gone: Vec<String> = self
             .rec
             .conflicts
             .iter()
             .filter(|(_, c)| !self.is_live(c.relation))
-            .map(|(p, c)| (p.clone(), c.clone()))
+            .map(|(p, _)| p.clone())
             .collect();
-        for (path, _) in gone {
-            self.rec.conflicts.remove(&path);
+        for path in &gone {
+            self.rec.conflicts.remove(path);
+        }
+        for path in gone {
+            // Inside a live claim: that claimant gets the whole tree when it is granted.
+            if self.rec.conflicts.keys().any(|p| is_within(&path, p)) {
+                continue;
+            }
             let holds: Vec<String> = self
                 .rec
                 .conflicts
@@ -320,10 +328,24 @@ impl Planner<'_> {
             .collect();
         for (path, claim) in alone {
             self.rec.conflicts.remove(&path);
-            // Roles unknown: the request's roles are set on the node by rule 3.
+            let relation = RelationId(claim.relation);
+            let roles = match self.live.get(&claim.relation).map(|c| &c.request) {
+                Some(Parsed::Valid(r)) => r.roles.clone(),
+                _ => Roles::all(),
+            };
             self.rec.chroots.insert(
-                path,
-                Owned::granted(&claim.app, RelationId(claim.relation), "", self.input.now),
+                path.clone(),
+                Owned::granted(&claim.app, relation, roles.as_str(), self.input.now),
+            );
+            // Every node of the tree gets its ACL: entries of the former claimants go.
+            self.push(
+                Op::Grant {
+                    path,
+                    relation,
+                    roles,
+                    existing: true,
+                },
+                None,
             );
         }
     }
@@ -414,15 +436,20 @@ impl Planner<'_> {
 
     /// Rule 3, once the records of gone relations are handled: grants nobody asks for now are
     /// taken back; moves that were never recorded are undone (the record still grants the old
-    /// chroot).
+    /// chroot). A started grant is acted on only while ZooKeeper shows it (the path exists and
+    /// its ACL names exactly that relation); otherwise the grant never happened, or the node is
+    /// not the charm's any more, and the entry is dropped.
     fn journal(&mut self) {
         for e in self.input.journal {
             if self.journal_done.contains(e) {
                 continue;
             }
             match e.op {
-                StartedOp::Grant if !self.wants(e) => self.take_back(e),
-                StartedOp::Grant => {}
+                StartedOp::Grant => {
+                    if self.started_grant_shows(e) == Some(true) && !self.wants(e) {
+                        self.take_back(e);
+                    }
+                }
                 StartedOp::Revoke => {
                     let roles = self.rec.chroots.get(&e.path).map(|o| o.roles.clone());
                     self.journal_done.push(e.clone());
@@ -442,6 +469,20 @@ impl Planner<'_> {
         }
     }
 
+    /// Whether ZooKeeper still shows a started grant (`None`: its facts are asked for first). An
+    /// entry it does not show is done.
+    fn started_grant_shows(&mut self, e: &Started) -> Option<bool> {
+        let Some(f) = self.input.facts.get(&e.path) else {
+            self.needs_facts.insert(e.path.clone());
+            return None;
+        };
+        let shows = f.exists && f.named == BTreeSet::from([e.relation]);
+        if !shows {
+            self.journal_done.push(e.clone());
+        }
+        Some(shows)
+    }
+
     /// Rule 3, after the requests: a grant still asked for but not given in this plan (refused
     /// now) is taken back too.
     fn journal_leftovers(&mut self) {
@@ -452,9 +493,10 @@ impl Planner<'_> {
                 .get(&e.path)
                 .is_some_and(|o| o.is_granted_to(RelationId(e.relation)));
             if e.op == StartedOp::Grant
-                && self.wants(e)
                 && !granted
                 && !self.journal_done.contains(e)
+                && self.input.facts.contains_key(&e.path)
+                && self.wants(e)
             {
                 self.take_back(e);
             }
@@ -467,37 +509,39 @@ impl Planner<'_> {
             .is_some_and(|c| matches!(&c.request, Parsed::Valid(r) if r.chroot.as_str() == e.path))
     }
 
-    /// A started grant nobody holds: reduced to super and kept for its application (deleted when
-    /// its relation left under `delete`), as if it had been recorded.
+    /// A started grant nobody holds (ZooKeeper shows the relation's ACL on it): reduced to super
+    /// and kept for its application (deleted when its relation left under `delete`), as if it
+    /// had been recorded. A path granted to anyone, recorded for another application, or
+    /// overlapping anything recorded is left alone.
     fn take_back(&mut self, e: &Started) {
         self.journal_done.push(e.clone());
+        let ours = match self.rec.chroots.get(&e.path) {
+            Some(o) => o.state != State::Granted && o.app == e.app,
+            None => Chroot::parse(&e.path).is_ok_and(|c| {
+                self.rec.overlapping(&c).is_empty()
+                    && !self.rec.parents.iter().any(|p| is_within(p, &e.path))
+            }),
+        };
+        if !ours {
+            return;
+        }
         let live = self.is_live(e.relation);
+        if !live && self.delete_policy() {
+            self.delete(&e.path);
+            return;
+        }
         let why = if live {
             KeptWhy::Moved
         } else {
             KeptWhy::Removed
         };
-        let ours = match self.rec.chroots.get(&e.path) {
-            // Granted to a live relation since (given again, every node re-ACLed): not ours.
-            Some(o) if o.state == State::Granted => return,
-            Some(o) => o.app == e.app,
-            None => Chroot::parse(&e.path).is_ok_and(|c| {
-                self.rec.overlapping(&c).is_empty() && !self.rec.parents.contains(&e.path)
-            }),
-        };
-        if ours && !live && self.delete_policy() {
-            self.delete(&e.path);
-            return;
+        let mut kept = Owned::granted(&e.app, RelationId(e.relation), "", self.input.now);
+        if let Some(o) = self.rec.chroots.get(&e.path) {
+            kept.roles = o.roles.clone();
         }
-        if ours {
-            let mut kept = Owned::granted(&e.app, RelationId(e.relation), "", self.input.now);
-            if let Some(o) = self.rec.chroots.get(&e.path) {
-                kept.roles = o.roles.clone();
-            }
-            kept.state = State::Kept;
-            kept.why = Some(why);
-            self.rec.chroots.insert(e.path.clone(), kept);
-        }
+        kept.state = State::Kept;
+        kept.why = Some(why);
+        self.rec.chroots.insert(e.path.clone(), kept);
         self.push(
             Op::Revoke {
                 path: e.path.clone(),
@@ -554,7 +598,7 @@ impl Planner<'_> {
                 self.rec.parents.insert(parent);
             }
             if let Some((prev, _)) = &current {
-                // Rule 4: the previous chroot is taken back once the new one is granted.
+                // Rule 5: the previous chroot is taken back once the new one is granted.
                 self.set(prev, State::Revoking, Some(KeptWhy::Moved));
             }
             self.push_journaled(
@@ -680,12 +724,12 @@ impl Planner<'_> {
         if !facts.exists {
             return Some(false);
         }
-        if self
+        let started = self
             .input
             .journal
             .iter()
-            .any(|e| e.op == StartedOp::Grant && e.path == want && e.relation == c.relation.0)
-        {
+            .any(|e| e.op == StartedOp::Grant && e.path == want && e.relation == c.relation.0);
+        if started && facts.named == BTreeSet::from([c.relation.0]) {
             // This relation's grant, started by a hook that died before its record was written.
             return Some(true);
         }

@@ -5,24 +5,27 @@
 //!
 //! - A live relation's current request that exists, and whose ACL names its user or which the
 //!   charm published to it as its `database`, is its grant (given back in full when its ACL lost
-//!   the user), unless it overlaps another such claim: overlapping claims are recorded as
+//!   the user); failing that, the chroot the charm published to it, when it still names it (a
+//!   changed request the previous version refused). Unless it overlaps another such claim: overlapping claims are recorded as
 //!   conflicts (served to nobody, left as they are, reported) and never resolved by guessing.
 //! - The first chroot the previous version remembered for a live relation, if it is another path
 //!   that names no other live relation, is kept for the application (it moved away from it).
 //! - Every existing ancestor of a recorded path is a parent (the previous version created them).
 //! - Every node whose ACL names a client user (`sasl` or `digest` `relation-<id>`) outside that
 //!   relation's grant is repaired: inside a grant, the entries naming other relations are
-//!   dropped; elsewhere the node is reduced to the super user. Nodes inside a conflict are left
-//!   as they are.
+//!   dropped; elsewhere the node is reduced to the super user. Inside a conflict only entries of
+//!   relations that are gone are dropped.
+//! - A node outside every recorded chroot that lets everyone write (planted under the old open
+//!   root) becomes readable by everyone and writable by the super user only.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::ownership::{Claim, KeptWhy, Owned, Ownership, State};
 use super::plan::Client;
 use super::request::Parsed;
-use super::{named_relations, super_only};
+use super::{locked, named_relations, super_only};
 use crate::juju::RelationId;
-use crate::zk::acl::AclEntry;
+use crate::zk::acl::{AclEntry, Perms};
 use crate::zk::path::{ancestors, is_within, overlaps};
 
 pub struct Input<'a> {
@@ -53,17 +56,31 @@ pub fn sweep(input: &Input<'_>) -> Sweep {
     let live: BTreeMap<u32, &Client> = input.clients.iter().map(|c| (c.relation.0, c)).collect();
     let mut notes = Vec::new();
 
-    // Claims: current requests that exist and name their relation.
+    // Claims: each live relation's current request when it exists and names the relation (or
+    // the charm published it to it); else the chroot the charm published to it, when it exists
+    // and names it (the request changed and was refused: the client works there still).
     let mut claims: Vec<(String, &Client, String)> = Vec::new();
     for c in input.clients {
-        let Parsed::Valid(req) = &c.request else {
-            continue;
+        let published = input.published.get(&c.relation.0).map(String::as_str);
+        let names = |path: &str| {
+            acls.get(path)
+                .is_some_and(|a| named_relations(a).contains(&c.relation.0))
         };
-        let path = req.chroot.as_str();
-        let Some(node) = acls.get(path) else { continue };
-        let published = input.published.get(&c.relation.0).map(String::as_str) == Some(path);
-        if named_relations(node).contains(&c.relation.0) || published {
-            claims.push((path.to_string(), c, req.roles.as_str().to_string()));
+        let requested = match &c.request {
+            Parsed::Valid(req) => Some((req.chroot.as_str(), req.roles.as_str())),
+            _ => None,
+        };
+        let claim = match (requested, published) {
+            (Some((path, roles)), _)
+                if acls.contains_key(path) && (names(path) || published == Some(path)) =>
+            {
+                Some((path, roles))
+            }
+            (_, Some(path)) if names(path) => Some((path, "")),
+            _ => None,
+        };
+        if let Some((path, roles)) = claim {
+            claims.push((path.to_string(), c, roles.to_string()));
         }
     }
     let mut regrant = Vec::new();
@@ -149,50 +166,73 @@ pub fn sweep(input: &Input<'_>) -> Sweep {
         .map(|(p, o)| (p.as_str(), o.relation))
         .collect();
     let conflicted: Vec<&String> = record.conflicts.keys().collect();
+    let live_ids: BTreeSet<u32> = live.keys().copied().collect();
+    let recorded_trees: Vec<&String> = record
+        .chroots
+        .keys()
+        .chain(conflicted.iter().copied())
+        .collect();
     let mut repairs = Vec::new();
-    let mut reduced = 0;
+    let (mut reduced, mut stripped, mut opened) = (0, 0, 0);
     for (node, node_acls) in input.tree {
         let named = named_relations(node_acls);
-        if named.is_empty() || conflicted.iter().any(|c| is_within(node, c)) {
-            continue;
-        }
+        let in_conflict = conflicted.iter().any(|c| is_within(node, c));
+        // Who may stay named on this node: the relation granted the tree it is in; inside a
+        // conflict, every live claimant (left as it is, never resolved by guessing).
         let owner = granted
             .iter()
             .find(|(p, _)| is_within(node, p))
             .map(|(_, r)| *r);
-        let stray: BTreeSet<u32> = named
-            .iter()
-            .copied()
-            .filter(|r| Some(*r) != owner)
-            .collect();
-        if stray.is_empty() {
-            continue;
-        }
-        let kept: Vec<AclEntry> = match owner {
-            Some(_) => node_acls
-                .iter()
-                .filter(|e| {
-                    named_relations(std::slice::from_ref(*e))
-                        .iter()
-                        .all(|r| !stray.contains(r))
-                })
-                .cloned()
-                .collect(),
-            None => Vec::new(),
+        let allowed = |r: &u32| {
+            if in_conflict {
+                live_ids.contains(r)
+            } else {
+                Some(*r) == owner
+            }
         };
-        let new = if kept.is_empty() { super_only() } else { kept };
-        if owner.is_none() {
-            reduced += 1;
+        let stray: BTreeSet<u32> = named.iter().copied().filter(|r| !allowed(r)).collect();
+        let world_writes = node_acls
+            .iter()
+            .any(|e| e.scheme == "world" && e.perms != Perms::READ && e.perms != Perms::NONE);
+        let outside = !recorded_trees.iter().any(|p| is_within(node, p));
+        if !stray.is_empty() {
+            let kept: Vec<AclEntry> = if owner.is_some() || in_conflict {
+                node_acls
+                    .iter()
+                    .filter(|e| {
+                        named_relations(std::slice::from_ref(*e))
+                            .iter()
+                            .all(|r| !stray.contains(r))
+                    })
+                    .cloned()
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            if kept.is_empty() {
+                reduced += 1;
+                repairs.push((node.clone(), super_only()));
+            } else {
+                stripped += 1;
+                repairs.push((node.clone(), kept));
+            }
+        } else if outside && world_writes {
+            // Planted under the old open root: readable, writable by nobody but the charm.
+            opened += 1;
+            repairs.push((node.clone(), locked()));
         }
-        repairs.push((node.clone(), new));
     }
-    if !repairs.is_empty() {
+    if reduced + stripped > 0 {
         notes.push(format!(
-            "{} znode(s) granted client users outside their current chroot: {} reduced to the \
-             super user, {} had foreign entries removed",
-            repairs.len(),
-            reduced,
-            repairs.len() - reduced
+            "{} znode(s) granted client users outside their current chroot: {reduced} reduced to \
+             the super user, {stripped} had foreign entries removed",
+            reduced + stripped
+        ));
+    }
+    if opened > 0 {
+        notes.push(format!(
+            "{opened} znode(s) outside every client chroot were writable by everyone: now \
+             readable by everyone, writable by the super user only"
         ));
     }
     Sweep {
@@ -327,6 +367,8 @@ mod tests {
             ("/nest".into(), names(3)),
             ("/nest/inner".into(), names(4)),
             ("/nest/inner/x".into(), names(3)),
+            // A client removed under the old charm: its entries go, even inside a conflict.
+            ("/nest/old".into(), [names(3), names(99)].concat()),
         ];
         let clients = [client(3, "a", "/nest"), client(4, "b", "/nest/inner")];
         let s = sweep(&Input {
@@ -341,7 +383,13 @@ mod tests {
             s.record.conflicts.keys().collect::<Vec<_>>(),
             ["/nest", "/nest/inner"]
         );
-        assert!(s.repairs.is_empty(), "nothing guessed: {:?}", s.repairs);
+        let repaired: Vec<&str> = s.repairs.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(repaired, ["/nest/old"], "nothing guessed");
+        assert!(!s.repairs[0]
+            .1
+            .iter()
+            .any(|e| e.id.starts_with("relation-99")));
+        assert!(s.repairs[0].1.iter().any(|e| e.id == "relation-3"));
         assert!(
             s.notes.iter().any(|n| n.contains("conflict")),
             "{:?}",
@@ -368,6 +416,32 @@ mod tests {
         });
         assert_eq!(s.record.chroots.keys().collect::<Vec<_>>(), ["/d1"]);
         assert_eq!(s.regrant, [("/d1".to_string(), RelationId(5))]);
+    }
+
+    #[test]
+    fn a_client_whose_changed_request_was_refused_keeps_the_chroot_it_works_in() {
+        // Relation 7 was given /a, then asked for /shared/x (refused: relation 4 held /shared).
+        let tree: Vec<(String, Vec<AclEntry>)> = vec![
+            ("/a".into(), names(7)),
+            ("/a/data".into(), names(7)),
+            ("/shared".into(), names(4)),
+        ];
+        let clients = [
+            client(7, "kafka", "/shared/x"),
+            client(4, "other", "/shared"),
+        ];
+        let s = sweep(&Input {
+            tree: &tree,
+            clients: &clients,
+            remembered: &BTreeMap::new(),
+            published: &[(7, "/a".to_string()), (4, "/shared".to_string())].into(),
+            now: "t",
+        });
+        assert_eq!(
+            s.record.chroots.keys().collect::<Vec<_>>(),
+            ["/a", "/shared"]
+        );
+        assert!(s.repairs.is_empty(), "{:?}", s.repairs);
     }
 
     #[test]

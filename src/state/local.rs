@@ -21,7 +21,7 @@
 //!   does not ask or set it again (hook tools are process executions).
 //! - `observe_hosts`: the servers the last hook's first four-letter-word round asked, a guess
 //!   at this hook's first round, started early (see [`crate::charm::ensemble::EnsembleIo::prefetch`]).
-//! - `client_facts`, `journal_clean`: the leader's copies of ZooKeeper answers for client
+//! - `client_facts`, `journal_checked_at`: the leader's copies of ZooKeeper answers for client
 //!   tenancy (see [`crate::clients::plan`]); who owns which znode is never kept here but in the
 //!   peer application bag.
 
@@ -92,10 +92,9 @@ pub struct LocalState {
     /// (re-read after a few minutes, or when an operation touches them).
     #[serde(default)]
     pub client_facts: BTreeMap<String, CachedFacts>,
-    /// The journal of started znode operations was empty after this unit last looked, and this
-    /// unit wrote nothing to it since (false again whenever it is not the leader).
+    /// When this unit last read the journal of started znode operations (unix seconds).
     #[serde(default)]
-    pub journal_clean: bool,
+    pub journal_checked_at: u64,
 }
 
 /// [`crate::clients::plan::PathFacts`] and when they were read (unix seconds).

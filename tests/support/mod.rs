@@ -691,3 +691,133 @@ pub fn assert_tenancy(
         );
     }
 }
+
+/// CPU busy loops (`sh -c 'while :; do :; done'`), killed by PID on drop (also on failure): the
+/// load under which ZooKeeper's timing bugs show.
+pub struct BusyLoops(Vec<std::process::Child>);
+
+impl BusyLoops {
+    pub fn start(n: usize) -> BusyLoops {
+        BusyLoops(
+            (0..n)
+                .map(|_| {
+                    Command::new("sh")
+                        .args(["-c", "while :; do :; done"])
+                        .spawn()
+                        .expect("start a busy loop")
+                })
+                .collect(),
+        )
+    }
+}
+
+impl Drop for BusyLoops {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A client making one multi-operation transaction per write (`tests/support/writes.py`),
+/// recording every acknowledged write in a file; stopped through a stop file, killed by PID on
+/// drop.
+pub struct Writer {
+    child: Option<std::process::Child>,
+    dir: tempfile::TempDir,
+    pub root: String,
+}
+
+impl Writer {
+    pub fn start(hosts: &str, auth: Value, znode: &str) -> Writer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let spec = serde_json::json!({
+            "hosts": hosts,
+            "auth": auth,
+            "root": znode,
+            "acked": dir.path().join("acked.txt"),
+            "stop": dir.path().join("stop"),
+        });
+        let child = Command::new(python())
+            .arg(root().join("tests/support/writes.py"))
+            .arg("write")
+            .arg(spec.to_string())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start the writer");
+        Writer {
+            child: Some(child),
+            dir,
+            root: znode.to_string(),
+        }
+    }
+
+    pub fn acked_file(&self) -> PathBuf {
+        self.dir.path().join("acked.txt")
+    }
+
+    /// How many writes are acknowledged so far.
+    pub fn acked(&self) -> usize {
+        std::fs::read_to_string(self.acked_file())
+            .map(|s| s.lines().filter(|l| !l.trim().is_empty()).count())
+            .unwrap_or(0)
+    }
+
+    /// Polls until `n` writes are acknowledged (or panics after `timeout`).
+    pub fn wait_acked(&self, n: usize, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while self.acked() < n {
+            assert!(
+                Instant::now() < deadline,
+                "only {} writes acknowledged after {timeout:?}",
+                self.acked()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Stops the writer (through its stop file) and returns its summary.
+    pub fn stop(&mut self) -> Value {
+        let _ = std::fs::write(self.dir.path().join("stop"), b"");
+        let Some(child) = self.child.take() else {
+            return Value::Null;
+        };
+        let out = child.wait_with_output().expect("writer output");
+        serde_json::from_slice(&out.stdout).unwrap_or_else(
+            |_| serde_json::json!({"error": String::from_utf8_lossy(&out.stderr).to_string()}),
+        )
+    }
+
+    /// Reads every server on its own: acknowledged writes each lacks, counters, gaps.
+    pub fn check(&self, hosts: &[String], auth: Value) -> Value {
+        let spec = serde_json::json!({
+            "hosts": hosts,
+            "auth": auth,
+            "root": self.root,
+            "acked": self.acked_file(),
+        });
+        let out = Command::new(python())
+            .arg(root().join("tests/support/writes.py"))
+            .arg("check")
+            .arg(spec.to_string())
+            .output()
+            .expect("run the checker");
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "writes.py check: not JSON ({e})\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}

@@ -315,7 +315,8 @@ impl World {
 /// `R<rel> <app> <path>` the relation asks for a path (`r...`: without a hook); `X<rel>` it is removed; `W<rel> <parent>
 /// <name>` it writes a child with its creator ACL (must succeed); `w<rel> <parent> <name>` it
 /// tries and must be refused; `P keep|delete` the policy; `O <path>` an operator creates
-/// super-only data; `D<n>` the next hook dies after n operations; `H` a hook with no change.
+/// super-only data; `D<n>` the next hook dies after n operations; `J<rel> <app> <path>` a grant
+/// journaled whose node never got the relation's ACL; `H` a hook with no change.
 fn run(history: &str) -> World {
     let mut w = World::new();
     for line in history.split(';').map(str::trim).filter(|l| !l.is_empty()) {
@@ -339,6 +340,12 @@ fn run(history: &str) -> World {
                 w.tree.insert(words[1].to_string(), Acl::Super);
             }
             "D" => w.die_after = Some(num() as usize),
+            "J" => w.journal.push(Started {
+                op: StartedOp::Grant,
+                path: words[2].to_string(),
+                relation: num(),
+                app: words[1].to_string(),
+            }),
             "H" => {
                 w.hook();
             }
@@ -462,6 +469,13 @@ fn request_histories() {
             "R1 a /e; W1 /e x; R9 k /k; X9; D2; R1 a /b; R1 a /k/x; W1 /e y",
             "/b=kept:moved(a) /e=granted(a#1) /k=kept:removed(k)",
             &[(1, "overlaps /k, kept for application k")],
+        ),
+        (
+            "a journaled grant that never happened (the node is operator data) is dropped, not \
+             adopted",
+            "O /p; J1 a /p; R1 a /p",
+            "",
+            &[(1, "the charm never gave it to this application")],
         ),
         (
             "a deletion cut short continues",
@@ -613,6 +627,29 @@ fn conflicts_wait_for_the_operator_then_the_survivor_is_served() {
     assert_eq!(w.tree["/nest/other"], Acl::Super);
     assert_eq!(w.tree["/nest/inner"], Acl::Client(4));
     assert!(w.refusals.is_empty(), "{:?}", w.refusals);
+
+    // The other way round: the inner claimant leaves; its nodes go to the outer one, nothing is
+    // deleted even under `delete`, and nothing names the removed relation.
+    let mut w = World::new();
+    w.policy = ZnodePolicy::Delete;
+    w.tree.insert("/nest".into(), Acl::Client(3));
+    w.tree.insert("/nest/inner".into(), Acl::Client(4));
+    w.tree.insert("/nest/inner/x".into(), Acl::Creator(4));
+    for (rel, app, path) in [(3, "a", "/nest"), (4, "b", "/nest/inner")] {
+        w.record.conflicts.insert(
+            path.into(),
+            Claim {
+                app: app.into(),
+                relation: rel,
+            },
+        );
+        w.clients.insert(rel, Client::asking(rel, app, path));
+    }
+    w.hook();
+    w.remove(4);
+    assert_eq!(w.summary(), "/nest=granted(a#3)");
+    assert_eq!(w.tree["/nest/inner/x"], Acl::Client(3));
+    assert!(w.record.parents.is_empty());
 }
 
 #[test]
@@ -722,6 +759,7 @@ fn random_histories_keep_tenancy() {
                     }
                 }
                 7 => {
+                    w.trace.push("P".into());
                     w.policy = if rng.below(2) == 0 {
                         ZnodePolicy::Keep
                     } else {
