@@ -96,6 +96,8 @@ pub struct EnsembleOptions {
     pub heap: String,
     /// Deadline for the first quorum.
     pub quorum_timeout: Duration,
+    /// More JVM flags (`-Dkey=value`), after the harness's own.
+    pub extra_jvm_flags: Vec<String>,
     /// Also serve TLS on `<ip>:2182` (Netty), with a test CA made by `openssl`: each server's
     /// certificate names its IP, and clients must present a certificate from the same CA
     /// (`ssl.clientAuth=need`). See [`Ensemble::tls_ca_pem`] and
@@ -114,6 +116,7 @@ impl Default for EnsembleOptions {
             extra_cfg: Vec::new(),
             heap: "128m".into(),
             quorum_timeout: Duration::from_secs(60),
+            extra_jvm_flags: Vec::new(),
             tls: false,
         }
     }
@@ -689,6 +692,7 @@ impl Ensemble {
                 "-Dzookeeper.DigestAuthenticationProvider.superDigest={super_digest}"
             ))
             .arg("-Dzookeeper.superUser=super")
+            .args(&self.opts.extra_jvm_flags)
             .arg("-cp")
             .arg(classpath)
             .arg("org.apache.zookeeper.server.quorum.QuorumPeerMain")

@@ -92,8 +92,8 @@ fn run(round: usize) -> (usize, Value) {
     for (host, s) in report["servers"].as_object().cloned().unwrap_or_default() {
         let lost = s["missing_acked"].as_u64().unwrap_or(u64::MAX) as usize;
         eprintln!(
-            "run {round}: {host}: counter {} (version {}), {} children, {} acknowledged writes missing {}, gaps {}",
-            s["counter"], s["counter_version"], s["children"], lost, s["missing_ranges"], s["gaps"]
+            "run {round}: {host}: counter {} (version {}), {} children, {} acknowledged writes missing {}, gaps {}, digest mismatches {}",
+            s["counter"], s["counter_version"], s["children"], lost, s["missing_ranges"], s["gaps"], s["digest_mismatches"]
         );
         assert!(s.get("error").is_none(), "{host}: {s}");
         missing += lost;

@@ -586,6 +586,83 @@ fn tenancy(bin: &Path, charm: &Path, python: &Path, nodes: usize) -> Res<Value> 
     }))
 }
 
+/// Data integrity's cost (issue 12): how long a restarted follower takes to serve again when
+/// the ensemble holds `mb` MB, syncing by DIFF (ZooKeeper's default) or always by a full
+/// snapshot (`zookeeper.forceSnapshotSync`, what the charm runs on ZooKeeper 3.8.0).
+async fn rejoin(mb: usize, force_snapshot: bool) -> Res<Value> {
+    let mut opts = EnsembleOptions {
+        heap: "768m".into(),
+        ..EnsembleOptions::default()
+    };
+    if force_snapshot {
+        opts.extra_jvm_flags
+            .push("-Dzookeeper.forceSnapshotSync=true".into());
+    }
+    let mut ens = Ensemble::start(3, opts).await.map_err(|e| e.to_string())?;
+    let ids = ens.ids();
+    let leader = ens.leader(&ids).await.ok_or("no leader")?;
+    let creds = ens.super_credentials();
+    let client = zookeeper_charm::zk::ZooKeeperClient::connect(
+        &ens.host(leader),
+        &creds,
+        &zookeeper_charm::zk::ConnectOptions {
+            op_timeout: Duration::from_secs(30),
+            ..Default::default()
+        },
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let acl = [zookeeper_charm::zk::acl::AclEntry::sasl(
+        "super",
+        zookeeper_charm::zk::acl::Perms::ALL,
+    )];
+    let chunk = vec![b'x'; 512 * 1024];
+    let t = Instant::now();
+    for i in 0..mb * 2 {
+        client
+            .create_znode_with(&format!("/bench-data/n{i:05}"), &chunk, &acl, &acl)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    let wrote = t.elapsed().as_secs_f64();
+    let follower = *ids.iter().find(|i| **i != leader).ok_or("no follower")?;
+    ens.stop(follower).await.map_err(|e| e.to_string())?;
+    // A few transactions while it is down: it has to catch up on them.
+    for i in 0..10 {
+        client
+            .create_znode_with(&format!("/bench-data/late{i}"), b"x", &acl, &acl)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    let t = Instant::now();
+    ens.restart(follower).map_err(|e| e.to_string())?;
+    loop {
+        if ens.peer_state(follower).await.ends_with("- broadcast") {
+            break;
+        }
+        if t.elapsed() > Duration::from_secs(300) {
+            return Err("the restarted follower did not serve within 300 s".into());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let rejoin = t.elapsed().as_secs_f64();
+    let sync = ens.log_tail(follower, 400);
+    let how = if sync.contains("Getting a snapshot from leader") {
+        "snapshot"
+    } else if sync.contains("Getting a diff from the leader") {
+        "diff"
+    } else {
+        "?"
+    };
+    Ok(json!({
+        "data_mb": mb,
+        "sync": if force_snapshot { "forced snapshot" } else { "default (diff)" },
+        "observed_sync": how,
+        "write_seconds": (wrote * 100.0).round() / 100.0,
+        "rejoin_seconds": (rejoin * 100.0).round() / 100.0,
+    }))
+}
+
 fn machine() -> Value {
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -740,6 +817,20 @@ fn run(full: bool) -> Res<Value> {
         client_rows.push(row);
     }
     let tenancy_rows = tenancy_rows(&bin, &charm, &python, full, &mut targets)?;
+
+    let mb = if full { 100 } else { 10 };
+    let mut rejoin_rows = Vec::new();
+    for force in [false, true] {
+        eprintln!("==> data integrity: a restarted follower rejoins a {mb} MB ensemble (forced snapshot: {force})");
+        rejoin_rows.push(rt.block_on(rejoin(mb, force))?);
+    }
+    if let [diff, snap] = rejoin_rows.as_slice() {
+        let (d, s) = (
+            diff["rejoin_seconds"].as_f64().unwrap_or(0.0),
+            snap["rejoin_seconds"].as_f64().unwrap_or(0.0),
+        );
+        targets.push(json!({"target": format!("a follower rejoins a {mb} MB ensemble by forced snapshot within 2x of DIFF sync"), "met": d > 0.0 && s <= 2.0 * d, "value": [d, s]}));
+    }
     if full {
         // Linear growth: tool calls per leader hook (max) divided by the number of relations
         // must not grow from 10 to 100 clients.
@@ -762,6 +853,7 @@ fn run(full: bool) -> Res<Value> {
         "convergence": conv_rows,
         "clients": client_rows,
         "tenancy": tenancy_rows,
+        "rejoin": rejoin_rows,
         "targets": targets,
     }))
 }
@@ -872,6 +964,23 @@ fn print_main_tables(r: &Value) {
 }
 
 fn print_tenancy_and_targets(r: &Value) {
+    if let Some(rows) = r["rejoin"].as_array() {
+        println!("\nData integrity: a restarted follower rejoins (3 servers, data written as 512 KiB znodes)");
+        println!(
+            "{:>8} {:>18} {:>9} {:>9} {:>10}",
+            "data MB", "learner sync", "observed", "write s", "rejoin s"
+        );
+        for row in rows {
+            println!(
+                "{:>8} {:>18} {:>9} {:>9} {:>10}",
+                cell(&row["data_mb"]),
+                cell(&row["sync"]),
+                cell(&row["observed_sync"]),
+                cell(&row["write_seconds"]),
+                cell(&row["rejoin_seconds"])
+            );
+        }
+    }
     println!("\nClient tenancy (a client with n znodes leaves; then the one-time repair sweep)");
     println!(
         "{:>7} {:>10} {:>10} {:>11} {:>16} {:>9} {:>11} {:>14}",

@@ -340,6 +340,9 @@ impl ZooKeeperCharm<'_> {
                 if let Some(z) = &m.zxid {
                     out.insert(format!("{prefix}.zxid"), z.clone());
                 }
+                if let Some(n) = m.digest_mismatches {
+                    out.insert(format!("{prefix}.digest-mismatches"), n.to_string());
+                }
             }
         }
         let json = serde_json::to_string(&report).unwrap_or_default();

@@ -18,6 +18,8 @@ pub struct Probe {
     pub members: Option<BTreeMap<UnitId, Member>>,
     /// The ZooKeeper version it reports (e.g. "3.8.0").
     pub version: Option<String>,
+    /// Transactions after which its data tree differed from the leader's (`mntr`).
+    pub digest_mismatches: Option<u64>,
 }
 
 impl Probe {
@@ -41,6 +43,8 @@ pub struct MemberReport {
     /// The last zxid it reports (hex), when it answers.
     pub zxid: Option<String>,
     pub reachable: bool,
+    /// Transactions after which its data tree differed from the leader's (`mntr`).
+    pub digest_mismatches: Option<u64>,
 }
 
 /// The ensemble as `get-quorum-status` reports it: what `/zookeeper/config` (the leader's

@@ -585,6 +585,17 @@ impl ZooKeeperCharm<'_> {
             Some(e) if !e.members.is_empty() => e.members.clone(),
             _ => probe.members.clone().unwrap_or_default(),
         };
+        if let Some(n) = probe.digest_mismatches.filter(|n| *n > 0) {
+            if self.local.digest_mismatches != Some(n) {
+                tracing::error!(
+                    "this server's data tree differed from the leader's after {n} transactions \
+                     (zk_digest_mismatches_count): its copy of the data may lack writes the \
+                     ensemble acknowledged; resync it from the leader (see the README)"
+                );
+            }
+            self.conditions.push(UnitCondition::DataMismatch(n));
+        }
+        self.local.digest_mismatches = probe.digest_mismatches.filter(|n| *n > 0);
         if !probe.broadcasting() {
             self.conditions.push(UnitCondition::NotServing);
         } else if !members.get(&f.me).is_some_and(|m| m.voting) {

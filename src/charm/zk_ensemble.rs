@@ -133,6 +133,7 @@ fn probe_of(round: zk::Round, h: &str) -> Probe {
         peer_state: st.peer_state,
         members: st.config.as_ref().map(members_by_unit),
         version: st.version,
+        digest_mismatches: st.digest_mismatches,
     }
 }
 
@@ -245,6 +246,7 @@ impl EnsembleIo for ZkEnsemble {
                     peer_state: st.peer_state.clone(),
                     members: Some(ens.members.clone()),
                     version: st.version.clone(),
+                    digest_mismatches: st.digest_mismatches,
                 };
                 (ens, probe)
             }
@@ -320,6 +322,7 @@ impl EnsembleIo for ZkEnsemble {
                 }),
                 zxid: st.zxid.map(|z| format!("0x{z:x}")),
                 reachable: st.reachable,
+                digest_mismatches: st.digest_mismatches,
             }
         };
         let members: Vec<MemberReport> = obs

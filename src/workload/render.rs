@@ -291,12 +291,26 @@ pub fn myid(unit: UnitId) -> String {
 }
 
 /// JVM flags for the server (passwords are never here: they live in the JAAS file).
+///
+/// Data integrity: ZooKeeper before 3.8.4 and 3.9.2 can lose acknowledged writes on a follower
+/// that synchronises with the leader by DIFF (ZOOKEEPER-4785, a race in
+/// `Learner.syncWithLeader`): the follower acknowledges transactions it has applied but not yet
+/// logged, and a restart soon after brings it back without them while it believes it is up to
+/// date. The Debian 3.8.0 build the local substrate runs has it, so there every learner sync is
+/// a full snapshot (`zookeeper.forceSnapshotSync`, which makes the learner take a snapshot of
+/// what it received before it serves). The snap (ZooKeeper 3.9.2) has the fix and keeps DIFF
+/// sync. Both keep the data-tree digest on, so that a server whose tree differs from the
+/// leader's counts mismatches (`zk_digest_mismatches_count`), which the charm reports.
 pub fn jvm_flags(s: &ServerSettings<'_>) -> Vec<String> {
     let p = s.paths;
     let mut flags = vec![
         "-Dzookeeper.superUser=super".to_string(),
         format!("-Djava.security.auth.login.config={}", p.jaas().display()),
+        "-Dzookeeper.digest.enabled=true".to_string(),
     ];
+    if !diff_sync_is_safe(s.flavor) {
+        flags.push("-Dzookeeper.forceSnapshotSync=true".to_string());
+    }
     match s.flavor {
         Flavor::Snap => {
             flags.insert(
@@ -329,6 +343,17 @@ pub fn jvm_flags(s: &ServerSettings<'_>) -> Vec<String> {
         }
     }
     flags
+}
+
+/// Whether the ZooKeeper a substrate runs synchronises learners by DIFF without losing
+/// acknowledged writes (ZOOKEEPER-4785 fixed: 3.8.4+, 3.9.2+).
+pub fn diff_sync_is_safe(flavor: Flavor) -> bool {
+    match flavor {
+        // charmed-zookeeper snap revision 40: ZooKeeper 3.9.2.
+        Flavor::Snap => true,
+        // Debian's zookeeper package: 3.8.0.
+        Flavor::Local => false,
+    }
 }
 
 /// `/etc/environment` with `SERVER_JVMFLAGS` set (quoted) and every other line kept as it was.
@@ -541,6 +566,13 @@ mod tests {
         assert!(local
             .iter()
             .any(|f| f == "-Dorg.slf4j.simpleLogger.defaultLogLevel=info"));
+        // ZOOKEEPER-4785: the Debian 3.8.0 build syncs learners by snapshot only; the snap's
+        // 3.9.2 has the fix. Both keep the digest.
+        assert!(local.contains(&"-Dzookeeper.forceSnapshotSync=true".to_string()));
+        assert!(!flags.iter().any(|f| f.contains("forceSnapshotSync")));
+        for f in [&flags, &local] {
+            assert!(f.contains(&"-Dzookeeper.digest.enabled=true".to_string()));
+        }
     }
 
     #[test]

@@ -254,6 +254,11 @@ impl Mntr {
     pub fn pending_syncs(&self) -> Option<u64> {
         self.number("zk_pending_syncs")
     }
+    /// Transactions whose data-tree digest differed from the leader's since this server started
+    /// (`zookeeper.digest.enabled`): its copy of the data is not the leader's.
+    pub fn digest_mismatches(&self) -> Option<u64> {
+        self.number("zk_digest_mismatches_count")
+    }
     /// Leader only: followers the leader forwards to, voting and non-voting (joiners).
     pub fn synced_followers(&self) -> Option<u64> {
         self.number("zk_synced_followers")

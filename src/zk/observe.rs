@@ -34,6 +34,9 @@ pub struct HostState {
     /// The server accepted the connection but did not answer in time (a frozen or overloaded
     /// process): up, but not keeping up.
     pub hung: bool,
+    /// `zk_digest_mismatches_count`: transactions after which its data tree differed from the
+    /// leader's (since it started).
+    pub digest_mismatches: Option<u64>,
 }
 
 impl HostState {
@@ -188,6 +191,7 @@ pub fn interpret(hosts: &[String], round: Round) -> Observed {
             }),
             not_serving: a.not_serving,
             hung: a.timed_out && !a.answered,
+            digest_mismatches: a.mntr.as_ref().and_then(Mntr::digest_mismatches),
         };
         observed.per_host.insert(host.clone(), state);
     }

@@ -18,6 +18,7 @@ Usage:
 """
 import json
 import os
+import socket
 import sys
 import time
 
@@ -27,18 +28,15 @@ from kazoo.exceptions import (BadVersionError, ConnectionClosedError, Connection
                               SessionExpiredError)
 from kazoo.retry import KazooRetry
 
+from zkclient import auth_kwargs
+
 LOST = (ConnectionLoss, ConnectionClosedError, OperationTimeoutError, SessionExpiredError)
 
 
 def client(hosts, auth, timeout=10.0):
     kwargs = {"hosts": hosts, "timeout": timeout,
               "connection_retry": KazooRetry(max_tries=-1, delay=0.1, max_delay=1.0)}
-    if "sasl" in auth:
-        user, pw = auth["sasl"]
-        kwargs["sasl_options"] = {"mechanism": "DIGEST-MD5", "username": user, "password": pw}
-    if "digest" in auth:
-        user, pw = auth["digest"]
-        kwargs["auth_data"] = [("digest", f"{user}:{pw}")]
+    kwargs.update(auth_kwargs(auth))
     zk = KazooClient(**kwargs)
     zk.start(timeout=60)
     return zk
@@ -121,6 +119,28 @@ def ranges(nums):
     return out
 
 
+def mntr(host, key):
+    """One value of a server's `mntr` (None if it does not answer)."""
+    h, p = host.rsplit(":", 1)
+    try:
+        with socket.create_connection((h, int(p)), timeout=3) as s:
+            s.sendall(b"mntr")
+            s.shutdown(socket.SHUT_WR)
+            data = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+    except OSError:
+        return None
+    for line in data.decode(errors="replace").splitlines():
+        k, _, v = line.partition("\t")
+        if k == key:
+            return v.strip()
+    return None
+
+
 def check(spec):
     counter = f"{spec['root']}/counter"
     acked = set()
@@ -146,6 +166,7 @@ def check(spec):
                 "missing_ranges": ranges(missing),
                 "gaps": ranges(set(range(1, value + 1)) - present),
                 "consistent": stat.version == len(present) == value,
+                "digest_mismatches": mntr(host, "zk_digest_mismatches_count"),
             }
             zk.stop()
             zk.close()

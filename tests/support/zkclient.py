@@ -92,6 +92,18 @@ def tree_acls(zk, root):
     return out
 
 
+def auth_kwargs(auth):
+    """KazooClient arguments for {"sasl": [user, pw]} or {"digest": [user, pw]} (or {})."""
+    kwargs = {}
+    if "sasl" in auth:
+        user, pw = auth["sasl"]
+        kwargs["sasl_options"] = {"mechanism": "DIGEST-MD5", "username": user, "password": pw}
+    if "digest" in auth:
+        user, pw = auth["digest"]
+        kwargs["auth_data"] = [("digest", f"{user}:{pw}")]
+    return kwargs
+
+
 def main():
     spec = json.loads(sys.argv[1])
     if "check_many" in spec:
@@ -99,12 +111,7 @@ def main():
         return
     auth = spec.get("auth") or {}
     kwargs = {"hosts": spec["hosts"] + spec.get("chroot", ""), "timeout": float(spec.get("timeout", 10))}
-    if "sasl" in auth:
-        user, pw = auth["sasl"]
-        kwargs["sasl_options"] = {"mechanism": "DIGEST-MD5", "username": user, "password": pw}
-    if "digest" in auth:
-        user, pw = auth["digest"]
-        kwargs["auth_data"] = [("digest", f"{user}:{pw}")]
+    kwargs.update(auth_kwargs(auth))
     out = {"connected": False, "error": None, "results": []}
     zk = KazooClient(**kwargs)
     try:
