@@ -69,8 +69,14 @@ impl PlanBase {
     }
 }
 
+/// The revision of how this charm renders the server's files and flags: bumped when a change
+/// must reach running servers (a rolling restart follows an upgrade to it). 2: forced snapshot
+/// sync and the digest on (issue 12).
+pub(super) const RENDER_REVISION: u32 = 2;
+
 /// The inputs that require a server restart when they change: configuration values, the
-/// credentials revision, the operator's restart requests. No secret material.
+/// credentials revision, the operator's restart requests, the render revision. No secret
+/// material.
 pub(super) fn desired_fingerprint(config: &CharmConfig, peer: &PeerState) -> String {
     let rev = peer
         .app
@@ -83,7 +89,7 @@ pub(super) fn desired_fingerprint(config: &CharmConfig, peer: &PeerState) -> Str
         .map(String::as_str)
         .unwrap_or("0");
     restart::fingerprint(&format!(
-        "init={} sync={} tick={} log={} creds={rev} restart={nonce}",
+        "init={} sync={} tick={} log={} creds={rev} restart={nonce} render={RENDER_REVISION}",
         config.init_limit,
         config.sync_limit,
         config.tick_time,
@@ -585,17 +591,23 @@ impl ZooKeeperCharm<'_> {
             Some(e) if !e.members.is_empty() => e.members.clone(),
             _ => probe.members.clone().unwrap_or_default(),
         };
-        if let Some(n) = probe.digest_mismatches.filter(|n| *n > 0) {
-            if self.local.digest_mismatches != Some(n) {
-                tracing::error!(
-                    "this server's data tree differed from the leader's after {n} transactions \
-                     (zk_digest_mismatches_count): its copy of the data may lack writes the \
-                     ensemble acknowledged; resync it from the leader (see the README)"
-                );
+        // The count grows with every transaction once the trees differ: logged when it starts,
+        // shown as long as the server reports it (it restarts from 0 with the server).
+        match probe.digest_mismatches {
+            Some(n) if n > 0 => {
+                if !self.local.digest_mismatch {
+                    tracing::error!(
+                        "this server's data tree differed from the quorum leader's after {n} \
+                         transactions (zk_digest_mismatches_count): one of the two lacks writes \
+                         the ensemble acknowledged; see get-quorum-status and the README"
+                    );
+                }
+                self.local.digest_mismatch = true;
+                self.conditions.push(UnitCondition::DataMismatch);
             }
-            self.conditions.push(UnitCondition::DataMismatch(n));
+            Some(_) => self.local.digest_mismatch = false,
+            None => {}
         }
-        self.local.digest_mismatches = probe.digest_mismatches.filter(|n| *n > 0);
         if !probe.broadcasting() {
             self.conditions.push(UnitCondition::NotServing);
         } else if !members.get(&f.me).is_some_and(|m| m.voting) {
@@ -765,6 +777,13 @@ mod tests {
             base,
             desired_fingerprint(&policy, &peer(&[])),
             "the znode policy needs no restart"
+        );
+        assert!(
+            restart::fingerprint(&format!(
+                "init=5 sync=2 tick=2000 log=INFO creds=0 restart=0 render={}",
+                RENDER_REVISION - 1
+            )) != base,
+            "a new render revision rolls the servers after an upgrade"
         );
     }
 }

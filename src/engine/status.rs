@@ -13,9 +13,9 @@ pub enum UnitCondition {
     InstallFailed(String),
     /// The server was started but is not running.
     ServiceNotRunning(String),
-    /// The server's data tree differed from the leader's after this many transactions
-    /// (`zk_digest_mismatches_count`): its copy of the data is not to be trusted.
-    DataMismatch(u64),
+    /// The server's data tree differed from the quorum leader's after some transactions
+    /// (`zk_digest_mismatches_count`): one of the two lacks writes.
+    DataMismatch,
     NoPeerRelation,
     WaitingCredentials,
     WaitingBootstrap,
@@ -50,9 +50,9 @@ impl UnitCondition {
                 Status::blocked(format!("unable to install zookeeper service: {m}"))
             }
             ServiceNotRunning(m) => Status::blocked(format!("zookeeper service not running: {m}")),
-            DataMismatch(n) => Status::blocked(format!(
-                "zookeeper data differs from the leader's ({n} transactions with a digest mismatch): resync this server (see README)"
-            )),
+            DataMismatch => Status::blocked(
+                "zookeeper data differs from the quorum leader's (digest mismatches): one of them lacks writes; see get-quorum-status and the README",
+            ),
             NoPeerRelation => Status::maintenance("no peer relation yet"),
             WaitingCredentials => {
                 Status::waiting("waiting for leader to create internal user credentials")

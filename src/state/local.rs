@@ -95,9 +95,9 @@ pub struct LocalState {
     /// When this unit last read the journal of started znode operations (unix seconds).
     #[serde(default)]
     pub journal_checked_at: u64,
-    /// The digest mismatches its server reported when last logged (logged once per change).
+    /// Its server reports digest mismatches (logged when they start).
     #[serde(default)]
-    pub digest_mismatches: Option<u64>,
+    pub digest_mismatch: bool,
 }
 
 /// [`crate::clients::plan::PathFacts`] and when they were read (unix seconds).

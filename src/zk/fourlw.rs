@@ -378,6 +378,17 @@ mod tests {
     const MNTR_PENDING_SYNCS: &str = include_str!("testdata/mntr-leader-pending-syncs.txt");
 
     #[test]
+    fn digest_mismatches_from_mntr() {
+        let m = parse_mntr(samples::MNTR_LEADER).unwrap().serving().unwrap();
+        assert_eq!(m.digest_mismatches(), Some(0));
+        let m = parse_mntr("zk_version\t3.8.0\nzk_digest_mismatches_count\t9642\n")
+            .unwrap()
+            .serving()
+            .unwrap();
+        assert_eq!(m.digest_mismatches(), Some(9642));
+    }
+
+    #[test]
     fn srvr_samples_parse() {
         let l = parse_srvr(SRVR_LEADER).unwrap().serving().unwrap();
         assert_eq!(l.mode, Mode::Leader);

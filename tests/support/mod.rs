@@ -739,12 +739,15 @@ impl Writer {
             "acked": dir.path().join("acked.txt"),
             "stop": dir.path().join("stop"),
         });
+        // stderr to a file: kazoo warns at every lost connection, and a pipe nobody reads
+        // would fill and block the writer.
+        let stderr = std::fs::File::create(dir.path().join("writer.err")).expect("writer log");
         let child = Command::new(python())
             .arg(root().join("tests/support/writes.py"))
             .arg("write")
             .arg(spec.to_string())
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
+            .stderr(stderr)
             .spawn()
             .expect("start the writer");
         Writer {
@@ -798,18 +801,32 @@ impl Writer {
             "root": self.root,
             "acked": self.acked_file(),
         });
-        let out = Command::new(python())
+        let mut child = Command::new(python())
             .arg(root().join("tests/support/writes.py"))
             .arg("check")
             .arg(spec.to_string())
-            .output()
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
             .expect("run the checker");
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        let deadline = Instant::now() + Duration::from_secs(180);
+        while child.try_wait().ok().flatten().is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("the checker did not finish within 180 s");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let out = child.wait_with_output().expect("checker output");
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
             panic!(
                 "writes.py check: not JSON ({e})\n{}",
                 String::from_utf8_lossy(&out.stderr)
             )
-        })
+        });
+        let servers = report["servers"].as_object().map(|m| m.len()).unwrap_or(0);
+        assert_eq!(servers, hosts.len(), "a report for every server: {report}");
+        report
     }
 }
 

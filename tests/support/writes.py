@@ -9,7 +9,8 @@ Usage:
       commit() succeeded is appended to the acked file (one number per line, flushed) before the
       next one starts. A write whose outcome is unknown (the connection was lost) is looked up
       once the session is back (after a sync); if it landed it is counted too, and written as
-      "<n> landed". Prints {"acked": N, "landed": M, "retries": K} at the end.
+      "<n> landed". (A transaction's version conflict comes back in its results, not as an
+      exception: the counter is read again.) Prints {"acked": N, "landed": M, "retries": K} at the end.
   writes.py check '<json>'  {"hosts": ["h1:2181", ...], "auth": ..., "root": "/it",
                              "acked": "/path/acked.txt"}
       Reads each server on its own (a session to that server only, after a sync) and reports,
@@ -23,9 +24,8 @@ import sys
 import time
 
 from kazoo.client import KazooClient
-from kazoo.exceptions import (BadVersionError, ConnectionClosedError, ConnectionLoss,
-                              NodeExistsError, NoNodeError, OperationTimeoutError,
-                              SessionExpiredError)
+from kazoo.exceptions import (ConnectionClosedError, ConnectionLoss, NodeExistsError,
+                              NoNodeError, OperationTimeoutError, SessionExpiredError)
 from kazoo.retry import KazooRetry
 
 from zkclient import auth_kwargs
@@ -95,9 +95,6 @@ def write(spec):
             if there and n >= nxt:
                 out.write(f"{nxt} landed\n")
                 landed += 1
-        except BadVersionError:
-            retries += 1
-            n, v = resync()
     out.close()
     zk.stop()
     zk.close()
