@@ -229,7 +229,7 @@ fn invalid_config_blocks_without_hook_errors_and_one_change_is_one_roll() {
     for (u, st, msg) in m.workload(APP) {
         assert_eq!(st, "blocked", "{u}");
         assert_eq!(
-            msg, "invalid config tick-time=0: must be a whole number from 1 to 60000",
+            msg, "invalid config tick-time=0: must be a whole number from 100 to 60000",
             "{u}"
         );
     }

@@ -24,18 +24,35 @@ fn refused(msg: impl Into<String>) -> ActionError {
     ActionError::Refused(msg.into())
 }
 
-/// A password an operator typed: printable, not empty, bounded.
+/// Shortest and longest password `set-password` accepts (characters).
+pub const PASSWORD_MIN: usize = 8;
+pub const PASSWORD_MAX: usize = 256;
+
+/// A password an operator typed, accepted only if every client and ZooKeeper's own parsers
+/// take it literally: 8 to 256 printable ASCII characters (DIGEST-MD5 implementations disagree
+/// on the charset of anything else), and no `${` (Java's JAAS parser would expand it as a
+/// system property, so the servers would expect another password, or fail to start).
 pub fn check_password(pw: &str) -> Result<(), String> {
+    const RULE: &str = "passwords are 8 to 256 printable ASCII characters (letters, digits, space and punctuation) without \"${\"";
     if pw.is_empty() {
-        return Err(
-            "the password must not be empty (leave the parameter out to generate one)".into(),
-        );
+        return Err(format!(
+            "the password must not be empty (leave the parameter out to generate one); {RULE}"
+        ));
     }
-    if pw.len() > 256 {
-        return Err("the password is longer than 256 characters".into());
+    if let Some(c) = pw.chars().find(|c| !(' '..='~').contains(c)) {
+        return Err(format!(
+            "the password contains {c:?} (U+{:04X}), which not every ZooKeeper client can send; {RULE}",
+            c as u32
+        ));
     }
-    if pw.chars().any(char::is_control) {
-        return Err("the password contains control characters".into());
+    let n = pw.chars().count();
+    if !(PASSWORD_MIN..=PASSWORD_MAX).contains(&n) {
+        return Err(format!("the password has {n} characters; {RULE}"));
+    }
+    if pw.contains("${") {
+        return Err(format!(
+            "the password contains \"${{\", which Java's JAAS parser expands as a property; {RULE}"
+        ));
     }
     Ok(())
 }
@@ -307,9 +324,9 @@ impl ZooKeeperCharm<'_> {
         };
         let book = self.address_book(&peer);
         let report = self.ensemble.report(&book);
-        if report.members.is_empty() {
+        if report.members.is_empty() && report.others.is_empty() {
             return Err(refused(
-                "no server answered with a configuration: the ensemble has no quorum or no server runs; see juju status",
+                "no server answered: none of this application's servers runs or is reachable from this unit; see juju status",
             ));
         }
         let unit_name = |u: Option<u32>| {
@@ -321,6 +338,12 @@ impl ZooKeeperCharm<'_> {
             "leader".into(),
             report.leader.clone().unwrap_or_else(|| "none".into()),
         );
+        if report.leader.is_none() {
+            out.insert(
+                "message".into(),
+                "no quorum leader: what each reachable server says is below (the configuration is the newest one a server holds)".into(),
+            );
+        }
         out.insert(
             "config-version".into(),
             report.config_version.clone().unwrap_or_default(),
@@ -358,10 +381,27 @@ mod tests {
     #[test]
     fn password_checks() {
         assert!(check_password("s3cret-Pass word").is_ok());
-        assert!(check_password("")
+        assert!(
+            check_password("a$b{c}d\"e\\f").is_ok(),
+            "$ alone, quotes, backslashes"
+        );
+        assert!(check_password(&"x".repeat(256)).is_ok());
+        for (pw, why) in [
+            ("", "leave the parameter out"),
+            ("a\nbcdefghi", "U+000A"),
+            ("pässwörd1", "U+00E4"),
+            ("abc", "has 3 characters"),
+            ("pw${user.name}x", "expands"),
+            ("x${nosuchprop}y", "expands"),
+        ] {
+            let e = check_password(pw).unwrap_err();
+            assert!(e.contains(why), "{pw:?}: {e}");
+            assert!(e.contains("8 to 256 printable ASCII"), "{e}");
+        }
+        assert!(check_password(&"x".repeat(257))
             .unwrap_err()
-            .contains("leave the parameter out"));
-        assert!(check_password("a\nb").is_err());
-        assert!(check_password(&"x".repeat(300)).is_err());
+            .contains("257 characters"));
+        // Characters, not bytes.
+        assert!(check_password(&"é".repeat(100)).is_err());
     }
 }

@@ -243,10 +243,11 @@ impl ZooKeeperCharm<'_> {
                 r.app,
                 r.why
             );
-            self.conditions.push(UnitCondition::ClientRefused(format!(
-                "relation {} ({}): {}",
-                r.relation, r.app, r.why
-            )));
+            self.conditions.push(UnitCondition::ClientRefused {
+                relation: r.relation.0,
+                app: r.app.clone(),
+                why: r.why.clone(),
+            });
         }
         let served = plan::served(rec, &clients);
         let rec = rec.clone();

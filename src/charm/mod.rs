@@ -47,6 +47,10 @@ pub enum CharmError {
     LocalState(std::io::Error),
 }
 
+/// In the charm directory while a hook runs: found at the start of a hook, it says the last one
+/// did not finish (its status-set calls took effect, its saved state did not).
+const HOOK_MARKER: &str = ".zookeeper-hook-running";
+
 /// Tunables.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -116,7 +120,18 @@ impl<'a> ZooKeeperCharm<'a> {
         ensemble: &'a mut dyn EnsembleIo,
         opts: Options,
     ) -> ZooKeeperCharm<'a> {
-        let local = LocalState::load(&ctx.charm_dir);
+        let mut local = LocalState::load(&ctx.charm_dir);
+        let marker = ctx.charm_dir.join(HOOK_MARKER);
+        if marker.exists() {
+            // The last hook did not finish: what it showed at once (statuses, the workload
+            // version) is not what this state remembers. Set them again.
+            tracing::info!("the previous hook did not finish; statuses are set afresh");
+            local.unit_status = None;
+            local.app_status = None;
+            local.version_set = None;
+        } else if let Err(e) = std::fs::write(&marker, b"") {
+            tracing::debug!("cannot write {}: {e}", marker.display());
+        }
         ZooKeeperCharm {
             ctx,
             tools,
@@ -237,8 +252,18 @@ impl<'a> ZooKeeperCharm<'a> {
 impl Charm for ZooKeeperCharm<'_> {
     type Error = CharmError;
 
-    fn handle(&mut self, event: &Event, _replayed: bool) -> Result<Outcome, CharmError> {
+    fn handle(&mut self, event: &Event, replayed: bool) -> Result<Outcome, CharmError> {
         self.event = Some(event.clone());
+        if replayed {
+            // What the event itself meant (a departure, a detaching storage) was recorded when it
+            // first ran, in the hook that deferred it; a replay only reconciles. An entry that
+            // never defers (stop, remove, an action: a corrupt or hand-edited queue) is dropped.
+            if !event.deferrable() || matches!(event, Event::Unknown { .. }) {
+                tracing::warn!("dropping {event} from the deferred queue: it is never replayed");
+                return Ok(Outcome::Done);
+            }
+            return self.reconcile();
+        }
         match event {
             Event::Unknown { hook } => {
                 tracing::info!("no handler for hook {hook:?} in this charm version; nothing to do");
@@ -286,6 +311,8 @@ impl Charm for ZooKeeperCharm<'_> {
                 .save(&self.ctx.charm_dir)
                 .map_err(CharmError::LocalState)?;
         }
+        // This hook's statuses are remembered: the next one may trust them.
+        let _ = std::fs::remove_file(self.ctx.charm_dir.join(HOOK_MARKER));
         Ok(())
     }
 }
@@ -320,6 +347,7 @@ impl ZooKeeperCharm<'_> {
             self.local.client_facts.clear();
         }
         if let Some(app) = self.app_status.clone() {
+            let app = status::app_status_with(app, &conditions);
             if self.local.app_status.as_ref() != Some(&app) {
                 self.tools.status_set(true, &app)?;
                 self.local.app_status = Some(app);

@@ -369,6 +369,13 @@ impl ZooKeeperCharm<'_> {
                 Wait::OtherUnitsFirst => UnitCondition::WaitingOtherUnits,
                 w @ Wait::LowerThanMembers(_) => UnitCondition::CannotJoin(w.to_string()),
             }),
+            (Some(LocalAction::Bootstrap | LocalAction::Join { .. }), _) if f.desired.is_none() => {
+                // Nothing valid to start a new server with (the configuration is invalid, which
+                // the unit shows): it starts once the configuration is fixed.
+                tracing::info!("not starting the ZooKeeper server: no valid configuration yet");
+            }
+            (Some(LocalAction::Restart), _)
+                if f.desired.is_none() && !self.workload.initialized() => {}
             (Some(LocalAction::Restart), Some(addr)) if f.desired.is_none() => {
                 // Invalid config: bring the server back with the last good files on disk.
                 tracing::warn!("the ZooKeeper server was not running; starting it again with its last good configuration");

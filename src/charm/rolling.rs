@@ -55,7 +55,8 @@ impl ZooKeeperCharm<'_> {
     }
 
     /// Restarts this unit's server now (it holds the lock) and waits until it serves again.
-    fn restart_now(&mut self, f: &Facts, rel: RelationId) -> Result<(), CharmError> {
+    /// Returns whether it does (if not, the roll stops with this unit).
+    fn restart_now(&mut self, f: &Facts, rel: RelationId) -> Result<bool, CharmError> {
         tracing::info!(
             "rolling restart: restarting server.{}",
             crate::quorum::plan::server_id(f.me)
@@ -63,12 +64,28 @@ impl ZooKeeperCharm<'_> {
         self.show_progress(Status::maintenance(
             "restarting zookeeper server (rolling restart)",
         ))?;
+        let before = (self.local.loaded.clone(), self.local.loaded_clients.clone());
         self.workload.restart()?;
         self.mark_loaded(f)?;
-        if let Some(a) = f.address.clone() {
-            self.await_broadcast(&a);
+        let serving = match f.address.clone() {
+            Some(a) => self.await_broadcast(&a),
+            None => false,
+        };
+        if !serving {
+            // The roll stops here: this unit stays behind and holds the lock, so the leader
+            // grants nobody else, and the rest of the quorum is left alone. The next hook tries
+            // again; fixing the configuration (a new fingerprint) restarts it with that.
+            self.local.loaded = before.0;
+            self.local.loaded_clients = before.1;
+            tracing::error!(
+                "rolling restart stopped: server.{} does not serve again after its restart; \
+                 the other servers are left as they are (check tick-time, init-limit and the server log)",
+                crate::quorum::plan::server_id(f.me)
+            );
+            self.conditions.push(UnitCondition::RestartStalled);
         }
-        self.publish_restart(rel)
+        self.publish_restart(rel)?;
+        Ok(serving)
     }
 
     /// Step 6 of the reconcile.
@@ -234,7 +251,9 @@ impl ZooKeeperCharm<'_> {
                 LockStep::InProgress(u) => {
                     tracing::debug!("rolling restart: unit {u} is restarting");
                     if u == f.me {
-                        self.restart_now(f, rel)?;
+                        if !self.restart_now(f, rel)? {
+                            return Ok(None);
+                        }
                         states.insert(f.me, self.my_restart_state());
                         let book = self.address_book(&f.peer);
                         ens = self.ensemble.observe(&book);
@@ -258,7 +277,9 @@ impl ZooKeeperCharm<'_> {
                     if u != f.me {
                         return Ok(None);
                     }
-                    self.restart_now(f, rel)?;
+                    if !self.restart_now(f, rel)? {
+                        return Ok(None);
+                    }
                     states.insert(f.me, self.my_restart_state());
                     let book = self.address_book(&f.peer);
                     ens = self.ensemble.observe(&book);

@@ -325,8 +325,15 @@ impl EnsembleIo for ZkEnsemble {
                 digest_mismatches: st.digest_mismatches,
             }
         };
-        let members: Vec<MemberReport> = obs
-            .config
+        // Without a quorum leader there is no committed configuration to show: take the newest
+        // one a server holds, so that an operator still sees every member and what it says.
+        let config = obs.config.clone().or_else(|| {
+            obs.per_host
+                .values()
+                .filter_map(|st| st.config.clone())
+                .max_by_key(|c| c.version)
+        });
+        let members: Vec<MemberReport> = config
             .as_ref()
             .map(|c| {
                 c.members
@@ -336,11 +343,13 @@ impl EnsembleIo for ZkEnsemble {
             })
             .unwrap_or_default();
         let in_config: Vec<String> = members.iter().map(|m| m.address.clone()).collect();
+        // Servers outside the configuration that answer (joiners); an address of a unit that
+        // left and does not answer is not a server any more.
         let others = obs
             .per_host
             .iter()
-            .filter(|(h, _)| !in_config.contains(h))
-            .map(|(h, st)| describe(h, st.server_id.unwrap_or(0), "none"))
+            .filter(|(h, st)| !in_config.contains(h) && st.reachable)
+            .filter_map(|(h, st)| Some(describe(h, st.server_id?, "none")))
             .collect();
         let leader = obs
             .leader
@@ -355,7 +364,7 @@ impl EnsembleIo for ZkEnsemble {
             .map(|m| format!("server.{}", m.id));
         QuorumReport {
             leader,
-            config_version: obs.config.as_ref().map(|c| c.version_hex()),
+            config_version: config.as_ref().map(|c| c.version_hex()),
             syncing: obs.syncing,
             syncing_reason: obs.syncing_reason.clone(),
             members,

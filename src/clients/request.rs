@@ -39,7 +39,7 @@ impl Chroot {
 
     pub fn parse(raw: &str) -> Result<Chroot, RequestError> {
         let bad = |why: &str| RequestError::BadChroot {
-            value: raw.to_string(),
+            value: shown(raw),
             why: why.to_string(),
         };
         if raw.is_empty() {
@@ -53,10 +53,12 @@ impl Chroot {
         if path.len() > MAX_PATH_LEN {
             return Err(bad(&format!("it is longer than {MAX_PATH_LEN} bytes")));
         }
-        if let Some(c) = path.chars().find(|c| forbidden_char(*c)) {
+        if let Some((i, c)) = path.chars().enumerate().find(|(_, c)| forbidden_char(*c)) {
             return Err(bad(&format!(
-                "it contains the character {:?}, which ZooKeeper does not allow in paths",
-                c
+                "it contains the character {c:?} (U+{:04X}, character {i}), which ZooKeeper does not \
+                 allow in paths (control characters, U+D800-U+F8FF, U+FFF0-U+FFFF, and anything \
+                 beyond U+FFFF such as emoji)",
+                c as u32
             )));
         }
         if path == "/" {
@@ -89,7 +91,8 @@ impl fmt::Display for Chroot {
     }
 }
 
-/// Characters ZooKeeper's PathUtils.validatePath refuses.
+/// Characters ZooKeeper's `PathUtils.validatePath` refuses. It checks Java `char`s (UTF-16 code
+/// units): a character beyond U+FFFF is a surrogate pair there, in the refused U+D800-U+F8FF.
 fn forbidden_char(c: char) -> bool {
     let u = c as u32;
     u == 0
@@ -97,6 +100,20 @@ fn forbidden_char(c: char) -> bool {
         || (0x7f..=0x9f).contains(&u)
         || (0xd800..=0xf8ff).contains(&u)
         || (0xfff0..=0xffff).contains(&u)
+        || u > 0xffff
+}
+
+/// A client's value as messages show it: at most 64 characters (statuses stay readable; the
+/// log has the rest).
+pub fn shown(raw: &str) -> String {
+    const MAX: usize = 64;
+    let n = raw.chars().count();
+    if n <= MAX {
+        raw.to_string()
+    } else {
+        let head: String = raw.chars().take(MAX).collect();
+        format!("{head}... ({n} characters)")
+    }
 }
 
 /// Permission letters, validated and in canonical order.
@@ -239,12 +256,20 @@ mod tests {
             ("/a\nb", "character"),
             ("/a\u{0}b", "character"),
             ("/a\u{7f}", "character"),
+            ("/\u{1F600}emoji", "U+1F600, character 1"),
+            ("/a\u{E000}", "U+E000"),
+            ("/a\u{FFF5}", "U+FFF5"),
             (long.as_str(), "longer than"),
         ];
         for (raw, why) in table {
             let e = Chroot::parse(raw).unwrap_err();
             assert!(e.to_string().contains(why), "{raw:?}: {e}");
             assert!(e.to_string().starts_with("database "), "{e}");
+            assert!(e.to_string().len() < 400, "bounded: {e}");
+        }
+        // What ZooKeeper accepts, the charm accepts.
+        for ok in ["/ünïcödé", "/日本語", "/a b", "/a.b", "/...", "/a-_:@b"] {
+            assert!(Chroot::parse(ok).is_ok(), "{ok}");
         }
     }
 

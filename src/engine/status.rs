@@ -28,12 +28,20 @@ pub enum UnitCondition {
     Deferred(String),
     /// A safety hold the charm will not force.
     Held(String),
-    /// A client's request was refused (bad database, overlapping chroot); nothing was created.
-    ClientRefused(String),
+    /// A client's request was refused (bad database, a path that is not free); nothing was
+    /// created for it.
+    ClientRefused {
+        relation: u32,
+        app: String,
+        why: String,
+    },
     /// The server runs but does not serve yet (no quorum, or still syncing).
     NotServing,
     /// The server serves as a non-voting member; the leader adds it.
     NotInQuorum,
+    /// This unit restarted its server in a rolling restart and it does not serve again: the
+    /// roll waits for it.
+    RestartStalled,
     /// A rolling restart is pending for this unit.
     RestartPending,
     /// This unit is leaving.
@@ -65,13 +73,18 @@ impl UnitCondition {
             CannotJoin(m) => Status::blocked(m.clone()),
             Deferred(m) => Status::waiting(format!("{m}; retrying at the next hook")),
             Held(m) => Status::blocked(m.clone()),
-            ClientRefused(m) => Status::blocked(format!("client request refused: {m}")),
+            ClientRefused { relation, app, why } => Status::blocked(format!(
+                "client request refused: relation {relation} ({app}): {why}"
+            )),
             NotServing => {
                 Status::waiting("zookeeper server not serving requests yet (syncing or no quorum)")
             }
             NotInQuorum => {
                 Status::waiting("unit not in the zookeeper quorum yet; the leader is adding it")
             }
+            RestartStalled => Status::blocked(
+                "rolling restart stopped: this server does not serve again after its restart (the others are left as they are); check tick-time, init-limit and the server log",
+            ),
             RestartPending => Status::maintenance("waiting for its turn in a rolling restart"),
             Leaving => Status::maintenance("leaving the zookeeper quorum"),
             Active => Status::active(""),
@@ -79,13 +92,63 @@ impl UnitCondition {
     }
 }
 
-/// The most important of several conditions.
+/// Longest status message shown (the log holds every message in full).
+pub const MAX_MESSAGE: usize = 300;
+
+/// The most important of several conditions. Several refused clients are counted and named;
+/// a message longer than [`MAX_MESSAGE`] is cut, pointing to the log.
 pub fn unit_status(conditions: &[UnitCondition]) -> Status {
-    conditions
-        .iter()
-        .min()
-        .unwrap_or(&UnitCondition::Active)
-        .status()
+    let top = conditions.iter().min().unwrap_or(&UnitCondition::Active);
+    let mut status = top.status();
+    if matches!(top, UnitCondition::ClientRefused { .. }) {
+        let mut others: Vec<(u32, String)> = conditions
+            .iter()
+            .filter(|c| *c != top)
+            .filter_map(|c| match c {
+                UnitCondition::ClientRefused { relation, app, .. } => {
+                    Some((*relation, format!("{relation} ({app})")))
+                }
+                _ => None,
+            })
+            .collect();
+        others.sort();
+        let others: Vec<String> = others.into_iter().map(|(_, s)| s).collect();
+        if !others.is_empty() {
+            status.message = format!(
+                "{} client requests refused; {}; also relation(s) {}",
+                others.len() + 1,
+                status
+                    .message
+                    .trim_start_matches("client request refused: "),
+                others.join(", ")
+            );
+        }
+    }
+    status.message = bounded(&status.message);
+    status
+}
+
+/// A message cut to [`MAX_MESSAGE`] characters, saying where the rest is.
+pub fn bounded(message: &str) -> String {
+    if message.chars().count() <= MAX_MESSAGE {
+        return message.to_string();
+    }
+    let head: String = message.chars().take(MAX_MESSAGE - 30).collect();
+    format!("{head}... (in full: juju debug-log)")
+}
+
+/// The application status the leader sets: the quorum summary, unless the leader itself shows
+/// a condition that concerns the whole application (an invalid configuration, a refused
+/// client), which then leads with the summary after it.
+pub fn app_status_with(quorum: Status, leader_conditions: &[UnitCondition]) -> Status {
+    let top = leader_conditions.iter().min();
+    match top {
+        Some(UnitCondition::InvalidConfig(_) | UnitCondition::ClientRefused { .. }) => {
+            let unit = unit_status(leader_conditions);
+            Status::blocked(bounded(&format!("{} ({})", unit.message, quorum.message)))
+        }
+        _ => quorum,
+    }
 }
 
 /// The leader's application status: how much of the ensemble is healthy.
@@ -120,6 +183,65 @@ mod tests {
             ])
             .kind,
             StatusKind::Waiting
+        );
+    }
+
+    #[test]
+    fn refused_clients_are_counted_and_messages_bounded() {
+        let refused = |r: u32, why: &str| UnitCondition::ClientRefused {
+            relation: r,
+            app: format!("app{r}"),
+            why: why.into(),
+        };
+        let s = unit_status(&[
+            UnitCondition::Active,
+            refused(9, "database /x is refused: a"),
+            refused(4, "database /y is refused: b"),
+            refused(7, "database /z is refused: c"),
+        ]);
+        assert_eq!(s.kind, StatusKind::Blocked);
+        assert!(
+            s.message
+                .starts_with("3 client requests refused; relation 4 (app4): database /y"),
+            "{}",
+            s.message
+        );
+        assert!(
+            s.message.ends_with("also relation(s) 7 (app7), 9 (app9)"),
+            "{}",
+            s.message
+        );
+        let long = unit_status(&[refused(1, &"x".repeat(10_000))]);
+        assert!(
+            long.message.chars().count() <= MAX_MESSAGE,
+            "{}",
+            long.message.len()
+        );
+        assert!(long.message.ends_with("(in full: juju debug-log)"));
+    }
+
+    #[test]
+    fn app_status_shows_what_blocks_the_whole_application() {
+        let quorum = app_status(3, 3, true);
+        assert_eq!(
+            app_status_with(quorum.clone(), &[UnitCondition::Active]),
+            quorum
+        );
+        let s = app_status_with(
+            quorum.clone(),
+            &[UnitCondition::InvalidConfig(
+                "invalid config tick-time=0: x".into(),
+            )],
+        );
+        assert_eq!(s.kind, StatusKind::Blocked);
+        assert_eq!(
+            s.message,
+            "invalid config tick-time=0: x (3/3 members in quorum)"
+        );
+        // A unit-only condition leaves the summary.
+        assert_eq!(
+            app_status_with(quorum.clone(), &[UnitCondition::NotInQuorum]),
+            quorum
         );
     }
 

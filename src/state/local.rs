@@ -129,19 +129,37 @@ impl LocalState {
         charm_dir.join(FILE)
     }
 
-    /// Loads the state; a missing file is a fresh unit, a corrupt one is reported and reset.
+    /// Loads the state; a missing file is a fresh unit. One that cannot be read or parsed (a
+    /// directory in its place, garbage) is moved aside with a warning and the unit starts from
+    /// an empty state, which every hook rebuilds from Juju and the servers.
     pub fn load(charm_dir: &Path) -> LocalState {
         let path = Self::path(charm_dir);
-        match std::fs::read(&path) {
-            Ok(raw) => serde_json::from_slice(&raw).unwrap_or_else(|e| {
-                tracing::warn!(
-                    "{} is not valid ({e}); starting from an empty unit state",
-                    path.display()
-                );
-                LocalState::default()
-            }),
-            Err(_) => LocalState::default(),
-        }
+        let problem = match std::fs::read(&path) {
+            Ok(raw) => match serde_json::from_slice(&raw) {
+                Ok(state) => return state,
+                Err(e) => format!("not valid ({e})"),
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return LocalState::default(),
+            Err(e) => format!("unreadable ({e})"),
+        };
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let aside = path.with_file_name(format!("{FILE}.corrupt-{stamp}"));
+        let moved = match std::fs::rename(&path, &aside) {
+            Ok(()) => format!("moved to {}", aside.display()),
+            Err(e) => {
+                // Not even movable: remove it, so that this hook can save a good one.
+                let _ = std::fs::remove_dir_all(&path).or_else(|_| std::fs::remove_file(&path));
+                format!("could not be moved aside ({e}), removed")
+            }
+        };
+        tracing::warn!(
+            "{} is {problem}; {moved}; starting from an empty unit state, rebuilt from Juju and the servers",
+            path.display()
+        );
+        LocalState::default()
     }
 
     pub fn save(&self, charm_dir: &Path) -> std::io::Result<()> {
@@ -174,5 +192,17 @@ mod tests {
         assert_eq!(LocalState::load(dir.path()), s);
         std::fs::write(LocalState::path(dir.path()), b"garbage").unwrap();
         assert_eq!(LocalState::load(dir.path()), LocalState::default());
+        // A directory in its place is moved aside, and saving works again.
+        std::fs::remove_file(LocalState::path(dir.path())).ok();
+        std::fs::create_dir(LocalState::path(dir.path())).unwrap();
+        assert_eq!(LocalState::load(dir.path()), LocalState::default());
+        s.save(dir.path()).unwrap();
+        assert_eq!(LocalState::load(dir.path()), s);
+        let aside = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().contains(".corrupt-"))
+            .count();
+        assert_eq!(aside, 2, "both bad ones kept for a look");
     }
 }
