@@ -13,8 +13,8 @@ use support::{client, Model};
 const APP: &str = "zookeeper";
 
 enum Input {
-    /// `juju config zookeeper k=v`, refused by the charm (the units go blocked).
-    Config(&'static str, String),
+    /// `juju config zookeeper k=v...`, refused by the charm (the units go blocked).
+    Config(Vec<(&'static str, String)>),
     /// An action on a unit, that must fail with a message.
     Action(&'static str, &'static str, Vec<String>),
     /// The stub client's application bag; the leader refuses it in its status.
@@ -31,8 +31,12 @@ struct Case {
 }
 
 fn config(k: &'static str, v: &str, says: &'static str) -> Case {
+    configs(&[(k, v)], says)
+}
+
+fn configs(kv: &[(&'static str, &str)], says: &'static str) -> Case {
     Case {
-        input: Input::Config(k, v.to_string()),
+        input: Input::Config(kv.iter().map(|(k, v)| (*k, v.to_string())).collect()),
         says,
     }
 }
@@ -69,7 +73,10 @@ fn cases() -> Vec<Case> {
         config("tick-time", "1", "tick-time"),
         config("tick-time", "99", "tick-time"),
         config("tick-time", "200", "init-limit x tick-time"),
-        config("sync-limit", "1", "sync-limit x tick-time"),
+        configs(
+            &[("tick-time", "400"), ("sync-limit", "2")],
+            "sync-limit x tick-time",
+        ),
         config("tick-time", "60001", "tick-time"),
         config("tick-time", "-5", "tick-time"),
         config("init-limit", "0", "init-limit"),
@@ -268,10 +275,12 @@ fn every_bad_input_is_refused_with_a_message_and_nothing_breaks() {
     for case in cases {
         let label;
         match &case.input {
-            Input::Config(k, v) => {
-                label = format!("config {k}={v:?}");
-                let kv = format!("{k}={v}");
-                m.ok(&["config", APP, &kv]);
+            Input::Config(kvs) => {
+                let kv: Vec<String> = kvs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                label = format!("config {kv:?}");
+                let mut args = vec!["config", APP];
+                args.extend(kv.iter().map(String::as_str));
+                m.ok(&args);
                 m.settle();
                 let st = m.workload(APP);
                 assert!(
@@ -290,7 +299,8 @@ fn every_bad_input_is_refused_with_a_message_and_nothing_breaks() {
                 );
                 assert!(serving(&m), "{label}: {}", statuses(&m));
                 intact(&label);
-                m.ok(&["config", APP, "--reset", k]);
+                let keys: Vec<&str> = kvs.iter().map(|(k, _)| *k).collect();
+                m.ok(&["config", APP, "--reset", &keys.join(",")]);
             }
             Input::Action(unit, name, params) => {
                 label = format!("run {unit} {name} {params:?}");

@@ -322,7 +322,12 @@ impl ZooKeeperCharm<'_> {
         let Some(peer) = self.view.as_ref().and_then(|v| v.peer.clone()) else {
             return Err(refused("the cluster peer relation does not exist yet"));
         };
-        let book = self.address_book(&peer);
+        // The units related now (the members' configuration names any other server).
+        let book: BTreeMap<u32, String> = peer
+            .units
+            .iter()
+            .filter_map(|(u, d)| Some((*u, d.address()?.to_string())))
+            .collect();
         let report = self.ensemble.report(&book);
         if report.members.is_empty() && report.others.is_empty() {
             return Err(refused(

@@ -329,10 +329,7 @@ impl ZooKeeperCharm<'_> {
             tracing::error!("the ZooKeeper server exited after starting; last log lines:\n{tail}");
             self.conditions.push(UnitCondition::ServiceNotRunning(last));
         } else {
-            tracing::info!(
-                "server started but not yet broadcasting after {:?}",
-                self.opts.start_wait
-            );
+            tracing::info!("server started but not yet broadcasting after {wait:?}");
         }
         false
     }

@@ -333,15 +333,19 @@ impl EnsembleIo for ZkEnsemble {
                 .filter_map(|st| st.config.clone())
                 .max_by_key(|c| c.version)
         });
-        let members: Vec<MemberReport> = config
-            .as_ref()
-            .map(|c| {
-                c.members
-                    .values()
-                    .map(|m| describe(&host(&m.host), m.id, m.role.as_str()))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let members: Vec<MemberReport> = match config.as_ref() {
+            Some(c) => c
+                .members
+                .values()
+                .map(|m| describe(&host(&m.host), m.id, m.role.as_str()))
+                .collect(),
+            // No server answers with a configuration (none serves): every unit's server, as
+            // far as it answers at all.
+            None => addresses
+                .iter()
+                .map(|(u, a)| describe(&host(a), server_id(*u), "unknown"))
+                .collect(),
+        };
         let in_config: Vec<String> = members.iter().map(|m| m.address.clone()).collect();
         // Servers outside the configuration that answer (joiners); an address of a unit that
         // left and does not answer is not a server any more.

@@ -24,6 +24,9 @@ pub enum UnitCondition {
     WaitingOtherUnits,
     /// This unit can never join (a member has a higher id): the operator must replace it.
     CannotJoin(String),
+    /// This unit restarted its server in a rolling restart and it does not serve again: the
+    /// roll waits for it.
+    RestartStalled,
     /// A needed change waits on the ensemble (deferred; retried at the next hook).
     Deferred(String),
     /// A safety hold the charm will not force.
@@ -39,9 +42,6 @@ pub enum UnitCondition {
     NotServing,
     /// The server serves as a non-voting member; the leader adds it.
     NotInQuorum,
-    /// This unit restarted its server in a rolling restart and it does not serve again: the
-    /// roll waits for it.
-    RestartStalled,
     /// A rolling restart is pending for this unit.
     RestartPending,
     /// This unit is leaving.

@@ -1,0 +1,221 @@
+//! Hardening (issue 13) beyond single bad inputs: a unit added under an invalid configuration,
+//! a rolling restart whose restarted server does not serve again, several refused clients at
+//! once, a hook killed half way (its statuses are set again), and get-quorum-status without a
+//! quorum.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::Value;
+use support::{Frozen, Model};
+
+const APP: &str = "zookeeper";
+
+fn status_of(m: &Model, unit: &str) -> (String, String) {
+    m.workload(APP)
+        .into_iter()
+        .find(|(u, _, _)| u == unit)
+        .map(|(_, s, msg)| (s, msg))
+        .unwrap_or_default()
+}
+
+fn app_bag(m: &Model, unit: &str, endpoint: &str) -> Value {
+    let v = m.json(&["show-unit", unit]);
+    v[unit]["relation-info"]
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["endpoint"] == endpoint))
+        .map(|r| r["application-data"].clone())
+        .unwrap_or(Value::Null)
+}
+
+#[test]
+fn a_unit_added_under_an_invalid_configuration_waits_and_joins_once_it_is_fixed() {
+    let m = Model::new();
+    m.deploy(3);
+    assert_eq!(m.settle(), 0);
+    m.ok(&["config", APP, "tick-time=0"]);
+    m.settle();
+    m.ok(&["add-unit", APP]);
+    m.settle();
+    assert_eq!(m.hook_errors(), Vec::<String>::new());
+    let new = m.units(APP).last().cloned().expect("a new unit");
+    let (st, msg) = status_of(&m, &new);
+    assert_eq!(st, "blocked", "{msg}");
+    assert!(msg.contains("invalid config tick-time=0"), "{msg}");
+    assert!(
+        m.workload_pid(&new).is_none(),
+        "nothing started under an invalid configuration"
+    );
+    m.ok(&["config", APP, "--reset", "tick-time"]);
+    assert_eq!(m.settle(), 0);
+    m.assert_quorum(APP);
+    assert_eq!(m.units(APP).len(), 4);
+    assert_eq!(m.hook_errors(), Vec::<String>::new());
+}
+
+#[test]
+fn a_restarted_server_that_does_not_serve_again_stops_the_roll() {
+    let m = Model::new();
+    m.deploy_with(3, &["server-start-timeout=5"]);
+    assert_eq!(m.settle(), 0);
+    let leader = m.leader(APP);
+    m.ok(&["--no-wait", "config", APP, "log-level=DEBUG"]);
+    // Run hooks one at a time until the leader grants the lock to another unit.
+    let mut granted = String::new();
+    for _ in 0..200 {
+        m.step(1);
+        granted = app_bag(&m, &leader, "restart")["granted"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        if !granted.is_empty() && granted != leader {
+            break;
+        }
+    }
+    assert!(!granted.is_empty() && granted != leader, "no grant seen");
+    // Every other server is paused: the granted one cannot rejoin a quorum after its restart.
+    let others: Vec<String> = m.units(APP).into_iter().filter(|u| *u != granted).collect();
+    let pids: Vec<(String, i32)> = others
+        .iter()
+        .map(|u| (u.clone(), m.workload_pid(u).expect("pid")))
+        .collect();
+    {
+        let _frozen: Vec<Frozen> = pids.iter().map(|(_, p)| Frozen::new(*p)).collect();
+        m.wait_for("the granted unit stalls", Duration::from_secs(120), || {
+            m.step(1);
+            status_of(&m, &granted)
+                .1
+                .contains("rolling restart stopped")
+        });
+        // A few more hooks: nobody else is granted or restarted meanwhile.
+        for _ in 0..10 {
+            m.step(1);
+        }
+        let now = app_bag(&m, &leader, "restart")["granted"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        assert_eq!(now, granted, "the lock stays with the stalled unit");
+        for (u, p) in &pids {
+            assert_eq!(m.workload_pid(u), Some(*p), "{u} was not restarted");
+        }
+    }
+    // Resumed, the roll completes.
+    assert_eq!(m.hook_errors(), Vec::<String>::new());
+    m.settle();
+    m.wait_for("every unit active", Duration::from_secs(120), || {
+        m.settle();
+        m.all_active(APP)
+    });
+    m.assert_quorum(APP);
+}
+
+#[test]
+fn several_refused_clients_are_counted_and_named() {
+    let m = Model::new();
+    m.deploy(3);
+    assert_eq!(m.settle(), 0);
+    for (app, db) in [("bad1", "/"), ("bad2", "/zookeeper"), ("bad3", "/a//b")] {
+        m.stub(app, false);
+        m.set_data(app, &[&format!("database={db}")], false);
+    }
+    m.settle();
+    let (st, msg) = status_of(&m, &m.leader(APP));
+    assert_eq!(st, "blocked");
+    assert!(msg.starts_with("3 client requests refused;"), "{msg}");
+    for app in ["bad1", "bad2", "bad3"] {
+        assert!(msg.contains(app), "{app} named: {msg}");
+    }
+    let app = m.status()["applications"][APP]["application-status"]["message"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(app.contains("3 client requests refused"), "{app}");
+    assert_eq!(m.hook_errors(), Vec::<String>::new());
+}
+
+#[test]
+fn a_hook_killed_half_way_leaves_no_stale_status() {
+    let m = Model::new();
+    m.deploy(3);
+    assert_eq!(m.settle(), 0);
+    // Every hook is killed after 1 s: those restarting a server die after showing "restarting".
+    m.ok(&["--hook-timeout", "1", "config", APP, "log-level=DEBUG"]);
+    let killed = m
+        .log()
+        .iter()
+        .filter(|e| e["timed_out"] == Value::Bool(true))
+        .count();
+    assert!(killed > 0, "a hook was killed half way");
+    // Retried with the normal timeout, the roll finishes and no unit keeps a status of a hook
+    // that did not finish.
+    m.settle();
+    m.wait_for("every unit active", Duration::from_secs(120), || {
+        m.settle();
+        m.all_active(APP)
+    });
+    for (u, st, msg) in m.workload(APP) {
+        assert_eq!((st.as_str(), msg.as_str()), ("active", ""), "{u}");
+    }
+    m.assert_quorum(APP);
+}
+
+#[test]
+fn get_quorum_status_without_a_quorum_says_what_each_server_says() {
+    let m = Model::new();
+    m.deploy(3);
+    assert_eq!(m.settle(), 0);
+    let units = m.units(APP);
+    // Remove one unit first: it must not show up as a server with id 0.
+    m.ok(&["add-unit", APP]);
+    assert_eq!(m.settle(), 0);
+    let extra = m.units(APP).last().cloned().expect("extra unit");
+    m.ok(&["remove-unit", &extra]);
+    assert_eq!(m.settle(), 0);
+    let r = m.action(&units[0], "get-quorum-status", &[]);
+    assert_eq!(r["status"], "completed", "{r}");
+    let json: Value = serde_json::from_str(r["results"]["json"].as_str().unwrap_or("{}")).unwrap();
+    assert_eq!(
+        json["others"],
+        Value::Array(vec![]),
+        "no removed unit listed: {json}"
+    );
+
+    // Two of three servers paused: no quorum; the third unit still reports.
+    let pids: Vec<i32> = units[1..]
+        .iter()
+        .map(|u| m.workload_pid(u).expect("pid"))
+        .collect();
+    let _frozen: Vec<Frozen> = pids.iter().map(|p| Frozen::new(*p)).collect();
+    m.wait_for("no quorum", Duration::from_secs(60), || {
+        support::peer_state(&format!("{}:2181", m.address(&units[0]))) != "leading - broadcast"
+            && !support::peer_state(&format!("{}:2181", m.address(&units[0])))
+                .ends_with("broadcast")
+    });
+    let r = m.action(&units[0], "get-quorum-status", &[]);
+    assert_eq!(r["status"], "completed", "{r}");
+    assert_eq!(r["results"]["leader"], "none", "{r}");
+    assert!(
+        r["results"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("no quorum leader"),
+        "{r}"
+    );
+    let json: Value = serde_json::from_str(r["results"]["json"].as_str().unwrap_or("{}")).unwrap();
+    let members = json["members"].as_array().cloned().unwrap_or_default();
+    assert_eq!(
+        members.len(),
+        3,
+        "every member, from a server's own configuration: {json}"
+    );
+    assert!(
+        members
+            .iter()
+            .filter(|s| s["reachable"] == Value::Bool(false) || s["state"] == "not answering")
+            .count()
+            >= 2,
+        "{json}"
+    );
+}
