@@ -12,6 +12,7 @@ pub mod actions;
 pub mod charm;
 pub mod clients;
 pub mod engine;
+pub mod files;
 #[cfg(feature = "harness")]
 pub mod harness;
 pub mod juju;
@@ -59,7 +60,7 @@ pub fn main_entry() -> ExitCode {
     logging::init(env.get("ZOOKEEPER_CHARM_DEBUG").map(String::as_str) == Some("1"));
     let tools = juju::process::ProcessTools::new();
     let now = unix_now();
-    let queue = engine::load_queue(&ctx.charm_dir, now);
+    let queue = engine::load_queue(&ctx.charm_dir);
     let workload = workload::from_env(&env);
     let mut ensemble = charm::zk_ensemble::ZkEnsemble::new(workload.flavor());
     let mut opts = charm::Options::from_env(&env);

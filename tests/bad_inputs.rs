@@ -199,8 +199,8 @@ fn cases() -> Vec<Case> {
         relation(&["database=/app/inside"], "granted to application app"),
         relation(&["chroot=/zookeeper/quota"], "reserved"),
         // The unit's local files.
-        local(".zookeeper-unit.json", None, "moved to"),
-        local(".zookeeper-unit.json", Some("{not json"), "moved to"),
+        local(".zookeeper-unit.json", None, "moved it to"),
+        local(".zookeeper-unit.json", Some("{not json"), "moved it to"),
         local(".deferred.json", Some("garbage"), "moved it to"),
         local(
             ".deferred.json",

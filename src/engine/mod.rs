@@ -169,9 +169,9 @@ pub fn dispatch<C: Charm>(
 }
 
 /// Loads the queue for a charm directory, logging what loading found.
-pub fn load_queue(charm_dir: &std::path::Path, now: u64) -> Queue {
+pub fn load_queue(charm_dir: &std::path::Path) -> Queue {
     let path = Queue::path_in(charm_dir);
-    let (queue, note) = Queue::load(&path, now);
+    let (queue, note) = Queue::load(&path);
     if let LoadNote::MovedAside { to, problem } = note {
         tracing::warn!(
             "the deferred-event queue {} was {problem}; moved it to {} and started with an empty queue \
@@ -245,7 +245,7 @@ mod tests {
 
     fn fresh() -> (tempfile::TempDir, Queue) {
         let dir = tempfile::tempdir().unwrap();
-        let q = load_queue(dir.path(), 0);
+        let q = load_queue(dir.path());
         (dir, q)
     }
 
@@ -263,9 +263,9 @@ mod tests {
             (&changed(2).describe(), &[d()]),
         ]);
         dispatch(&mut charm, &changed(1), q, 1).unwrap();
-        let q = load_queue(dir.path(), 2);
+        let q = load_queue(dir.path());
         dispatch(&mut charm, &changed(2), q, 2).unwrap();
-        let q = load_queue(dir.path(), 3);
+        let q = load_queue(dir.path());
         assert_eq!(names(&q), [changed(1).describe(), changed(2).describe()]);
         charm.calls.clear();
         dispatch(&mut charm, &Event::UpdateStatus, q, 3).unwrap();
@@ -277,7 +277,7 @@ mod tests {
                 ("update-status".to_string(), false)
             ]
         );
-        assert!(load_queue(dir.path(), 4).is_empty());
+        assert!(load_queue(dir.path()).is_empty());
         // The file on disk says so too (jujusim's settle reads it).
         let v: serde_json::Value =
             serde_json::from_slice(&std::fs::read(Queue::path_in(dir.path())).unwrap()).unwrap();
@@ -296,16 +296,10 @@ mod tests {
             ("update-status", &[d()]),
         ]);
         dispatch(&mut charm, &changed(1), q, 1).unwrap();
-        dispatch(&mut charm, &changed(2), load_queue(dir.path(), 2), 2).unwrap();
+        dispatch(&mut charm, &changed(2), load_queue(dir.path()), 2).unwrap();
         // e1 redefers, e2 completes, current update-status defers -> [e1, update-status]
-        dispatch(
-            &mut charm,
-            &Event::UpdateStatus,
-            load_queue(dir.path(), 3),
-            3,
-        )
-        .unwrap();
-        let q = load_queue(dir.path(), 4);
+        dispatch(&mut charm, &Event::UpdateStatus, load_queue(dir.path()), 3).unwrap();
+        let q = load_queue(dir.path());
         assert_eq!(
             names(&q),
             [changed(1).describe(), "update-status".to_string()]
@@ -322,10 +316,10 @@ mod tests {
         let mut charm = Scripted::new(&[(&changed(1).describe(), &[d(), d()])]);
         dispatch(&mut charm, &changed(1), q, 1).unwrap();
         charm.calls.clear();
-        let s = dispatch(&mut charm, &changed(1), load_queue(dir.path(), 2), 2).unwrap();
+        let s = dispatch(&mut charm, &changed(1), load_queue(dir.path()), 2).unwrap();
         assert!(s.current_deduplicated);
         assert_eq!(charm.calls, [(changed(1).describe(), true)]);
-        let q = load_queue(dir.path(), 3);
+        let q = load_queue(dir.path());
         assert_eq!(q.len(), 1);
         assert_eq!(q.entries()[0].attempts, 2);
     }
@@ -337,13 +331,8 @@ mod tests {
         dispatch(&mut charm, &changed(1), q, 1).unwrap();
         let before = std::fs::read(Queue::path_in(dir.path())).unwrap();
         charm.fail_on = Some("update-status".into());
-        let err = dispatch(
-            &mut charm,
-            &Event::UpdateStatus,
-            load_queue(dir.path(), 2),
-            2,
-        )
-        .unwrap_err();
+        let err =
+            dispatch(&mut charm, &Event::UpdateStatus, load_queue(dir.path()), 2).unwrap_err();
         assert!(err.to_string().contains("update-status"), "{err}");
         assert_eq!(std::fs::read(Queue::path_in(dir.path())).unwrap(), before);
     }
@@ -362,14 +351,14 @@ mod tests {
             name: "restart".into(),
             uuid: "1".into(),
         };
-        dispatch(&mut charm, &action, load_queue(dir.path(), 2), 2).unwrap();
+        dispatch(&mut charm, &action, load_queue(dir.path()), 2).unwrap();
         assert_eq!(charm.calls, [("action restart".to_string(), false)]);
-        assert_eq!(names(&load_queue(dir.path(), 3)), [changed(1).describe()]);
+        assert_eq!(names(&load_queue(dir.path())), [changed(1).describe()]);
         // stop replays the queue (it is a hook) but is itself never queued.
         charm.calls.clear();
-        dispatch(&mut charm, &Event::Stop, load_queue(dir.path(), 3), 3).unwrap();
+        dispatch(&mut charm, &Event::Stop, load_queue(dir.path()), 3).unwrap();
         assert_eq!(charm.calls.len(), 2);
-        assert!(load_queue(dir.path(), 4).is_empty());
+        assert!(load_queue(dir.path()).is_empty());
     }
 
     #[test]

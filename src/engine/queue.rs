@@ -86,13 +86,13 @@ impl Queue {
     }
 
     /// Loads the queue, moving a corrupt file aside. Never fails: worst case an empty queue.
-    pub fn load(path: &Path, now: u64) -> (Queue, LoadNote) {
+    pub fn load(path: &Path) -> (Queue, LoadNote) {
         let raw = match std::fs::read(path) {
             Ok(raw) => raw,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return (Queue::empty(path.to_path_buf()), LoadNote::Fresh)
             }
-            Err(e) => return Self::move_aside(path, now, format!("unreadable: {e}")),
+            Err(e) => return Self::move_aside(path, format!("unreadable: {e}")),
         };
         match serde_json::from_slice::<File>(&raw) {
             Ok(f) if f.version == QUEUE_VERSION => (
@@ -104,33 +104,23 @@ impl Queue {
             ),
             Ok(f) => Self::move_aside(
                 path,
-                now,
                 format!(
                     "unknown format version {} (this charm writes {QUEUE_VERSION})",
                     f.version
                 ),
             ),
-            Err(e) => Self::move_aside(path, now, format!("not valid queue JSON: {e}")),
+            Err(e) => Self::move_aside(path, format!("not valid queue JSON: {e}")),
         }
     }
 
-    fn move_aside(path: &Path, now: u64, problem: String) -> (Queue, LoadNote) {
-        let mut name = path
-            .file_name()
-            .map(|n| n.to_os_string())
-            .unwrap_or_default();
-        name.push(format!(".corrupt-{now}"));
-        let to = path.with_file_name(name);
-        let note = match std::fs::rename(path, &to) {
-            Ok(()) => LoadNote::MovedAside { to, problem },
-            Err(e) => {
-                // Could not move it: remove it so the next hook does not trip on it again.
-                let _ = std::fs::remove_file(path);
-                LoadNote::MovedAside {
-                    to: PathBuf::new(),
-                    problem: format!("{problem}; could not move it aside ({e}), removed"),
-                }
-            }
+    fn move_aside(path: &Path, problem: String) -> (Queue, LoadNote) {
+        let (to, said) = crate::files::move_aside(path);
+        let note = match to {
+            Some(to) => LoadNote::MovedAside { to, problem },
+            None => LoadNote::MovedAside {
+                to: PathBuf::new(),
+                problem: format!("{problem}; {said}"),
+            },
         };
         (Queue::empty(path.to_path_buf()), note)
     }
@@ -228,12 +218,12 @@ mod tests {
     fn persists_across_loads() {
         let dir = tempfile::tempdir().unwrap();
         let path = Queue::path_in(dir.path());
-        let (mut q, note) = Queue::load(&path, 1);
+        let (mut q, note) = Queue::load(&path);
         assert_eq!(note, LoadNote::Fresh);
         q.push(rel(1), "members syncing".into(), 100);
         q.push(Event::UpdateStatus, "no quorum leader".into(), 101);
         q.save().unwrap();
-        let (q2, note) = Queue::load(&path, 2);
+        let (q2, note) = Queue::load(&path);
         assert_eq!(note, LoadNote::Loaded);
         assert_eq!(q2, q);
         // The file is the documented shape.
@@ -248,11 +238,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = Queue::path_in(dir.path());
         std::fs::write(&path, b"{ not json").unwrap();
-        let (q, note) = Queue::load(&path, 42);
+        let (q, note) = Queue::load(&path);
         assert!(q.is_empty());
         match note {
             LoadNote::MovedAside { to, problem } => {
-                assert_eq!(to, dir.path().join(".deferred.json.corrupt-42"));
+                assert!(to.to_string_lossy().contains(".deferred.json.corrupt-"));
                 assert!(to.exists());
                 assert!(problem.contains("not valid queue JSON"), "{problem}");
             }
@@ -260,11 +250,11 @@ mod tests {
         }
         assert!(!path.exists());
         // The next load starts fresh, and saving works again.
-        let (mut q, note) = Queue::load(&path, 43);
+        let (mut q, note) = Queue::load(&path);
         assert_eq!(note, LoadNote::Fresh);
         q.push(Event::Start, "x".into(), 43);
         q.save().unwrap();
-        assert_eq!(Queue::load(&path, 44).0.len(), 1);
+        assert_eq!(Queue::load(&path).0.len(), 1);
     }
 
     #[test]
@@ -272,12 +262,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = Queue::path_in(dir.path());
         std::fs::write(&path, br#"{"version":99,"entries":[]}"#).unwrap();
-        let (_, note) = Queue::load(&path, 5);
+        let (_, note) = Queue::load(&path);
         assert!(
             matches!(note, LoadNote::MovedAside { ref problem, .. } if problem.contains("version 99"))
         );
         std::fs::write(&path, br#"{"version":1,"entries":[{"event":{"kind":"teleport"},"first_seen":1,"last_attempt":1,"attempts":1,"reason":""}]}"#).unwrap();
-        let (q, note) = Queue::load(&path, 6);
+        let (q, note) = Queue::load(&path);
         assert!(q.is_empty());
         assert!(matches!(note, LoadNote::MovedAside { .. }));
     }
@@ -287,7 +277,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = Queue::path_in(dir.path());
         std::fs::create_dir(&path).unwrap(); // a directory where the file should be
-        let (q, note) = Queue::load(&path, 7);
+        let (q, note) = Queue::load(&path);
         assert!(q.is_empty());
         assert!(matches!(note, LoadNote::MovedAside { .. }), "{note:?}");
     }

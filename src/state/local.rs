@@ -142,19 +142,7 @@ impl LocalState {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return LocalState::default(),
             Err(e) => format!("unreadable ({e})"),
         };
-        let stamp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let aside = path.with_file_name(format!("{FILE}.corrupt-{stamp}"));
-        let moved = match std::fs::rename(&path, &aside) {
-            Ok(()) => format!("moved to {}", aside.display()),
-            Err(e) => {
-                // Not even movable: remove it, so that this hook can save a good one.
-                let _ = std::fs::remove_dir_all(&path).or_else(|_| std::fs::remove_file(&path));
-                format!("could not be moved aside ({e}), removed")
-            }
-        };
+        let (_, moved) = crate::files::move_aside(&path);
         tracing::warn!(
             "{} is {problem}; {moved}; starting from an empty unit state, rebuilt from Juju and the servers",
             path.display()

@@ -66,12 +66,21 @@ pub trait Workload {
         String::new()
     }
 
-    /// Reads a file; `None` if it does not exist.
+    /// Reads a file; `None` if it does not exist. One that cannot be read (a directory in its
+    /// place, not text) is moved aside with a warning and counts as missing: the charm renders
+    /// it again.
     fn read(&self, path: &Path) -> Result<Option<String>, WorkloadError> {
         match std::fs::read_to_string(path) {
             Ok(s) => Ok(Some(s)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io_err(path)(e)),
+            Err(e) => {
+                let (_, said) = crate::files::move_aside(path);
+                tracing::warn!(
+                    "{} is unreadable ({e}); {said}; it is written again",
+                    path.display()
+                );
+                Ok(None)
+            }
         }
     }
 
@@ -131,6 +140,13 @@ pub fn write_if_changed(path: &Path, content: &str, private: bool) -> Result<boo
         if current == content.as_bytes() {
             return Ok(false);
         }
+    }
+    if path.is_dir() {
+        let (_, said) = crate::files::move_aside(path);
+        tracing::warn!(
+            "{} is a directory; {said}; writing the file",
+            path.display()
+        );
     }
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(io_err(dir))?;
