@@ -72,9 +72,12 @@ fn cases() -> Vec<Case> {
         config("tick-time", "0", "tick-time"),
         config("tick-time", "1", "tick-time"),
         config("tick-time", "99", "tick-time"),
-        config("tick-time", "200", "init-limit x tick-time"),
         configs(
-            &[("tick-time", "400"), ("sync-limit", "2")],
+            &[("tick-time", "100"), ("init-limit", "4")],
+            "init-limit x tick-time",
+        ),
+        configs(
+            &[("tick-time", "100"), ("sync-limit", "1")],
             "sync-limit x tick-time",
         ),
         config("tick-time", "60001", "tick-time"),

@@ -57,7 +57,7 @@ fn a_unit_added_under_an_invalid_configuration_waits_and_joins_once_it_is_fixed(
 #[test]
 fn a_restarted_server_that_does_not_serve_again_stops_the_roll() {
     let m = Model::new();
-    m.deploy_with(3, &["server-start-timeout=5"]);
+    m.deploy_with(3, &["server-start-timeout=15"]);
     assert_eq!(m.settle(), 0);
     let leader = m.leader(APP);
     m.ok(&["--no-wait", "config", APP, "log-level=DEBUG"]);
@@ -127,11 +127,9 @@ fn several_refused_clients_are_counted_and_named() {
     for app in ["bad1", "bad2", "bad3"] {
         assert!(msg.contains(app), "{app} named: {msg}");
     }
-    let app = m.status()["applications"][APP]["application-status"]["message"]
-        .as_str()
-        .unwrap_or("")
-        .to_string();
-    assert!(app.contains("3 client requests refused"), "{app}");
+    // One client's bad request does not turn the whole application blocked.
+    let app = &m.status()["applications"][APP]["application-status"];
+    assert_eq!(app["current"], "active", "{app}");
     assert_eq!(m.hook_errors(), Vec::<String>::new());
 }
 
@@ -218,4 +216,27 @@ fn get_quorum_status_without_a_quorum_says_what_each_server_says() {
             >= 2,
         "{json}"
     );
+}
+
+#[test]
+fn a_password_with_every_kind_of_punctuation_works_for_a_real_login() {
+    let m = Model::new();
+    m.deploy(3);
+    assert_eq!(m.settle(), 0);
+    // `$` without `{`, quotes, backslashes, braces, spaces: written so that Java reads them
+    // literally.
+    let pw = r#"a$b"c\d}e f!{g'h"#;
+    let param = format!("password={pw}");
+    let r = m.action("zookeeper/leader", "set-password", &[param.as_str()]);
+    assert_eq!(r["status"], "completed", "{r}");
+    assert_eq!(m.settle(), 0);
+    assert_eq!(m.super_password(), pw);
+    let login = support::kazoo(serde_json::json!({
+        "hosts": m.hosts(APP),
+        "auth": {"sasl": ["super", pw]},
+        "ops": [["create", "/literal", "x", "open"], ["get", "/literal"]]
+    }));
+    assert_eq!(login["results"][1]["ok"], "x", "{login}");
+    m.assert_quorum(APP);
+    assert_eq!(m.hook_errors(), Vec::<String>::new());
 }

@@ -54,6 +54,32 @@ impl ZooKeeperCharm<'_> {
         Ok(())
     }
 
+    /// This unit holds the lock and is behind: restart its server, unless it was restarted for
+    /// these very inputs by an earlier hook and did not serve in time then (a slow sync): that
+    /// server is left to finish (if it serves now, the turn is done; if it still runs, the roll
+    /// keeps waiting), and restarted again only if it died. Returns whether the turn is done.
+    fn take_turn(&mut self, f: &Facts, rel: RelationId) -> Result<bool, CharmError> {
+        if let Some((stalled, clients)) = self.local.restart_stalled.clone() {
+            if f.desired.as_ref() == Some(&stalled) && self.workload.alive() {
+                let serving = f
+                    .address
+                    .as_ref()
+                    .is_some_and(|a| self.ensemble.probe(a).broadcasting());
+                if !serving {
+                    self.conditions.push(UnitCondition::RestartStalled);
+                    return Ok(false);
+                }
+                tracing::info!("rolling restart: this server serves again; its turn is done");
+                self.local.loaded = Some(stalled);
+                self.local.loaded_clients = clients;
+                self.local.restart_stalled = None;
+                self.publish_restart(rel)?;
+                return Ok(true);
+            }
+        }
+        self.restart_now(f, rel)
+    }
+
     /// Restarts this unit's server now (it holds the lock) and waits until it serves again.
     /// Returns whether it does (if not, the roll stops with this unit).
     fn restart_now(&mut self, f: &Facts, rel: RelationId) -> Result<bool, CharmError> {
@@ -64,7 +90,7 @@ impl ZooKeeperCharm<'_> {
         self.show_progress(Status::maintenance(
             "restarting zookeeper server (rolling restart)",
         ))?;
-        let before = (self.local.loaded.clone(), self.local.loaded_clients.clone());
+        self.local.restart_stalled = None;
         self.workload.restart()?;
         self.mark_loaded(f)?;
         let serving = match f.address.clone() {
@@ -72,11 +98,13 @@ impl ZooKeeperCharm<'_> {
             None => false,
         };
         if !serving {
-            // The roll stops here: this unit stays behind and holds the lock, so the leader
-            // grants nobody else, and the rest of the quorum is left alone. The next hook tries
-            // again; fixing the configuration (a new fingerprint) restarts it with that.
-            self.local.loaded = before.0;
-            self.local.loaded_clients = before.1;
+            // The roll stops here: this unit publishes no loaded inputs (so it stays behind
+            // whatever the inputs become, a reverted configuration included) and keeps the lock,
+            // so the leader grants nobody else and the rest of the quorum is left alone. Later
+            // hooks look whether it serves (a slow sync) before restarting it again.
+            if let Some(loaded) = self.local.loaded.take() {
+                self.local.restart_stalled = Some((loaded, self.local.loaded_clients.clone()));
+            }
             tracing::error!(
                 "rolling restart stopped: server.{} does not serve again after its restart; \
                  the other servers are left as they are (check tick-time, init-limit and the server log)",
@@ -121,7 +149,7 @@ impl ZooKeeperCharm<'_> {
         if behind {
             let app = self.tools.relation_get(rel, &self.ctx.app, true)?;
             if app.get(KEY_GRANTED).map(String::as_str) == Some(self.ctx.unit.as_str()) {
-                self.restart_now(f, rel)?;
+                self.take_turn(f, rel)?;
             } else {
                 self.conditions.push(UnitCondition::RestartPending);
             }
@@ -251,7 +279,7 @@ impl ZooKeeperCharm<'_> {
                 LockStep::InProgress(u) => {
                     tracing::debug!("rolling restart: unit {u} is restarting");
                     if u == f.me {
-                        if !self.restart_now(f, rel)? {
+                        if !self.take_turn(f, rel)? {
                             return Ok(None);
                         }
                         states.insert(f.me, self.my_restart_state());
@@ -277,7 +305,7 @@ impl ZooKeeperCharm<'_> {
                     if u != f.me {
                         return Ok(None);
                     }
-                    if !self.restart_now(f, rel)? {
+                    if !self.take_turn(f, rel)? {
                         return Ok(None);
                     }
                     states.insert(f.me, self.my_restart_state());

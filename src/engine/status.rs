@@ -137,15 +137,13 @@ pub fn bounded(message: &str) -> String {
     format!("{head}... (in full: juju debug-log)")
 }
 
-/// The application status the leader sets: the quorum summary, unless the leader itself shows
-/// a condition that concerns the whole application (an invalid configuration, a refused
-/// client), which then leads with the summary after it.
+/// The application status the leader sets: the quorum summary, and an invalid configuration
+/// (which holds every unit back) after it. A refused client shows on the leader unit only: one
+/// client's bad request does not turn the whole application blocked.
 pub fn app_status_with(quorum: Status, leader_conditions: &[UnitCondition]) -> Status {
-    let top = leader_conditions.iter().min();
-    match top {
-        Some(UnitCondition::InvalidConfig(_) | UnitCondition::ClientRefused { .. }) => {
-            let unit = unit_status(leader_conditions);
-            Status::blocked(bounded(&format!("{} ({})", unit.message, quorum.message)))
+    match leader_conditions.iter().min() {
+        Some(UnitCondition::InvalidConfig(m)) => {
+            Status::blocked(bounded(&format!("{}; {m}", quorum.message)))
         }
         _ => quorum,
     }
@@ -236,13 +234,19 @@ mod tests {
         assert_eq!(s.kind, StatusKind::Blocked);
         assert_eq!(
             s.message,
-            "invalid config tick-time=0: x (3/3 members in quorum)"
+            "3/3 members in quorum; invalid config tick-time=0: x"
         );
-        // A unit-only condition leaves the summary.
+        // A unit-only condition, or one client's refusal, leaves the summary.
         assert_eq!(
             app_status_with(quorum.clone(), &[UnitCondition::NotInQuorum]),
             quorum
         );
+        let refused = UnitCondition::ClientRefused {
+            relation: 3,
+            app: "a".into(),
+            why: "w".into(),
+        };
+        assert_eq!(app_status_with(quorum.clone(), &[refused]), quorum);
     }
 
     #[test]

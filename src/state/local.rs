@@ -98,6 +98,10 @@ pub struct LocalState {
     /// Its server reports digest mismatches (logged when they start).
     #[serde(default)]
     pub digest_mismatch: bool,
+    /// A rolling restart of its server for these inputs (fingerprint, client users) that did
+    /// not serve within the wait: later hooks look whether it serves before restarting again.
+    #[serde(default)]
+    pub restart_stalled: Option<(String, BTreeSet<u32>)>,
 }
 
 /// [`crate::clients::plan::PathFacts`] and when they were read (unix seconds).
