@@ -219,21 +219,6 @@ fn sasl(user: &str, pw: &str) -> Value {
     json!({"sasl": [user, pw]})
 }
 
-/// Every server in broadcast with one leader.
-fn serving(m: &Model) -> bool {
-    let states: Vec<String> = m
-        .units(APP)
-        .iter()
-        .map(|u| support::peer_state(&format!("{}:2181", m.address(u))))
-        .collect();
-    states
-        .iter()
-        .filter(|s| *s == "leading - broadcast")
-        .count()
-        == 1
-        && states.iter().all(|s| s.ends_with("- broadcast"))
-}
-
 fn statuses(m: &Model) -> String {
     format!("{:?}", m.workload(APP))
 }
@@ -280,7 +265,7 @@ fn try_case(m: &Model, case: &Case, label: &str, intact: &dyn Fn(&str)) {
                 app_msg.contains("invalid config"),
                 "{label}: application status {app_msg:?}"
             );
-            assert!(serving(m), "{label}: {}", statuses(m));
+            assert!(m.all_serving(APP), "{label}: {}", statuses(m));
             intact(label);
         }
         Input::Action(unit, name, params) => {
@@ -404,7 +389,7 @@ fn every_bad_input_is_refused_with_a_message_and_nothing_breaks() {
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             try_case(&m, case, &label, &intact);
             m.settle();
-            assert!(serving(&m), "{label}: {}", statuses(&m));
+            assert!(m.all_serving(APP), "{label}: {}", statuses(&m));
             let errors = m.hook_errors();
             assert_eq!(
                 errors.len(),

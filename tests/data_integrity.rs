@@ -17,20 +17,6 @@ use support::{BusyLoops, Frozen, Model, Writer};
 
 const APP: &str = "zookeeper";
 
-fn all_serving(m: &Model) -> bool {
-    let units = m.units(APP);
-    let states: Vec<String> = units
-        .iter()
-        .map(|u| support::peer_state(&format!("{}:2181", m.address(u))))
-        .collect();
-    states
-        .iter()
-        .filter(|s| *s == "leading - broadcast")
-        .count()
-        == 1
-        && states.iter().all(|s| s.ends_with("- broadcast"))
-}
-
 fn pause(m: &Model, unit: &str, secs: u64, w: &Writer) {
     let pid = m.workload_pid(unit).expect("workload pid");
     let before = w.acked();
@@ -41,7 +27,7 @@ fn pause(m: &Model, unit: &str, secs: u64, w: &Writer) {
     m.wait_for(
         "every server serving again",
         Duration::from_secs(120),
-        || all_serving(m),
+        || m.all_serving(APP),
     );
     eprintln!(
         "paused {unit} (pid {pid}) for {secs} s; writes acknowledged meanwhile: {}",
@@ -67,7 +53,7 @@ fn roll(m: &Model, cmd: &[&str]) {
         Duration::from_secs(300),
         || {
             m.settle();
-            pids.iter().all(|(u, p)| m.workload_pid(u) != *p) && all_serving(m)
+            pids.iter().all(|(u, p)| m.workload_pid(u) != *p) && m.all_serving(APP)
         },
     );
     eprintln!("{cmd:?}: every server restarted in {:?}", t.elapsed());

@@ -419,6 +419,22 @@ impl Model {
             .find(|u| peer_state(&format!("{}:2181", self.address(u))) == "leading - broadcast")
     }
 
+    /// Every server of the application in broadcast, exactly one leading (from each server's
+    /// own `mntr`).
+    pub fn all_serving(&self, app: &str) -> bool {
+        let states: Vec<String> = self
+            .units(app)
+            .iter()
+            .map(|u| peer_state(&format!("{}:2181", self.address(u))))
+            .collect();
+        states
+            .iter()
+            .filter(|s| *s == "leading - broadcast")
+            .count()
+            == 1
+            && states.iter().all(|s| s.ends_with("- broadcast"))
+    }
+
     /// Every unit active; one server leading, every other following; every unit a voting
     /// participant in the configuration every server reports, at the same version.
     pub fn assert_quorum(&self, app: &str) {
