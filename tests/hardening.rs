@@ -74,7 +74,21 @@ fn a_restarted_server_that_does_not_serve_again_stops_the_roll() {
         }
     }
     assert!(!granted.is_empty() && granted != leader, "no grant seen");
-    // Every other server is paused: the granted one cannot rejoin a quorum after its restart.
+    // The granted unit checks that every other voter serves, then restarts: once its server is
+    // a new process, every other server is paused, so it cannot rejoin a quorum.
+    let old_pid = m.workload_pid(&granted).expect("pid");
+    let mut steps = m
+        .cmd(&["step", "-n", "20"])
+        .spawn()
+        .expect("run jujusim step");
+    let started = std::time::Instant::now();
+    while m.workload_pid(&granted).is_none_or(|p| p == old_pid) {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{granted} was not restarted"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let others: Vec<String> = m.units(APP).into_iter().filter(|u| *u != granted).collect();
     let pids: Vec<(String, i32)> = others
         .iter()
@@ -82,6 +96,7 @@ fn a_restarted_server_that_does_not_serve_again_stops_the_roll() {
         .collect();
     {
         let _frozen: Vec<Frozen> = pids.iter().map(|(_, p)| Frozen::new(*p)).collect();
+        let _ = steps.wait();
         m.wait_for("the granted unit stalls", Duration::from_secs(120), || {
             m.step(1);
             status_of(&m, &granted)

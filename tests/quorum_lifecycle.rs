@@ -353,6 +353,12 @@ fn members_syncing(m: &Model) {
     );
     drop(frozen);
     m.settle();
+    // A resumed quorum leader believes it leads until it notices (sync-limit ticks) that the
+    // others elected a new one meanwhile: wait for one leader before reading configurations.
+    m.wait_for("one quorum leader", Duration::from_secs(60), || {
+        m.settle();
+        m.all_serving(APP)
+    });
     assert_deferred_then_replayed(m, &leader, "members syncing");
     m.assert_quorum(APP);
     no_hook_errors(m);

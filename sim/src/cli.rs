@@ -5,22 +5,24 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::MutexGuard;
 use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 
 use crate::charm::{self, Meta, Role};
-use crate::driver::{self, Driver, Options};
+use crate::driver::{Driver, Options};
 use crate::error::{Result, SimError};
+use crate::lifecycle;
 use crate::model::{
     app_of, parse_unit, valid_app_name, Action, App, Life, Local, ModelLock, Paths, RelEnd,
     Relation, Settings, Status, StorageInstance, Unit, World,
 };
 use crate::procs;
+use crate::scheduler;
 use crate::schema;
 use crate::timeline;
-use crate::tools::server::{self, Core, Server};
+use crate::tools::server::{self, Core, Pause, Server};
 use crate::util;
 use crate::{fail, usage};
 
@@ -36,11 +38,21 @@ Global options (anywhere on the line):
   --hook-timeout S     kill a hook after S seconds (default 600, also $JUJUSIM_HOOK_TIMEOUT)
   --no-wait            change the model but do not run hooks now
   --max-hooks N        give up if one command runs more hooks than this (default 5000)
+  --serial             one hook at a time in the whole model (all units on one machine);
+                       the default runs units concurrently, as Juju does (also $JUJUSIM_SERIAL=1)
+  --pause UNIT:TOOL[:N]  hold the Nth call of TOOL by UNIT's hooks (words after TOOL must be
+                       among its arguments or in its stdin: 'zookeeper/0:relation-set --app
+                       granted:2') until the rest of the model is idle, or until
+                       --release-after UNIT:HOOK committed
+  --release-after UNIT:HOOK
+  --revoke-leader-at-pause  the held unit's application loses its leader when the call is held
+  --at-pause-config k=v     this setting of the held unit's application changes when the call
+                       is held (repeatable)
 
 Commands:
-  deploy <charm dir|.charm> [app] [-n N] [--config k=v]...
+  deploy <charm dir|.charm> [app] [-n N] [--config k=v]... [--to MACHINE]
   deploy-stub <app> (--requires|--provides) <endpoint>:<interface>
-  add-unit <app> [-n N]
+  add-unit <app> [-n N] [--to MACHINE]
   remove-unit <unit>...
   remove-application <app>
   integrate <app[:endpoint]> <app[:endpoint]>
@@ -57,6 +69,7 @@ Commands:
   exec <unit> -- CMD   run CMD in a hook context on the unit (as juju exec --unit)
   resolve <unit> [--no-retry]
   kill-workload <unit>
+  revoke-leader <app>  the leader loses its lease; another unit claims it
   log [--unit U] [--format json]
   destroy
 ";
@@ -69,6 +82,8 @@ pub struct Global {
     pub hook_timeout: Duration,
     pub no_wait: bool,
     pub max_hooks: usize,
+    pub serial: bool,
+    pub pause: Option<Pause>,
 }
 
 fn parse_secs(s: &str, what: &str) -> Result<Duration> {
@@ -94,6 +109,14 @@ fn parse_global(argv: Vec<String>) -> Result<(Global, bool, Vec<String>)> {
     };
     let mut shuffle = false;
     let mut no_wait = false;
+    let mut serial = matches!(
+        std::env::var("JUJUSIM_SERIAL").as_deref(),
+        Ok("1" | "true" | "yes")
+    );
+    let mut pause: Option<Pause> = None;
+    let mut release_after = None;
+    let mut revoke_at_pause = false;
+    let mut pause_config: Vec<String> = Vec::new();
     let mut max_hooks = 5000;
     let mut rest = Vec::new();
     let mut it = argv.into_iter();
@@ -129,9 +152,41 @@ fn parse_global(argv: Vec<String>) -> Result<(Global, bool, Vec<String>)> {
                 })?;
             }
             "--shuffle" => shuffle = true,
+            "--serial" => serial = true,
+            "--pause" => {
+                let v = value(inline)?;
+                pause = Some(Pause::parse(&v).ok_or_else(|| {
+                    SimError::Usage(format!(
+                        "--pause takes UNIT:TOOL[:N] (e.g. zookeeper/1:relation-set --app:2), got {v:?}"
+                    ))
+                })?);
+            }
+            "--release-after" => {
+                let v = value(inline)?;
+                let Some((u, h)) = v.split_once(':').filter(|(u, _)| parse_unit(u).is_some())
+                else {
+                    usage!("--release-after takes UNIT:HOOK (e.g. zookeeper/0:config-changed), got {v:?}");
+                };
+                release_after = Some((u.to_string(), h.to_string()));
+            }
+            "--revoke-leader-at-pause" => revoke_at_pause = true,
+            "--at-pause-config" => {
+                let v = value(inline)?;
+                if !v.contains('=') {
+                    usage!("--at-pause-config takes k=v, got {v:?}");
+                }
+                pause_config.push(v);
+            }
             "--no-wait" => no_wait = true,
             _ => rest.push(a),
         }
+    }
+    if let Some(p) = pause.as_mut() {
+        p.release_after = release_after;
+        p.revoke_leader = revoke_at_pause;
+        p.config = pause_config;
+    } else if release_after.is_some() || revoke_at_pause || !pause_config.is_empty() {
+        usage!("--release-after, --revoke-leader-at-pause and --at-pause-config need --pause");
     }
     if shuffle {
         let s = util::random_u64() >> 1;
@@ -153,6 +208,8 @@ fn parse_global(argv: Vec<String>) -> Result<(Global, bool, Vec<String>)> {
             hook_timeout,
             no_wait,
             max_hooks,
+            serial,
+            pause,
         },
         shuffle,
         rest,
@@ -289,6 +346,7 @@ fn run(argv: Vec<String>) -> Result<i32> {
         "exec" => exec(&g, &args),
         "resolve" | "resolved" => resolve(&g, &args),
         "kill-workload" => kill_workload(&g, &args),
+        "revoke-leader" => revoke_leader(&g, &args),
         "log" | "debug-log" => log(&g, &args),
         "destroy" | "destroy-model" => destroy(&g, &args),
         other => usage!("unknown command {other:?} (see `jujusim help`)"),
@@ -392,7 +450,7 @@ impl Session {
         remove_torn_temp_files(&paths);
         world.commands += 1;
         let socket = paths.socket(&world.uuid);
-        let shared = Arc::new(Mutex::new(Core { world, ctx: None }));
+        let shared = server::shared(Core::new(world));
         let srv = Server::start(&socket, shared.clone())?;
         let driver = Driver::new(
             shared.clone(),
@@ -401,6 +459,8 @@ impl Session {
                 hook_timeout: g.hook_timeout,
                 seed: g.seed,
                 max_hooks: g.max_hooks,
+                serial: g.serial,
+                pause: g.pause.clone(),
             },
         );
         Ok(Session {
@@ -453,10 +513,31 @@ fn print_value(v: &Value, format: Option<&str>) {
 
 // ---------------------------------------------------------------- units and apps
 
-fn new_unit(world: &mut World, paths: &Paths, app: &str) -> Result<String> {
-    let host = world.take_host()?;
-    let machine = world.next_machine;
-    world.next_machine += 1;
+/// The address of machine `m` (that of a unit on it), if a unit is on it.
+fn machine_host(world: &World, m: u32) -> Option<u32> {
+    world
+        .apps
+        .values()
+        .flat_map(|a| a.units.values())
+        .find(|u| u.machine == m)
+        .map(|u| u.host)
+}
+
+/// A new unit of `app`, on a new machine or on machine `to` (shared with the units already
+/// there: the same address, and one machine lock for all of them).
+fn new_unit(world: &mut World, paths: &Paths, app: &str, to: Option<u32>) -> Result<String> {
+    let (host, machine) = match to {
+        Some(m) => match machine_host(world, m) {
+            Some(h) => (h, m),
+            None => fail!("machine {m} not found (--to takes a machine that hosts a unit)"),
+        },
+        None => {
+            let host = world.take_host()?;
+            let machine = world.next_machine;
+            world.next_machine += 1;
+            (host, machine)
+        }
+    };
     let Some(a) = world.apps.get_mut(app) else {
         fail!("application {app:?} not found");
     };
@@ -545,14 +626,27 @@ fn require_unit<'a>(w: &'a World, unit: &str) -> Result<&'a Unit> {
     }
 }
 
+fn parse_to(a: &Args) -> Result<Option<u32>> {
+    match a.opt("--to") {
+        None => Ok(None),
+        Some(v) => match v.parse() {
+            Ok(m) => Ok(Some(m)),
+            Err(_) => usage!("--to takes a machine number, got {v:?}"),
+        },
+    }
+}
+
 fn deploy(g: &Global, args: &[String]) -> Result<i32> {
-    let a = Args::parse(args, &["-n", "--config"], &[])?;
+    let a = Args::parse(args, &["-n", "--config", "--to"], &[])?;
     let (src, app_arg) = match a.pos.as_slice() {
         [s] => (s.clone(), None),
         [s, app] => (s.clone(), Some(app.clone())),
-        _ => usage!("usage: jujusim deploy <charm dir|.charm> [app] [-n N] [--config k=v]..."),
+        _ => usage!(
+            "usage: jujusim deploy <charm dir|.charm> [app] [-n N] [--config k=v]... [--to MACHINE]"
+        ),
     };
     let n = a.count()?;
+    let to = parse_to(&a)?;
     let src = PathBuf::from(&src);
     if !src.exists() {
         fail!(
@@ -606,12 +700,18 @@ fn deploy(g: &Global, args: &[String]) -> Result<i32> {
             .apps
             .insert(app.clone(), App::new(&app, meta, false, config));
         let paths = s.paths.clone();
-        for _ in 0..n {
-            new_unit(&mut core.world, &paths, &app)?;
+        for i in 0..n {
+            new_unit(&mut core.world, &paths, &app, to.filter(|_| i == 0))?;
         }
-        if let Some(a) = core.world.apps.get_mut(&app) {
-            a.leader = Some(format!("{app}/0"));
-        }
+        // The first agent to claim the lease leads (not always /0): the seed chooses.
+        let mut rng = g.seed.map(|seed| {
+            util::Rng::new(
+                seed ^ app.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                    (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+                }),
+            )
+        });
+        scheduler::ensure_leaders(&mut core.world, &mut rng);
         for (ep, iface) in peers {
             let id = core.world.next_relation;
             core.world.next_relation += 1;
@@ -687,7 +787,7 @@ fn deploy_stub(g: &Global, args: &[String]) -> Result<i32> {
             ),
         );
         let paths = s.paths.clone();
-        new_unit(&mut core.world, &paths, app)?;
+        new_unit(&mut core.world, &paths, app, None)?;
         if let Some(a) = core.world.apps.get_mut(app.as_str()) {
             a.leader = Some(format!("{app}/0"));
         }
@@ -705,11 +805,12 @@ fn deploy_stub(g: &Global, args: &[String]) -> Result<i32> {
 }
 
 fn add_unit(g: &Global, args: &[String]) -> Result<i32> {
-    let a = Args::parse(args, &["-n"], &[])?;
+    let a = Args::parse(args, &["-n", "--to"], &[])?;
     let [app] = a.pos.as_slice() else {
-        usage!("usage: jujusim add-unit <app> [-n N]");
+        usage!("usage: jujusim add-unit <app> [-n N] [--to MACHINE]");
     };
     let n = a.count()?;
+    let to = parse_to(&a)?;
     let (_, w) = read_world(g)?;
     let ap = require_app(&w, app)?;
     if ap.stub {
@@ -727,8 +828,13 @@ fn add_unit(g: &Global, args: &[String]) -> Result<i32> {
         let mut core = s.core();
         require_app(&core.world, app)?;
         let paths = s.paths.clone();
-        for _ in 0..n {
-            added.push(new_unit(&mut core.world, &paths, app)?);
+        for i in 0..n {
+            added.push(new_unit(
+                &mut core.world,
+                &paths,
+                app,
+                to.filter(|_| i == 0),
+            )?);
         }
     }
     println!("Added {}", added.join(", "));
@@ -758,7 +864,7 @@ fn remove_unit(g: &Global, args: &[String]) -> Result<i32> {
                 unit.life = Life::Dying;
             }
             if stub {
-                driver::bury(&mut core.world, &paths, u);
+                lifecycle::bury(&mut core.world, &paths, u);
             }
         }
     }
@@ -800,10 +906,10 @@ fn remove_application(g: &Global, args: &[String]) -> Result<i32> {
                 .map(|a| a.units.values().map(|u| u.name.clone()).collect())
                 .unwrap_or_default();
             for u in units {
-                driver::bury(w, &paths, &u);
+                lifecycle::bury(w, &paths, &u);
             }
         }
-        driver::gc(w);
+        lifecycle::gc(w);
     }
     println!("Removing application {app:?}");
     s.commit()?;
@@ -966,7 +1072,7 @@ fn integrate(g: &Global, args: &[String]) -> Result<i32> {
                     .unwrap_or_default();
                 for u in units {
                     let addr = core.world.unit_address(&u).unwrap_or_default();
-                    driver::enter_scope(&mut core.world, id, &u, &addr);
+                    lifecycle::enter_scope(&mut core.world, id, &u, &addr);
                 }
             }
         }
@@ -1016,7 +1122,7 @@ fn remove_relation(g: &Global, args: &[String]) -> Result<i32> {
         if let Some(r) = core.world.relations.get_mut(&id) {
             r.life = Life::Dying;
         }
-        driver::gc(&mut core.world);
+        lifecycle::gc(&mut core.world);
     }
     s.commit()?;
     Ok(0)
@@ -1665,7 +1771,7 @@ fn show_unit(g: &Global, args: &[String]) -> Result<i32> {
         }));
     }
     let (wl, ag) = display_status(u);
-    let pending = driver::pending_summary(&w);
+    let pending = scheduler::pending_summary(&w);
     let v = json!({ unit.clone(): {
         "workload-status": st_json(&wl),
         "juju-status": st_json(&ag),
@@ -1700,7 +1806,7 @@ fn tick(g: &Global, args: &[String]) -> Result<i32> {
     let mut s = Session::open(g, false)?;
     let mut hooks = 0;
     for _ in 0..n {
-        driver::tick(&mut s.core().world);
+        lifecycle::tick(&mut s.core().world);
         hooks += s.commit()?;
     }
     println!("ran {n} update-status tick(s) ({hooks} hooks)");
@@ -1819,7 +1925,7 @@ fn resolve(g: &Global, args: &[String]) -> Result<i32> {
             }
         }
         if let Some(spec) = skipped {
-            driver::skip(&mut core.world, &paths, unit, &spec);
+            lifecycle::skip(&mut core.world, &paths, unit, &spec);
         }
     }
     s.commit()?;
@@ -1859,6 +1965,7 @@ fn log(g: &Global, args: &[String]) -> Result<i32> {
         World::load(&paths)?;
     }
     let mut entries = timeline::read(&paths)?;
+    timeline::mark_overlaps(&mut entries);
     if let Some(u) = a.opt("--unit") {
         entries.retain(|e| e.unit == u);
     }
@@ -1876,6 +1983,7 @@ fn log(g: &Global, args: &[String]) -> Result<i32> {
         "Exit".into(),
         "Time".into(),
         "Tools".into(),
+        "Overlaps".into(),
         "".into(),
     ]];
     for e in &entries {
@@ -1886,6 +1994,8 @@ fn log(g: &Global, args: &[String]) -> Result<i32> {
         };
         let mark = if e.timed_out {
             "<-- TIMED OUT"
+        } else if e.commit_error.is_some() {
+            "<-- COMMIT FAILED"
         } else if e.exit_code != 0 {
             "<-- FAILED"
         } else {
@@ -1898,10 +2008,40 @@ fn log(g: &Global, args: &[String]) -> Result<i32> {
             e.exit_code.to_string(),
             format!("{}ms", e.duration_ms),
             e.tool_calls.len().to_string(),
+            e.overlaps
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
             mark.to_string(),
         ]);
     }
     print!("{}", table(&rows));
+    Ok(0)
+}
+
+/// `revoke-leader <app>`: the leader's agent cannot renew its lease; another alive unit claims
+/// it (Juju 3 runs no leader-deposed: the old leader only sees `is-leader` false).
+fn revoke_leader(g: &Global, args: &[String]) -> Result<i32> {
+    let a = Args::parse(args, &[], &[])?;
+    let [app] = a.pos.as_slice() else {
+        usage!("usage: jujusim revoke-leader <app>");
+    };
+    let mut s = Session::open(g, false)?;
+    let new = {
+        let mut core = server::lock(&s.shared);
+        let w = &mut core.world;
+        let ap = require_app(w, app)?;
+        if ap.stub {
+            fail!("{app:?} is a stub application: it has no agents");
+        }
+        scheduler::revoke_leader(w, app, s.driver.rng())
+    };
+    s.commit()?;
+    match new {
+        Some(u) => println!("{u} leads {app} now"),
+        None => println!("{app} has no leader now"),
+    }
     Ok(0)
 }
 

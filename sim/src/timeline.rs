@@ -34,6 +34,17 @@ pub struct Entry {
     pub stdout: String,
     pub stderr: String,
     pub timed_out: bool,
+    /// When the process started and ended (ms since the epoch).
+    #[serde(default)]
+    pub start_ms: u64,
+    #[serde(default)]
+    pub end_ms: u64,
+    /// The hook exited 0 but its changes could not be committed (leadership lost).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit_error: Option<String>,
+    /// Other entries (by seq) whose run overlapped this one; filled in by `log`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overlaps: Vec<u64>,
 }
 
 pub fn append(paths: &Paths, e: &Entry) -> Result<()> {
@@ -74,4 +85,21 @@ pub fn read(paths: &Paths) -> Result<Vec<Entry>> {
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect())
+}
+
+/// Marks, in every entry, the other entries that ran at the same time.
+pub fn mark_overlaps(entries: &mut [Entry]) {
+    let spans: Vec<(u64, u64, u64)> = entries
+        .iter()
+        .map(|e| (e.seq, e.start_ms, e.end_ms))
+        .collect();
+    for e in entries.iter_mut() {
+        e.overlaps = spans
+            .iter()
+            .filter(|(seq, s, t)| {
+                *seq != e.seq && e.end_ms > 0 && *t > 0 && *s < e.end_ms && e.start_ms < *t
+            })
+            .map(|(seq, _, _)| *seq)
+            .collect();
+    }
 }

@@ -110,6 +110,13 @@ pub struct ZooKeeperCharm<'a> {
     event: Option<Event>,
     /// The restart bags the leader read this hook (the rolling restart and client answers).
     restart_states: Option<BTreeMap<UnitId, crate::restart::UnitRestart>>,
+    /// Why this unit did not restart although it holds the lock (another voter not serving
+    /// just before): the hook is deferred.
+    restart_hold: Option<String>,
+    /// The leader wrote the membership ledger in this pass of the reconcile.
+    ledger_moved: bool,
+    /// The reconcile runs a second pass (at most one).
+    second_pass: bool,
 }
 
 impl<'a> ZooKeeperCharm<'a> {
@@ -145,6 +152,9 @@ impl<'a> ZooKeeperCharm<'a> {
             app_status: None,
             event: None,
             restart_states: None,
+            restart_hold: None,
+            ledger_moved: false,
+            second_pass: false,
         }
     }
 
@@ -344,6 +354,7 @@ impl ZooKeeperCharm<'_> {
             self.local.client_relations = None;
             self.local.restart_bags.clear();
             self.local.restart_granted = None;
+            self.local.restart_granted_for = None;
             self.local.client_facts.clear();
         }
         if let Some(app) = self.app_status.clone() {

@@ -357,7 +357,19 @@ impl ZooKeeperCharm<'_> {
 
     /// Step 3.
     fn local_server(&mut self, f: &Facts, base: &PlanBase) -> Result<(), CharmError> {
-        let action = plan::plan(&base.input(f.me, None))?.local;
+        // A server that ran before, is down, and that the ledger does not list: ask ZooKeeper
+        // whether it is a voter before joining again (the ledger lags a committed reconfig).
+        let evidence = base.local.initialized
+            && !base.local.running
+            && !f.dying
+            && base.ledger.get(&f.me) != Some(&plan::Ledger::Added);
+        let ens = if evidence {
+            let book = self.address_book(&f.peer);
+            observed(self.ensemble.observe(&book))
+        } else {
+            None
+        };
+        let action = plan::plan(&base.input(f.me, ens.as_ref()))?.local;
         match (action, &f.address) {
             (Some(LocalAction::Wait(w)), _) => self.conditions.push(match w {
                 Wait::Credentials => UnitCondition::WaitingCredentials,
@@ -567,6 +579,7 @@ impl ZooKeeperCharm<'_> {
                 pv.apply_app_write(&data);
             }
             tracing::info!("membership ledger updated: {:?}", p.ledger);
+            self.ledger_moved = true;
         }
         let mut outcome = Outcome::Done;
         if let Some(h) = transient.or_else(|| p.defer_reason().cloned()) {
@@ -704,6 +717,12 @@ impl ZooKeeperCharm<'_> {
             None
         };
         self.rolling(&mut f, ens.as_ref())?;
+        if let Some(h) = self.restart_hold.take() {
+            self.conditions.push(UnitCondition::Deferred(h.clone()));
+            if matches!(outcome, Outcome::Done) {
+                outcome = Outcome::defer(h);
+            }
+        }
         let probe = if self.local.starts != self.local_before.starts || probe.peer_state.is_none() {
             self.announce(&f, None)?.0
         } else {
@@ -714,6 +733,19 @@ impl ZooKeeperCharm<'_> {
         }
         self.unit_conditions(&f, &probe, ens.as_ref());
         self.local.observe_hosts = self.ensemble.first_round();
+        // The leader added the unit its own server waited for (it joins after lower-numbered
+        // units): nothing else will wake it (no unit gets -changed for its own writes), so it
+        // goes on now, in a second pass over what it just wrote.
+        if f.leader
+            && !f.dying
+            && std::mem::take(&mut self.ledger_moved)
+            && !self.workload.alive()
+            && !self.second_pass
+        {
+            self.second_pass = true;
+            tracing::info!("the membership ledger moved and this unit's server is not running: reconciling again");
+            return self.reconcile();
+        }
         Ok(outcome)
     }
 }

@@ -11,7 +11,7 @@ use crate::engine::status::UnitCondition;
 use crate::juju::tools::{BagRead, Databag, Status};
 use crate::juju::{Event, RelationId};
 use crate::quorum::plan::{Ensemble, UnitId};
-use crate::restart::{self, LockInput, LockStep, UnitRestart, KEY_GRANTED};
+use crate::restart::{self, LockInput, LockStep, UnitRestart, KEY_GRANTED, KEY_GRANTED_FOR};
 use crate::state::credentials;
 
 const KEY_STARTS: &str = "starts";
@@ -87,6 +87,17 @@ impl ZooKeeperCharm<'_> {
             "rolling restart: restarting server.{}",
             crate::quorum::plan::server_id(f.me)
         );
+        // Checked again right before: whatever the grant saw, restarting now must not take a
+        // second server away.
+        if let Some(why) = self.others_not_serving(f) {
+            tracing::info!(
+                "rolling restart: not restarting server.{} yet: {why}",
+                crate::quorum::plan::server_id(f.me)
+            );
+            self.conditions.push(UnitCondition::RestartPending);
+            self.restart_hold = Some(why);
+            return Ok(false);
+        }
         self.show_progress(Status::maintenance(
             "restarting zookeeper server (rolling restart)",
         ))?;
@@ -114,6 +125,26 @@ impl ZooKeeperCharm<'_> {
         }
         self.publish_restart(rel)?;
         Ok(serving)
+    }
+
+    /// Why restarting this unit's server now would leave the quorum short: no quorum leader,
+    /// a member syncing, or another voter not serving.
+    fn others_not_serving(&mut self, f: &Facts) -> Option<String> {
+        let book = self.address_book(&f.peer);
+        let ens = self.ensemble.observe(&book);
+        if ens.leader.is_none() {
+            return Some("no quorum leader".into());
+        }
+        if ens.syncing {
+            return Some("members syncing".into());
+        }
+        let down: Vec<String> = ens
+            .voters()
+            .into_iter()
+            .filter(|v| *v != f.me && !ens.broadcasting.contains(v))
+            .map(|v| format!("server.{}", crate::quorum::plan::server_id(v)))
+            .collect();
+        (!down.is_empty()).then(|| format!("{} not serving", down.join(", ")))
     }
 
     /// Step 6 of the reconcile.
@@ -148,9 +179,17 @@ impl ZooKeeperCharm<'_> {
         }
         if behind {
             let app = self.tools.relation_get(rel, &self.ctx.app, true)?;
-            if app.get(KEY_GRANTED).map(String::as_str) == Some(self.ctx.unit.as_str()) {
+            let mine = app.get(KEY_GRANTED).map(String::as_str) == Some(self.ctx.unit.as_str());
+            // A grant for other inputs than this unit's (the inputs changed after the leader
+            // granted it) waits for the leader to re-issue it.
+            if mine && app.get(KEY_GRANTED_FOR).map(String::as_str) == Some(desired.as_str()) {
                 self.take_turn(f, rel)?;
             } else {
+                if mine {
+                    tracing::info!(
+                        "rolling restart: the lock was granted for other inputs; waiting for the leader to grant it for these"
+                    );
+                }
                 self.conditions.push(UnitCondition::RestartPending);
             }
         }
@@ -214,28 +253,42 @@ impl ZooKeeperCharm<'_> {
         Ok(states)
     }
 
-    /// The lock holder as the application bag says (the leader's own write, kept between hooks).
-    fn granted_lock(&mut self, rel: RelationId) -> Result<Option<String>, CharmError> {
-        let granted = match &self.local.restart_granted {
-            Some(g) if !self.restart_reread() => g.clone(),
+    /// The lock holder and the fingerprint it was granted for, as the application bag says
+    /// (the leader's own write, kept between hooks).
+    fn granted_lock(&mut self, rel: RelationId) -> Result<Option<(String, String)>, CharmError> {
+        let granted = match (&self.local.restart_granted, &self.local.restart_granted_for) {
+            (Some(g), Some(fp)) if !self.restart_reread() => (g.clone(), fp.clone()),
             _ => {
                 let app = self.tools.relation_get(rel, &self.ctx.app, true)?;
                 let g = app.get(KEY_GRANTED).cloned().unwrap_or_default();
+                let fp = app.get(KEY_GRANTED_FOR).cloned().unwrap_or_default();
                 self.local.restart_granted = Some(g.clone());
-                g
+                self.local.restart_granted_for = Some(fp.clone());
+                (g, fp)
             }
         };
-        Ok(Some(granted).filter(|g| !g.is_empty()))
+        Ok(Some(granted).filter(|(g, _)| !g.is_empty()))
     }
 
-    /// Writes the lock holder ("" for nobody).
-    fn set_granted(&mut self, rel: RelationId, name: &str) -> Result<(), CharmError> {
+    /// Writes the lock holder and the inputs it may restart for ("" for nobody).
+    fn set_granted(
+        &mut self,
+        rel: RelationId,
+        name: &str,
+        desired: &str,
+    ) -> Result<(), CharmError> {
+        let desired = if name.is_empty() { "" } else { desired };
         self.tools.relation_set(
             rel,
             true,
-            &[(KEY_GRANTED.to_string(), name.to_string())].into(),
+            &[
+                (KEY_GRANTED.to_string(), name.to_string()),
+                (KEY_GRANTED_FOR.to_string(), desired.to_string()),
+            ]
+            .into(),
         )?;
         self.local.restart_granted = Some(name.to_string());
+        self.local.restart_granted_for = Some(desired.to_string());
         Ok(())
     }
 
@@ -249,14 +302,14 @@ impl ZooKeeperCharm<'_> {
         desired: &str,
         ens: Option<&Ensemble>,
     ) -> Result<Option<bool>, CharmError> {
-        let mut granted_name = self.granted_lock(rel)?;
+        let mut grant = self.granted_lock(rel)?;
         let mut states = self.read_restart_states(f, rel)?;
         self.restart_states = Some(states.clone());
         let mut ens = ens.cloned().unwrap_or_default();
         for _ in 0..=states.len() {
-            let granted = granted_name
+            let granted = grant
                 .as_ref()
-                .and_then(|g| crate::juju::UnitName::parse(g))
+                .and_then(|(g, _)| crate::juju::UnitName::parse(g))
                 .map(|u| u.number());
             let healthy = ens.leader.is_some()
                 && !ens.syncing
@@ -270,14 +323,24 @@ impl ZooKeeperCharm<'_> {
             });
             match step {
                 LockStep::Idle => {
-                    if granted_name.is_some() {
-                        self.set_granted(rel, "")?;
+                    if grant.is_some() {
+                        self.set_granted(rel, "", "")?;
                         tracing::info!("rolling restart complete");
                     }
-                    return Ok(Some(granted_name.is_some()));
+                    return Ok(Some(grant.is_some()));
                 }
                 LockStep::InProgress(u) => {
                     tracing::debug!("rolling restart: unit {u} is restarting");
+                    // The inputs changed under the grant: the same unit keeps the lock, now
+                    // for these inputs (moving it on could restart two servers at once).
+                    if let Some((name, fp)) = grant.clone().filter(|(_, fp)| fp != desired) {
+                        tracing::info!(
+                            "rolling restart: {name} keeps the lock, now for the current inputs (was for {})",
+                            if fp.is_empty() { "unknown inputs" } else { fp.as_str() }
+                        );
+                        self.set_granted(rel, &name, desired)?;
+                        grant = Some((name, desired.to_string()));
+                    }
                     if u == f.me {
                         if !self.take_turn(f, rel)? {
                             return Ok(None);
@@ -300,8 +363,8 @@ impl ZooKeeperCharm<'_> {
                 LockStep::Grant(u) => {
                     let name = format!("{}/{u}", self.ctx.app);
                     tracing::info!("rolling restart: {name} may restart now");
-                    self.set_granted(rel, &name)?;
-                    granted_name = Some(name);
+                    self.set_granted(rel, &name, desired)?;
+                    grant = Some((name, desired.to_string()));
                     if u != f.me {
                         return Ok(None);
                     }

@@ -162,7 +162,9 @@ fn classify(e: &ZkError, change: Change) -> ChangeError {
     match e {
         ZkError::MembersSyncing { .. } => ChangeError::Transient(Hold::MembersSyncing),
         ZkError::QuorumLeaderNotFound { .. } => ChangeError::Transient(Hold::NoQuorumLeader),
-        ZkError::MemberNotReady { .. } => {
+        // "The new configuration has no synced quorum": a member of it is not in sync (the
+        // joiner, or a member restarting meanwhile). It passes like a member that is not ready.
+        ZkError::MemberNotReady { .. } | ZkError::NewConfigNoQuorum => {
             let u = match change {
                 Change::Add(u) | Change::Remove(u) => u,
             };
@@ -570,5 +572,20 @@ mod tests {
         assert_eq!(probe.version.as_deref(), Some("3.8.0"));
         assert!(probe.members.is_some_and(|m| !m.is_empty()));
         assert_eq!(probe_of(Vec::new(), me), Probe::default());
+    }
+
+    /// R3 (issue 14): a reconfig refused because the new configuration lacks a synced quorum
+    /// (a member restarting meanwhile) is deferred like a member that is not ready, not a
+    /// permanent failure.
+    #[test]
+    fn a_new_configuration_without_a_synced_quorum_is_transient() {
+        assert_eq!(
+            classify(&ZkError::NewConfigNoQuorum, Change::Add(3)),
+            ChangeError::Transient(Hold::MemberNotReady(3))
+        );
+        assert!(matches!(
+            classify(&ZkError::NewConfigNoQuorum, Change::Remove(1)),
+            ChangeError::Transient(_)
+        ));
     }
 }

@@ -275,7 +275,13 @@ fn local_action(input: &Input<'_>) -> LocalAction {
         if input.local.running {
             return LocalAction::Nothing;
         }
-        if input.ledger.get(&input.me) == Some(&Ledger::Added) {
+        // A member restarts as the voter it is: the ledger says so, or ZooKeeper does (the
+        // leader's reconfig added it, its ledger write has not committed yet, and the server
+        // died meanwhile: joining again from a fresh configuration would lose its vote).
+        let voter = input
+            .ensemble
+            .is_some_and(|e| e.voters().contains(&input.me));
+        if input.ledger.get(&input.me) == Some(&Ledger::Added) || voter {
             return LocalAction::Restart;
         }
         // Started before but never added: once it synced, ZooKeeper rewrote its dynamic

@@ -4,10 +4,15 @@
 //! loaded (`loaded`: configuration values and the credentials revision; no secret material) and
 //! the client users its JAAS file holds (`clients`: relation ids). A unit is *behind* when its
 //! `loaded` differs from the current inputs' fingerprint. The leader grants the lock
-//! (`granted=<unit>` in the app bag) to one behind unit at a time: the others first, by unit
-//! number, the ZooKeeper quorum leader last, and only while every voter is broadcasting and
-//! nothing is syncing. The granted unit restarts its server, waits until it broadcasts again,
-//! and publishes its new `loaded`; that change wakes the leader, which grants the next one.
+//! (`granted=<unit>` and `granted-for=<fingerprint>` in the app bag) to one behind unit at a
+//! time: the others first, by unit number, the ZooKeeper quorum leader last, and only while
+//! every voter is broadcasting and nothing is syncing. The granted unit restarts its server only
+//! if the grant is for the inputs it sees itself (a grant read after the inputs changed, before
+//! the leader moved the lock on, is not acted on), checks once more that every other voter
+//! serves, waits until it broadcasts again, and publishes its new `loaded`; that change wakes the
+//! leader, which grants the next one. The lock never leaves a unit that is behind: when the
+//! inputs change under a grant, the leader re-issues it to the same unit for the new inputs, so
+//! at most one server restarts at a time whatever the units' hooks see and when.
 //!
 //! Coalescing falls out of the fingerprints: every change that arrives before a unit's turn is
 //! picked up by that same restart; a unit restarted earlier in the round is behind again and gets
@@ -20,6 +25,8 @@ use crate::quorum::plan::UnitId;
 
 pub const ENDPOINT: &str = "restart";
 pub const KEY_GRANTED: &str = "granted";
+/// The fingerprint a grant is for.
+pub const KEY_GRANTED_FOR: &str = "granted-for";
 pub const KEY_LOADED: &str = "loaded";
 pub const KEY_CLIENTS: &str = "clients";
 

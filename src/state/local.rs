@@ -84,6 +84,9 @@ pub struct LocalState {
     pub restart_bags: BTreeMap<UnitId, BTreeMap<String, String>>,
     #[serde(default)]
     pub restart_granted: Option<String>,
+    /// The fingerprint of that grant.
+    #[serde(default)]
+    pub restart_granted_for: Option<String>,
     /// The servers (`host:port`) the last hook's first four-letter-word round asked: the next
     /// hook starts the same round while it reads its hook tools (used only if it asks the same).
     #[serde(default)]

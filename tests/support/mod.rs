@@ -245,7 +245,9 @@ impl Model {
         self.log()
             .iter()
             .filter(|e| {
-                e["exit_code"].as_i64().unwrap_or(0) != 0 || e["timed_out"] == Value::Bool(true)
+                e["exit_code"].as_i64().unwrap_or(0) != 0
+                    || e["timed_out"] == Value::Bool(true)
+                    || e.get("commit_error").is_some_and(|c| !c.is_null())
             })
             .filter(|e| e.get("action").map(|a| a.is_null()).unwrap_or(true))
             .map(|e| {

@@ -154,7 +154,19 @@ fn test(root: &Path, extra: &[String]) -> Result<(), String> {
         .env("ZK_CHARM_PACKED", &charm)
         .env("JUJUSIM_BIN", target.join("release/jujusim"))
         .env("ZK_TEST_PYTHON", &python);
-    run(&mut cmd, "running the tests (cargo test --workspace)")
+    run(&mut cmd, "running the tests (cargo test --workspace)")?;
+    if extra.is_empty() {
+        // jujusim's conformance tests once more in its serial mode (every unit on one machine).
+        let mut cmd = cargo();
+        cmd.current_dir(root)
+            .args(["test", "-p", "jujusim"])
+            .env("JUJUSIM_TEST_SERIAL", "1");
+        run(
+            &mut cmd,
+            "running jujusim's tests in its serial mode (JUJUSIM_TEST_SERIAL=1)",
+        )?;
+    }
+    Ok(())
 }
 
 /// `cargo xtask demo`: a 3-unit ZooKeeper model with a client application, on this machine.
@@ -265,7 +277,7 @@ fn main() -> ExitCode {
         Some("demo") => demo(&root),
         Some("bench") => bench(&root, args.get(1).map(String::as_str).unwrap_or("all")),
         _ => Err(
-            "usage: cargo xtask demo | pack | test [cargo test args] | bench [all|quick|tenancy]"
+            "usage: cargo xtask demo | pack | test [cargo test args] | bench [all|quick|tenancy|convergence]"
                 .into(),
         ),
     };

@@ -1,10 +1,9 @@
 //! The context of one running hook or action: who runs, what for, and the transaction.
 //!
-//! Transaction model: tools write straight into the world (so reads in the same hook see pending
-//! writes); the runner keeps a snapshot of the world from before the hook. On exit 0 the writes
-//! stay (and changed bags get new versions); on failure the snapshot comes back and only the
-//! [`Immediate`] changes (status, application version, leader settings) are applied again, as
-//! Juju applies those at once whatever the exit code.
+//! Transaction model (Juju 3.6, `juju-concurrency.md` §1.3): a hook's writes are buffered in its
+//! [`Overlay`] over live reads, and committed when it exits 0 (see [`crate::overlay`]); a failed
+//! hook's writes are dropped and were never seen by anyone. The [`Immediate`] changes (status,
+//! application version, leader settings) go to the world at once, whatever the exit code.
 
 use std::collections::BTreeSet;
 
@@ -12,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::model::{Bag, HookKind, Status, World};
+use crate::overlay::Overlay;
 
 /// A change Juju applies immediately, not at commit.
 #[derive(Debug, Clone)]
@@ -97,6 +97,10 @@ pub struct HookCtx {
     pub immediates: Vec<Immediate>,
     pub calls: Vec<ToolCall>,
     pub reboot_requested: bool,
+    /// This hook's buffered writes.
+    pub overlay: Overlay,
+    /// Calls per tool name so far (for breakpoints).
+    pub counts: std::collections::BTreeMap<String, usize>,
 }
 
 impl HookCtx {
@@ -119,6 +123,8 @@ impl HookCtx {
             immediates: Vec::new(),
             calls: Vec::new(),
             reboot_requested: false,
+            overlay: Overlay::default(),
+            counts: Default::default(),
         }
     }
 

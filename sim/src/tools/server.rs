@@ -1,12 +1,19 @@
 //! The simulator side of the hook tools: a thread accepting on the model's unix socket while a
-//! command runs; each request is run against the world and the running hook's context, and
-//! recorded for the timeline.
+//! command runs; each request is served on its own thread against the world and the context
+//! of the hook it belongs to (several hooks of different units run at once), and recorded for
+//! the timeline. A call of a running hook sees the live world with that hook's own buffered
+//! writes laid over it ([`crate::overlay`]).
+//!
+//! A breakpoint ([`Pause`]) holds one chosen call of one unit until the driver releases it, so
+//! that a test can reproduce an interleaving exactly.
 
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -15,16 +22,184 @@ use super::{action, relation, secret, unit, Request, Response, ToolErr, ToolResu
 use crate::error::SimError;
 use crate::model::World;
 
-/// The world and the running hook, shared by the driver and the tool server.
-pub struct Core {
-    pub world: World,
-    pub ctx: Option<HookCtx>,
+/// A breakpoint: the `nth` call of `tool` (with every word of `args` among its arguments, as
+/// `--app` or `--app=...`) made by `unit`'s hooks is held before it runs until the driver
+/// releases it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pause {
+    pub unit: String,
+    pub tool: String,
+    pub args: Vec<String>,
+    pub nth: usize,
+    pub seen: usize,
+    pub state: PauseState,
+    /// Released once this hook ("unit:hook-name") of another unit committed, else when
+    /// everything else is idle.
+    pub release_after: Option<(String, String)>,
+    /// The held unit's application loses its leader when the call is held.
+    pub revoke_leader: bool,
+    /// `k=v` settings applied to the held unit's application when the call is held (a
+    /// configuration change that arrives mid-hook, as `juju config` can at any time).
+    pub config: Vec<String>,
 }
 
-pub type Shared = Arc<Mutex<Core>>;
+#[derive(Debug, Clone, PartialEq)]
+pub enum PauseState {
+    Armed,
+    /// Holding the call of this context.
+    Holding(String),
+    Released,
+}
+
+impl Pause {
+    /// Parses `UNIT:TOOL[:N]`, TOOL possibly followed by words its arguments must include
+    /// (`zookeeper/0:relation-set --app:2`).
+    pub fn parse(spec: &str) -> Option<Pause> {
+        let (unit, rest) = spec.split_once(':')?;
+        let (tool, nth) = match rest.rsplit_once(':') {
+            Some((t, n)) if n.parse::<usize>().is_ok() => (t, n.parse().ok()?),
+            _ => (rest, 1),
+        };
+        let mut words = tool.split_whitespace().map(str::to_string);
+        let tool = words.next()?;
+        crate::model::parse_unit(unit)?;
+        (nth > 0).then(|| Pause {
+            unit: unit.to_string(),
+            tool,
+            args: words.collect(),
+            nth,
+            seen: 0,
+            state: PauseState::Armed,
+            release_after: None,
+            revoke_leader: false,
+            config: Vec::new(),
+        })
+    }
+
+    /// Every word is an argument (`--app`, or `--app=...`) or appears in the call's stdin
+    /// (`granted`, for data given with `--file -`).
+    fn matches(&self, unit: &str, tool: &str, args: &[String], stdin: Option<&str>) -> bool {
+        self.state == PauseState::Armed
+            && self.unit == unit
+            && self.tool == tool
+            && self.args.iter().all(|w| {
+                args.iter().any(|a| {
+                    a == w
+                        || a.strip_prefix(w.as_str())
+                            .is_some_and(|r| r.starts_with('='))
+                }) || stdin.is_some_and(|s| s.contains(w.as_str()))
+            })
+    }
+}
+
+/// What the tool server tells the driver.
+#[derive(Debug)]
+pub enum Event {
+    /// A running operation's process ended (context id, and how it ran).
+    Done(crate::driver::Done),
+    /// The breakpoint holds a call now.
+    Paused,
+}
+
+/// The world and the running hooks, shared by the driver and the tool server.
+pub struct Core {
+    pub world: World,
+    /// Running hooks, actions and exec commands by context id.
+    pub running: BTreeMap<String, HookCtx>,
+    pub pause: Option<Pause>,
+    pub events: Option<Sender<Event>>,
+}
+
+impl Core {
+    pub fn new(world: World) -> Core {
+        Core {
+            world,
+            running: BTreeMap::new(),
+            pause: None,
+            events: None,
+        }
+    }
+}
+
+pub struct SharedCore {
+    core: Mutex<Core>,
+    /// Signalled when a held call is released.
+    released: Condvar,
+}
+
+pub type Shared = Arc<SharedCore>;
+
+pub fn shared(core: Core) -> Shared {
+    Arc::new(SharedCore {
+        core: Mutex::new(core),
+        released: Condvar::new(),
+    })
+}
 
 pub fn lock(shared: &Shared) -> MutexGuard<'_, Core> {
-    shared.lock().unwrap_or_else(|e| e.into_inner())
+    shared.core.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Lets the held call go on.
+pub fn release(shared: &Shared, core: &mut Core) {
+    if let Some(p) = core.pause.as_mut() {
+        if matches!(p.state, PauseState::Holding(_)) {
+            p.state = PauseState::Released;
+            shared.released.notify_all();
+        }
+    }
+}
+
+/// Serves one request, first holding it if it is the breakpoint's call.
+fn serve_request(shared: &Shared, req: Request) -> Response {
+    let mut core = lock(shared);
+    let unit = core.running.get(&req.context).map(|c| c.unit.clone());
+    let hit = match (unit, core.pause.as_mut()) {
+        (Some(u), Some(p)) if p.matches(&u, &req.tool, &req.args, req.stdin.as_deref()) => {
+            p.seen += 1;
+            p.seen == p.nth
+        }
+        _ => false,
+    };
+    if hit {
+        let revoke = core.pause.as_ref().is_some_and(|p| p.revoke_leader);
+        if let Some(p) = core.pause.as_mut() {
+            p.state = PauseState::Holding(req.context.clone());
+        }
+        let app = core
+            .running
+            .get(&req.context)
+            .map(|c| c.app().to_string())
+            .unwrap_or_default();
+        if revoke {
+            crate::scheduler::revoke_leader(&mut core.world, &app, &mut None);
+        }
+        let config = core
+            .pause
+            .as_ref()
+            .map(|p| p.config.clone())
+            .unwrap_or_default();
+        if let (false, Some(a)) = (config.is_empty(), core.world.apps.get_mut(&app)) {
+            match crate::schema::parse_config_pairs(&a.meta.options, &config) {
+                Ok(values) => a.config.extend(values),
+                Err(e) => eprintln!("jujusim: --at-pause-config: {e}"),
+            }
+        }
+        if let Some(tx) = &core.events {
+            let _ = tx.send(Event::Paused);
+        }
+        while core
+            .pause
+            .as_ref()
+            .is_some_and(|p| matches!(p.state, PauseState::Holding(_)))
+        {
+            core = shared
+                .released
+                .wait(core)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+    }
+    core.dispatch(req)
 }
 
 /// One tool invocation being served.
@@ -94,9 +269,11 @@ fn run_tool(tool: &str, c: &mut Call) -> ToolResult {
 }
 
 impl Core {
-    /// Serves one request: refused unless its context is the running hook's.
+    /// Serves one request: refused unless its context is a running hook's. The tool runs on
+    /// a view (the live world with the hook's overlay); what it wrote goes to the overlay, the
+    /// immediate changes to the world.
     pub fn dispatch(&mut self, req: Request) -> Response {
-        let Some(ctx) = self.ctx.as_mut().filter(|c| c.id == req.context) else {
+        let Some(ctx) = self.running.get_mut(&req.context) else {
             return Response {
                 stdout: String::new(),
                 stderr: format!(
@@ -106,14 +283,28 @@ impl Core {
                 code: 1,
             };
         };
+        let mut view = self.world.clone();
+        ctx.overlay.apply(&mut view, &ctx.unit);
+        let before = view.clone();
+        let immediates = ctx.immediates.len();
         let mut call = Call {
-            world: &mut self.world,
+            world: &mut view,
             ctx,
             args: &req.args,
             stdin: req.stdin.as_deref(),
             cwd: Path::new(&req.cwd),
         };
-        let resp = match run_tool(&req.tool, &mut call) {
+        let result = run_tool(&req.tool, &mut call);
+        ctx.overlay.absorb(&before, &view, &ctx.unit);
+        for i in &ctx.immediates[immediates..] {
+            i.apply(&mut self.world);
+        }
+        // Counters are the model's, not the hook's: two hooks never get the same number.
+        if view.next_storage != before.next_storage {
+            self.world.next_storage = view.next_storage;
+        }
+        *ctx.counts.entry(req.tool.clone()).or_default() += 1;
+        let resp = match result {
             Ok(r) => r,
             Err(ToolErr::Usage(m)) => Response {
                 stdout: String::new(),
@@ -185,7 +376,7 @@ fn serve(mut conn: UnixStream, shared: &Shared) {
         return;
     }
     let resp = match serde_json::from_slice::<Request>(&buf) {
-        Ok(req) => lock(shared).dispatch(req),
+        Ok(req) => serve_request(shared, req),
         Err(e) => Response {
             stdout: String::new(),
             stderr: format!("ERROR bad request: {e}\n"),

@@ -20,6 +20,12 @@ pub fn fixture(name: &str) -> String {
         .into_owned()
 }
 
+/// Whether these tests run jujusim in its serial mode (`JUJUSIM_TEST_SERIAL=1`, as
+/// `cargo xtask test` does in a second pass); the default is Juju's concurrency.
+pub fn serial_mode() -> bool {
+    std::env::var("JUJUSIM_TEST_SERIAL").is_ok_and(|v| v == "1")
+}
+
 pub struct Sim {
     _tmp: tempfile::TempDir,
     pub model: PathBuf,
@@ -77,8 +83,16 @@ impl Sim {
         let mut c = Command::new(BIN);
         c.arg("--model").arg(&self.model);
         c.args(&self.global);
+        if serial_mode() {
+            c.arg("--serial");
+        }
         c.args(args);
-        for v in ["JUJUSIM_MODEL", "JUJUSIM_SEED", "JUJUSIM_HOOK_TIMEOUT"] {
+        for v in [
+            "JUJUSIM_MODEL",
+            "JUJUSIM_SEED",
+            "JUJUSIM_HOOK_TIMEOUT",
+            "JUJUSIM_SERIAL",
+        ] {
             c.env_remove(v);
         }
         c

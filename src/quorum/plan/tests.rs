@@ -228,6 +228,21 @@ fn a_crashed_joiner_that_was_never_added_joins_again() {
     assert_eq!(c.run().local, Some(LocalAction::Restart));
 }
 
+/// R7 (issue 14): the leader's reconfig added the joiner, its ledger write has not committed,
+/// and the joiner's server died: ZooKeeper lists it as a voter, so it restarts as one.
+#[test]
+fn a_crashed_joiner_that_zookeeper_lists_as_a_voter_restarts_as_one() {
+    let mut c = Case::new(3, false);
+    c.peers = peers(&[(0, true), (1, true), (2, true), (3, true)]);
+    c.ledger = ledger(&[(0, Ledger::Added), (1, Ledger::Added), (2, Ledger::Added)]);
+    c.local = LocalServer {
+        initialized: true,
+        running: false,
+    };
+    c.ensemble = Some(ensemble(Some(0), &[0, 1, 2, 3], &[0, 1, 2]));
+    assert_eq!(c.run().local, Some(LocalAction::Restart));
+}
+
 #[test]
 fn leader_adds_started_units_in_numeric_order() {
     let mut c = Case::new(0, true);

@@ -1,0 +1,369 @@
+//! The pure scheduling rules of a unit agent: for every unit, compare what it has seen (its
+//! `Local` state) with the world and pick its next work with Juju's priorities (reference §4)
+//! and the per-relation chooser (§3.4); coalescing falls out of comparing versions. Nothing here
+//! runs a process or touches files (except reading a unit's deferred count for `settle`).
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::model::{app_of, parse_unit, HookKind, HookSpec, Life, Paths, World};
+use crate::util::Rng;
+
+/// The next thing a unit's agent would do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Work {
+    Hook(HookSpec),
+    Action(u64),
+    /// Drop local leadership (no hook: Juju 3 never fires leader-deposed).
+    Resign,
+    /// A dying unit is done with its peer relation (peers get no -broken).
+    LeavePeer(u64),
+    /// Nothing left for a dying unit: remove it from the model.
+    Bury,
+}
+
+/// Effective config as the text config-changed compares.
+pub fn config_text(world: &World, app: &str) -> String {
+    world
+        .apps
+        .get(app)
+        .map(|a| serde_json::to_string(&a.effective_config()).unwrap_or_default())
+        .unwrap_or_default()
+}
+
+/// Gives every application without a (living) leader a new one: the lowest-numbered alive unit,
+/// or a seeded choice. The previous leader keeps the lease until it is removed.
+pub fn ensure_leaders(world: &mut World, rng: &mut Option<Rng>) {
+    for app in world.apps.values_mut() {
+        let current_ok = app
+            .leader
+            .as_ref()
+            .and_then(|l| parse_unit(l))
+            .is_some_and(|(_, n)| app.units.contains_key(&n));
+        if current_ok {
+            continue;
+        }
+        let alive: Vec<String> = app
+            .units
+            .values()
+            .filter(|u| u.life == Life::Alive)
+            .map(|u| u.name.clone())
+            .collect();
+        let had = app.leader.is_some();
+        app.leader = match (alive.is_empty(), rng.as_mut()) {
+            (true, _) => None,
+            (false, Some(r)) => Some(alive[r.below(alive.len())].clone()),
+            (false, None) => Some(alive[0].clone()),
+        };
+        if had || app.leader.is_some() {
+            app.leader_settings_version += 1;
+        }
+    }
+}
+
+fn ordered(mut ids: Vec<u64>, rng: &mut Option<Rng>) -> Vec<u64> {
+    ids.sort_unstable();
+    if let Some(r) = rng.as_mut() {
+        r.shuffle(&mut ids);
+    }
+    ids
+}
+
+fn unit_bag_version(world: &World, rel: u64, unit: &str) -> u64 {
+    world
+        .relations
+        .get(&rel)
+        .and_then(|r| r.unit_bags.get(unit))
+        .map(|s| s.version)
+        .unwrap_or(0)
+}
+
+/// Relation hooks owed by `unit` (reference §3.4), non-peer relations first, then peers.
+fn relation_work(world: &World, unit: &str, rng: &mut Option<Rng>) -> Option<Work> {
+    let u = world.unit(unit)?;
+    let app = app_of(unit);
+    let dying = u.life != Life::Alive;
+    let ids: Vec<u64> = u.local.relations.keys().copied().collect();
+    let (mut peers, mut others): (Vec<u64>, Vec<u64>) = (Vec::new(), Vec::new());
+    for id in ids {
+        match world.relations.get(&id) {
+            Some(r) if r.is_peer() => peers.push(id),
+            _ => others.push(id),
+        }
+    }
+    let mut all = ordered(others, rng);
+    all.extend(ordered(peers, rng));
+    for id in all {
+        let lr = &u.local.relations[&id];
+        let Some(rel) = world.relations.get(&id) else {
+            // The relation vanished under us: nothing can be delivered any more.
+            return Some(Work::LeavePeer(id));
+        };
+        let Some(end) = rel.end(app) else { continue };
+        let remote_app = rel.remote_app(app).unwrap_or_default().to_string();
+        let spec = |kind: HookKind| HookSpec {
+            kind,
+            relation: Some(id),
+            endpoint: Some(end.endpoint.clone()),
+            remote_app: Some(remote_app.clone()),
+            ..HookSpec::simple(kind)
+        };
+        let remote = world.remote_members(rel, unit);
+        // 1. -changed right after -joined.
+        if let Some(m) = &lr.changed_pending {
+            return Some(Work::Hook(HookSpec {
+                remote_unit: Some(m.clone()),
+                version: unit_bag_version(world, id, m),
+                ..spec(HookKind::RelationChanged)
+            }));
+        }
+        // 2. -departed for members gone on the remote side (sorted).
+        if let Some(m) = lr.members.keys().find(|m| !remote.contains(m)) {
+            return Some(Work::Hook(HookSpec {
+                remote_unit: Some(m.clone()),
+                departing: Some(if dying { unit.to_string() } else { m.clone() }),
+                ..spec(HookKind::RelationDeparted)
+            }));
+        }
+        // 3. -broken when the relation or the unit is dying (never for peers).
+        if rel.life != Life::Alive || dying {
+            if rel.is_peer() {
+                return Some(Work::LeavePeer(id));
+            }
+            return Some(Work::Hook(spec(HookKind::RelationBroken)));
+        }
+        // 4. application-bag -changed (not for the leader of a peer relation, not at version 0).
+        if !(rel.is_peer() && world.is_leader(unit)) {
+            let v = rel
+                .app_bags
+                .get(&remote_app)
+                .map(|s| s.version)
+                .unwrap_or(0);
+            if v > 0 && v != lr.app_version {
+                return Some(Work::Hook(HookSpec {
+                    remote_unit: None,
+                    version: v,
+                    ..spec(HookKind::RelationChanged)
+                }));
+            }
+        }
+        // 5. -joined for new members (sorted).
+        if let Some(m) = remote.iter().find(|m| !lr.members.contains_key(*m)) {
+            return Some(Work::Hook(HookSpec {
+                remote_unit: Some(m.clone()),
+                version: unit_bag_version(world, id, m),
+                ..spec(HookKind::RelationJoined)
+            }));
+        }
+        // 6. -changed for members whose settings version moved (sorted).
+        for m in &remote {
+            let v = unit_bag_version(world, id, m);
+            if lr.members.get(m) != Some(&v) {
+                return Some(Work::Hook(HookSpec {
+                    remote_unit: Some(m.clone()),
+                    version: v,
+                    ..spec(HookKind::RelationChanged)
+                }));
+            }
+        }
+    }
+    None
+}
+
+/// The unit's next work, by the uniter's priorities (reference §4).
+pub fn next_work(world: &World, unit: &str, rng: &mut Option<Rng>) -> Option<Work> {
+    let u = world.unit(unit)?;
+    let app = world.apps.get(app_of(unit))?;
+    if app.stub {
+        return None;
+    }
+    let l = &u.local;
+    let dying = u.life != Life::Alive;
+    let leader = world.is_leader(unit);
+    if l.leader && (!leader || dying) {
+        return Some(Work::Resign);
+    }
+    let settled = l.error.is_none() && l.queued.is_none();
+    if l.installed && !dying && settled {
+        // 3. relation-created for relations the unit has not entered yet.
+        let fresh: Vec<u64> = world
+            .relations
+            .values()
+            .filter(|r| r.life == Life::Alive && r.involves(&app.name))
+            .filter(|r| !l.relations.contains_key(&r.id))
+            .map(|r| r.id)
+            .collect();
+        if let Some(id) = ordered(fresh, rng).first() {
+            let rel = &world.relations[id];
+            let end = rel.end(&app.name)?;
+            return Some(Work::Hook(HookSpec {
+                relation: Some(*id),
+                endpoint: Some(end.endpoint.clone()),
+                remote_app: rel.remote_app(&app.name).map(str::to_string),
+                ..HookSpec::simple(HookKind::RelationCreated)
+            }));
+        }
+        // 4. leadership.
+        if leader && !l.leader {
+            return Some(Work::Hook(HookSpec::simple(HookKind::LeaderElected)));
+        }
+        if !l.leader && l.leader_settings_version != app.leader_settings_version {
+            return Some(Work::Hook(HookSpec {
+                version: app.leader_settings_version,
+                ..HookSpec::simple(HookKind::LeaderSettingsChanged)
+            }));
+        }
+        // 6. secrets.
+        if let Some(x) = l.secret_changed.iter().next() {
+            return Some(Work::Hook(HookSpec {
+                id: Some(x.clone()),
+                ..HookSpec::simple(HookKind::SecretChanged)
+            }));
+        }
+    }
+    // 7. actions: when the agent is idle (installed, nothing queued) and also while a hook
+    // waits in error (even a failed install), as Juju's actions resolver does.
+    if l.error.is_some() || (l.installed && l.queued.is_none()) {
+        if let Some(a) = world
+            .actions
+            .values()
+            .find(|a| a.unit == unit && a.status == "pending")
+        {
+            return Some(Work::Action(a.id));
+        }
+    }
+    // 9. storage.
+    if l.error.is_none() {
+        for s in &u.storage {
+            let kind = match (dying, s.attached) {
+                (false, false) => HookKind::StorageAttached,
+                (true, true) => HookKind::StorageDetaching,
+                _ => continue,
+            };
+            return Some(Work::Hook(HookSpec {
+                endpoint: Some(s.name.clone()),
+                id: Some(s.id.clone()),
+                ..HookSpec::simple(kind)
+            }));
+        }
+    }
+    // 10. a failed hook waits for retry.
+    if let Some(e) = &l.error {
+        return e.retry.then(|| Work::Hook(e.hook.clone()));
+    }
+    // 11. a queued hook.
+    if let Some(q) = &l.queued {
+        return Some(Work::Hook(q.clone()));
+    }
+    if dying {
+        if let Some(w) = relation_work(world, unit, rng) {
+            return Some(w);
+        }
+        if l.started {
+            return Some(Work::Hook(HookSpec::simple(HookKind::Stop)));
+        }
+        if l.installed {
+            return Some(Work::Hook(HookSpec::simple(HookKind::Remove)));
+        }
+        return Some(Work::Bury);
+    }
+    // 12. install.
+    if !l.installed {
+        return Some(Work::Hook(HookSpec::simple(HookKind::Install)));
+    }
+    // 14. config-changed when the config changed (always once after install).
+    let cfg = config_text(world, &app.name);
+    if l.config_seen.as_deref() != Some(cfg.as_str()) {
+        return Some(Work::Hook(HookSpec {
+            config: Some(cfg),
+            ..HookSpec::simple(HookKind::ConfigChanged)
+        }));
+    }
+    // 15. relations.
+    if let Some(w) = relation_work(world, unit, rng) {
+        return Some(w);
+    }
+    // 16. update-status.
+    if l.update_status_pending && l.started {
+        return Some(Work::Hook(HookSpec::simple(HookKind::UpdateStatus)));
+    }
+    None
+}
+
+/// Things that keep `settle` going (contract 3).
+pub fn unsettled(world: &World, paths: &Paths) -> Vec<String> {
+    let mut why = Vec::new();
+    for app in world.apps.values().filter(|a| !a.stub) {
+        for u in app.units.values() {
+            if let Some(e) = &u.local.error {
+                why.push(format!("{}: hook failed: {:?}", u.name, e.hook.name()));
+                continue;
+            }
+            let n = deferred_entries(paths, &u.name);
+            if n > 0 {
+                why.push(format!("{}: {n} deferred event(s)", u.name));
+            }
+            if matches!(
+                u.workload.status.as_str(),
+                "maintenance" | "waiting" | "unknown"
+            ) {
+                why.push(format!(
+                    "{}: workload {} {:?}",
+                    u.name, u.workload.status, u.workload.message
+                ));
+            }
+        }
+    }
+    why
+}
+
+/// Entries in `<charm dir>/.deferred.json` (contract 3); 0 if absent or unreadable.
+pub fn deferred_entries(paths: &Paths, unit: &str) -> usize {
+    std::fs::read(paths.charm_dir(unit).join(".deferred.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .and_then(|v| v.get("entries").and_then(Value::as_array).map(Vec::len))
+        .unwrap_or(0)
+}
+
+/// Pending work per unit (for `status` and tests): the next hook name, if any.
+pub fn pending_summary(world: &World) -> BTreeMap<String, String> {
+    let mut rng = None;
+    world
+        .unit_names()
+        .into_iter()
+        .filter_map(|u| {
+            let w = next_work(world, &u, &mut rng)?;
+            let what = match w {
+                Work::Hook(s) => s.name(),
+                Work::Action(id) => format!("action {id}"),
+                Work::Resign => "resign leadership".into(),
+                Work::LeavePeer(_) => "leave peer relation".into(),
+                Work::Bury => "removal".into(),
+            };
+            Some((u, what))
+        })
+        .collect()
+}
+
+/// The application's leader loses its lease (its agent could not renew it): another alive unit
+/// claims it (the lowest, or a seeded choice); the old one may still be running a hook that
+/// believes it leads until it asks again. Returns the new leader.
+pub fn revoke_leader(world: &mut World, app: &str, rng: &mut Option<Rng>) -> Option<String> {
+    let a = world.apps.get_mut(app)?;
+    let old = a.leader.take();
+    let others: Vec<String> = a
+        .units
+        .values()
+        .filter(|u| u.life == Life::Alive && Some(&u.name) != old.as_ref())
+        .map(|u| u.name.clone())
+        .collect();
+    a.leader = match (others.is_empty(), rng.as_mut()) {
+        (true, _) => None,
+        (false, Some(r)) => Some(others[r.below(others.len())].clone()),
+        (false, None) => Some(others[0].clone()),
+    };
+    a.leader_settings_version += 1;
+    a.leader.clone()
+}
