@@ -1083,6 +1083,9 @@ fn print_tenancy_and_targets(r: &Value) {
             );
         }
     }
+    if r["tenancy"].is_null() {
+        return print_targets(r);
+    }
     println!("\nClient tenancy (a client with n znodes leaves; then the one-time repair sweep)");
     println!(
         "{:>7} {:>10} {:>10} {:>11} {:>16} {:>9} {:>11} {:>14}",
@@ -1108,6 +1111,10 @@ fn print_tenancy_and_targets(r: &Value) {
             cell(&row["sweep_hook_ms"])
         );
     }
+    print_targets(r);
+}
+
+fn print_targets(r: &Value) {
     println!("\nTargets");
     for t in r["targets"].as_array().cloned().unwrap_or_default() {
         println!(
