@@ -122,3 +122,90 @@ fn a_leader_that_joins_last_does_not_wait_for_update_status() {
         assert_eq!(m.hook_errors(), Vec::<String>::new());
     }
 }
+
+/// R6: leadership lost in the middle of a restart grant. The leader's hook that grants the lock
+/// loses the lease at that very call: its write is refused, its hook fails (and is retried as a
+/// non-leader), the new leader takes the roll over and finishes it; every server restarts
+/// exactly once for the change.
+#[test]
+fn leadership_lost_at_a_restart_grant_is_taken_over_without_doing_anything_twice() {
+    let m = Model::new();
+    m.deploy(3);
+    assert_eq!(m.settle(), 0);
+    let leader = m.leader(APP);
+    let from = m.log().len();
+    m.ok(&[
+        "--pause",
+        &format!("{leader}:relation-set --app granted"),
+        "--revoke-leader-at-pause",
+        "config",
+        APP,
+        "log-level=DEBUG",
+    ]);
+    let new = m.leader(APP);
+    assert_ne!(new, leader, "the lease moved");
+    let failed = m.hook_errors();
+    assert_eq!(failed.len(), 1, "the old leader's hook failed: {failed:?}");
+    assert!(failed[0].starts_with(&leader), "{failed:?}");
+    m.wait_for(
+        "every unit active",
+        std::time::Duration::from_secs(120),
+        || {
+            m.settle();
+            m.all_active(APP)
+        },
+    );
+    m.assert_quorum(APP);
+    let hooks = hooks_since(&m, from);
+    for u in m.units(APP) {
+        let restarts = hooks
+            .iter()
+            .filter(|(unit, _, _, _)| *unit == u)
+            .flat_map(|(_, _, msgs, _)| msgs)
+            .filter(|l| l.contains("rolling restart: restarting server"))
+            .count();
+        assert_eq!(restarts, 1, "{u} restarted {restarts} times for one change");
+    }
+    assert_eq!(m.hook_errors().len(), 1, "{:?}", m.hook_errors());
+}
+
+/// R6: leadership lost between a committed reconfig and the ledger write that records it: the
+/// old leader's write is refused and its hook fails; the new leader finds the member in
+/// ZooKeeper's configuration and records it, without adding it again.
+#[test]
+fn leadership_lost_after_a_reconfig_is_recorded_by_the_new_leader_without_a_second_reconfig() {
+    let m = Model::new();
+    m.deploy(3);
+    assert_eq!(m.settle(), 0);
+    let leader = m.leader(APP);
+    let from = m.log().len();
+    m.ok(&[
+        "--pause",
+        &format!("{leader}:relation-set --app added"),
+        "--revoke-leader-at-pause",
+        "add-unit",
+        APP,
+    ]);
+    assert_ne!(m.leader(APP), leader, "the lease moved");
+    m.wait_for(
+        "every unit active",
+        std::time::Duration::from_secs(120),
+        || {
+            m.settle();
+            m.all_active(APP)
+        },
+    );
+    m.assert_quorum(APP);
+    assert_eq!(m.units(APP).len(), 4);
+    let adds: Vec<(String, String)> = hooks_since(&m, from)
+        .into_iter()
+        .flat_map(|(u, _, msgs, _)| msgs.into_iter().map(move |l| (u.clone(), l)))
+        .filter(|(_, l)| l.starts_with("committed add unit 3"))
+        .collect();
+    assert_eq!(adds.len(), 1, "one reconfig adds the unit: {adds:?}");
+    let errors = m.hook_errors();
+    assert!(
+        errors.len() == 1 && errors[0].starts_with(&leader),
+        "only the old leader's hook failed: {errors:?}"
+    );
+}
