@@ -209,3 +209,50 @@ fn leadership_lost_after_a_reconfig_is_recorded_by_the_new_leader_without_a_seco
         "only the old leader's hook failed: {errors:?}"
     );
 }
+
+/// R7: the leader's reconfig added the joiner, and its ledger write (held here) has not
+/// committed when the joiner's server dies; the joiner's next hook (a configuration change
+/// that needs no restart) finds it down and not in the ledger. ZooKeeper lists it as a voter:
+/// it restarts as one, instead of resetting its configuration and joining again as an observer.
+#[test]
+fn a_joiner_added_but_not_yet_recorded_restarts_as_the_voter_it_is() {
+    let m = Model::new();
+    m.deploy(3);
+    assert_eq!(m.settle(), 0);
+    let leader = m.leader(APP);
+    let from = m.log().len();
+    m.ok(&[
+        "--pause",
+        &format!("{leader}:relation-set --app added"),
+        "--at-pause-kill-workload",
+        "zookeeper/3",
+        "--at-pause-config",
+        "client-znode-policy=delete",
+        "add-unit",
+        APP,
+    ]);
+    m.wait_for(
+        "every unit active",
+        std::time::Duration::from_secs(120),
+        || {
+            m.settle();
+            m.all_active(APP)
+        },
+    );
+    m.assert_quorum(APP);
+    let hooks = hooks_since(&m, from);
+    let joins: Vec<&String> = hooks
+        .iter()
+        .filter(|(u, _, _, _)| u == "zookeeper/3")
+        .flat_map(|(_, _, msgs, _)| msgs)
+        .filter(|l| l.contains("as an observer"))
+        .collect();
+    assert_eq!(joins.len(), 1, "zookeeper/3 joined again: {joins:?}");
+    assert!(
+        hooks
+            .iter()
+            .any(|(u, h, _, _)| u == "zookeeper/3" && h == "config-changed"),
+        "the interleaving did not happen"
+    );
+    assert_eq!(m.hook_errors(), Vec::<String>::new());
+}

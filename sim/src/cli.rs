@@ -48,6 +48,7 @@ Global options (anywhere on the line):
   --revoke-leader-at-pause  the held unit's application loses its leader when the call is held
   --at-pause-config k=v     this setting of the held unit's application changes when the call
                        is held (repeatable)
+  --at-pause-kill-workload UNIT  that unit's workload processes are killed when the call is held
 
 Commands:
   deploy <charm dir|.charm> [app] [-n N] [--config k=v]... [--to MACHINE]
@@ -117,6 +118,7 @@ fn parse_global(argv: Vec<String>) -> Result<(Global, bool, Vec<String>)> {
     let mut release_after = None;
     let mut revoke_at_pause = false;
     let mut pause_config: Vec<String> = Vec::new();
+    let mut pause_kill: Vec<String> = Vec::new();
     let mut max_hooks = 5000;
     let mut rest = Vec::new();
     let mut it = argv.into_iter();
@@ -170,6 +172,13 @@ fn parse_global(argv: Vec<String>) -> Result<(Global, bool, Vec<String>)> {
                 release_after = Some((u.to_string(), h.to_string()));
             }
             "--revoke-leader-at-pause" => revoke_at_pause = true,
+            "--at-pause-kill-workload" => {
+                let v = value(inline)?;
+                if parse_unit(&v).is_none() {
+                    usage!("--at-pause-kill-workload takes a unit, got {v:?}");
+                }
+                pause_kill.push(v);
+            }
             "--at-pause-config" => {
                 let v = value(inline)?;
                 if !v.contains('=') {
@@ -185,8 +194,12 @@ fn parse_global(argv: Vec<String>) -> Result<(Global, bool, Vec<String>)> {
         p.release_after = release_after;
         p.revoke_leader = revoke_at_pause;
         p.config = pause_config;
-    } else if release_after.is_some() || revoke_at_pause || !pause_config.is_empty() {
-        usage!("--release-after, --revoke-leader-at-pause and --at-pause-config need --pause");
+    } else if release_after.is_some()
+        || revoke_at_pause
+        || !pause_config.is_empty()
+        || !pause_kill.is_empty()
+    {
+        usage!("--release-after and the --at-pause options need --pause");
     }
     if shuffle {
         let s = util::random_u64() >> 1;
@@ -201,6 +214,10 @@ fn parse_global(argv: Vec<String>) -> Result<(Global, bool, Vec<String>)> {
             .map(|d| d.join(&model))
             .unwrap_or(model)
     };
+    if let Some(p) = pause.as_mut() {
+        let paths = Paths::new(model.clone());
+        p.kill = pause_kill.iter().map(|u| paths.workload_dir(u)).collect();
+    }
     Ok((
         Global {
             model,

@@ -367,3 +367,304 @@ pub fn revoke_leader(world: &mut World, app: &str, rng: &mut Option<Rng>) -> Opt
     a.leader_settings_version += 1;
     a.leader.clone()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::charm::{Meta, Role};
+    use crate::model::{App, HookError, LocalRelation, RelEnd, Relation, Settings, Status, Unit};
+
+    /// Application `a` with units /0../n-1 (installed, started, config seen, in the peer
+    /// relation 0 with every other unit seen at bag version 1), /0 leading.
+    fn world(n: u32) -> World {
+        let mut w = World::new("m", (10, 20));
+        let mut app = App::new(
+            "a",
+            Meta::stub("a", "peers", Role::Peer, "p"),
+            false,
+            BTreeMap::new(),
+        );
+        app.leader = Some("a/0".into());
+        w.apps.insert("a".into(), app);
+        let mut rel = Relation {
+            id: 0,
+            interface: "p".into(),
+            ends: vec![RelEnd {
+                app: "a".into(),
+                endpoint: "peers".into(),
+                role: Role::Peer,
+            }],
+            life: Life::Alive,
+            app_bags: BTreeMap::new(),
+            unit_bags: BTreeMap::new(),
+        };
+        for i in 0..n {
+            rel.unit_bags.insert(
+                format!("a/{i}"),
+                Settings {
+                    data: BTreeMap::new(),
+                    version: 1,
+                },
+            );
+        }
+        w.relations.insert(0, rel);
+        let cfg = config_text(&w, "a");
+        let lsv = w.apps["a"].leader_settings_version;
+        for i in 0..n {
+            let members = (0..n)
+                .filter(|j| *j != i)
+                .map(|j| (format!("a/{j}"), 1))
+                .collect();
+            let unit = Unit {
+                name: format!("a/{i}"),
+                num: i,
+                host: 10 + i,
+                machine: i,
+                life: Life::Alive,
+                workload: Status::new("active", ""),
+                agent: Status::new("idle", ""),
+                status_set: true,
+                state: BTreeMap::new(),
+                ports: Default::default(),
+                storage: Vec::new(),
+                local: crate::model::Local {
+                    installed: true,
+                    started: true,
+                    leader: i == 0,
+                    config_seen: Some(cfg.clone()),
+                    leader_settings_version: lsv,
+                    relations: [(
+                        0,
+                        LocalRelation {
+                            members,
+                            ..Default::default()
+                        },
+                    )]
+                    .into(),
+                    ..Default::default()
+                },
+            };
+            if let Some(a) = w.apps.get_mut("a") {
+                a.units.insert(i, unit);
+                a.next_unit = n;
+            }
+        }
+        w
+    }
+
+    fn local<'w>(w: &'w mut World, u: &str) -> &'w mut crate::model::Local {
+        &mut w.unit_mut(u).unwrap().local
+    }
+
+    /// What the unit does next, as a short name ("config-changed", "peers-relation-joined
+    /// a/2", "resign", "idle", ...).
+    fn next(w: &World, u: &str) -> String {
+        match next_work(w, u, &mut None) {
+            None => "idle".into(),
+            Some(Work::Hook(s)) => match &s.remote_unit {
+                Some(r) => format!("{} {r}", s.name()),
+                None => s.name(),
+            },
+            Some(Work::Action(id)) => format!("action {id}"),
+            Some(Work::Resign) => "resign".into(),
+            Some(Work::LeavePeer(id)) => format!("leave {id}"),
+            Some(Work::Bury) => "bury".into(),
+        }
+    }
+
+    /// Juju's priorities (reference §4), one row per situation: the change made to a converged
+    /// 3-unit world, the unit asked, what it does next.
+    #[test]
+    fn the_next_work_follows_the_uniters_priorities() {
+        type Change = fn(&mut World);
+        let rows: Vec<(&str, Change, &str, &str)> = vec![
+            ("converged", |_| {}, "a/1", "idle"),
+            (
+                "not installed",
+                |w| local(w, "a/1").installed = false,
+                "a/1",
+                "install",
+            ),
+            (
+                "the config changed",
+                |w| {
+                    local(w, "a/1").config_seen = Some("an older configuration".into());
+                },
+                "a/1",
+                "config-changed",
+            ),
+            (
+                "a peer's bag moved",
+                |w| {
+                    w.relations
+                        .get_mut(&0)
+                        .unwrap()
+                        .unit_bags
+                        .get_mut("a/2")
+                        .unwrap()
+                        .version = 2;
+                },
+                "a/1",
+                "peers-relation-changed a/2",
+            ),
+            (
+                "a new peer",
+                |w| {
+                    local(w, "a/1")
+                        .relations
+                        .get_mut(&0)
+                        .unwrap()
+                        .members
+                        .remove("a/2");
+                },
+                "a/1",
+                "peers-relation-joined a/2",
+            ),
+            (
+                "-changed right after -joined, before the config",
+                |w| {
+                    local(w, "a/1")
+                        .relations
+                        .get_mut(&0)
+                        .unwrap()
+                        .changed_pending = Some("a/2".into());
+                    local(w, "a/1").config_seen = Some("an older configuration".into());
+                },
+                "a/1",
+                "config-changed",
+            ),
+            (
+                "lost leadership: resign before anything",
+                |w| {
+                    w.apps.get_mut("a").unwrap().leader = Some("a/1".into());
+                },
+                "a/0",
+                "resign",
+            ),
+            (
+                "gained leadership",
+                |w| {
+                    w.apps.get_mut("a").unwrap().leader = Some("a/1".into());
+                },
+                "a/1",
+                "leader-elected",
+            ),
+            (
+                "the app bag of a peer relation: no event for the leader",
+                |w| {
+                    w.relations.get_mut(&0).unwrap().app_bags.insert(
+                        "a".into(),
+                        Settings {
+                            data: [("k".to_string(), "v".to_string())].into(),
+                            version: 1,
+                        },
+                    );
+                },
+                "a/0",
+                "idle",
+            ),
+            (
+                "the app bag of a peer relation: -changed for the others",
+                |w| {
+                    w.relations.get_mut(&0).unwrap().app_bags.insert(
+                        "a".into(),
+                        Settings {
+                            data: [("k".to_string(), "v".to_string())].into(),
+                            version: 1,
+                        },
+                    );
+                },
+                "a/1",
+                "peers-relation-changed",
+            ),
+            (
+                "a failed hook waits for resolve",
+                |w| {
+                    local(w, "a/1").error = Some(HookError {
+                        hook: HookSpec::simple(HookKind::Start),
+                        retry: false,
+                    });
+                    local(w, "a/1").config_seen = Some("an older configuration".into());
+                },
+                "a/1",
+                "idle",
+            ),
+            (
+                "a resolved hook runs again first",
+                |w| {
+                    local(w, "a/1").error = Some(HookError {
+                        hook: HookSpec::simple(HookKind::Start),
+                        retry: true,
+                    });
+                    local(w, "a/1").config_seen = Some("an older configuration".into());
+                },
+                "a/1",
+                "start",
+            ),
+            (
+                "update-status when ticked",
+                |w| local(w, "a/1").update_status_pending = true,
+                "a/1",
+                "update-status",
+            ),
+            (
+                "update-status last",
+                |w| {
+                    local(w, "a/1").update_status_pending = true;
+                    local(w, "a/1").config_seen = Some("an older configuration".into());
+                },
+                "a/1",
+                "config-changed",
+            ),
+            (
+                "dying: departs its peers first",
+                |w| w.unit_mut("a/1").unwrap().life = Life::Dying,
+                "a/1",
+                "peers-relation-departed a/0",
+            ),
+            (
+                "dying, relations gone: stop",
+                |w| {
+                    w.unit_mut("a/1").unwrap().life = Life::Dying;
+                    local(w, "a/1").relations.clear();
+                },
+                "a/1",
+                "stop",
+            ),
+            (
+                "dying, stopped: remove",
+                |w| {
+                    w.unit_mut("a/1").unwrap().life = Life::Dying;
+                    local(w, "a/1").relations.clear();
+                    local(w, "a/1").started = false;
+                },
+                "a/1",
+                "remove",
+            ),
+        ];
+        let mut failures = Vec::new();
+        for (what, change, unit, want) in rows {
+            let mut w = world(3);
+            change(&mut w);
+            let got = next(&w, unit);
+            if got != want {
+                failures.push(format!("{what}: {unit} does {got:?}, want {want:?}"));
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    #[test]
+    fn revoking_the_lease_gives_it_to_another_alive_unit() {
+        let mut w = world(3);
+        let v = w.apps["a"].leader_settings_version;
+        assert_eq!(
+            revoke_leader(&mut w, "a", &mut None).as_deref(),
+            Some("a/1")
+        );
+        assert_eq!(w.apps["a"].leader_settings_version, v + 1);
+        assert_eq!(next(&w, "a/0"), "resign");
+        let mut one = world(1);
+        assert_eq!(revoke_leader(&mut one, "a", &mut None), None);
+    }
+}

@@ -41,6 +41,8 @@ pub struct Pause {
     /// `k=v` settings applied to the held unit's application when the call is held (a
     /// configuration change that arrives mid-hook, as `juju config` can at any time).
     pub config: Vec<String>,
+    /// Workload directories whose processes are killed (SIGKILL) when the call is held.
+    pub kill: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -73,6 +75,7 @@ impl Pause {
             release_after: None,
             revoke_leader: false,
             config: Vec::new(),
+            kill: Vec::new(),
         })
     }
 
@@ -173,6 +176,14 @@ fn serve_request(shared: &Shared, req: Request) -> Response {
             .unwrap_or_default();
         if revoke {
             crate::scheduler::revoke_leader(&mut core.world, &app, &mut None);
+        }
+        for dir in core
+            .pause
+            .as_ref()
+            .map(|p| p.kill.clone())
+            .unwrap_or_default()
+        {
+            crate::procs::kill_now(&dir);
         }
         let config = core
             .pause
