@@ -306,12 +306,15 @@ fn the_agent_is_executing_while_a_hook_runs_and_idle_after() {
     let sim = Sim::new();
     sim.script(
         r#"if [ "$JUJU_HOOK_NAME" = config-changed ]; then
-  cp "$JUJUSIM_MODEL_DIR/model.json" "$JUJUSIM_WORKLOAD_DIR/during.json"
+  cp "$JUJUSIM_MODEL_DIR/model.json" "$JUJUSIM_WORKLOAD_DIR/during.tmp"
+  mv "$JUJUSIM_WORKLOAD_DIR/during.tmp" "$JUJUSIM_WORKLOAD_DIR/during.json"
 fi
 "#,
     );
     sim.ok(&["deploy", &fixture("probe"), "-n", "2"]);
-    let during: Value = serde_json::from_str(&sim.read_workload("probe/1", "during.json")).unwrap();
+    let text = sim.read_workload("probe/1", "during.json");
+    let during: Value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("model.json as the hook saw it: {e}: {text:?}"));
     let agent = &during["apps"]["probe"]["units"]["1"]["agent"];
     assert_eq!(agent["status"], "executing", "{agent}");
     assert_eq!(agent["message"], "running config-changed hook");
