@@ -330,10 +330,12 @@ fn deferral_no_quorum_leader_shuffled_seed_5() {
 fn members_syncing(m: &Model) {
     deploy_with(m, 3, SHORT_WAIT);
     let leader = m.leader(APP);
+    // A follower (freezing the quorum leader would be "no quorum leader"), not the Juju leader.
+    let quorum_leader = m.quorum_leader(APP);
     let frozen_unit = m
         .units(APP)
         .into_iter()
-        .find(|u| *u != leader)
+        .find(|u| *u != leader && Some(u) != quorum_leader.as_ref())
         .unwrap_or_default();
     m.ok(&["--no-wait", "add-unit", APP]);
     let joiner = format!("{APP}/3");

@@ -68,11 +68,14 @@ pub struct Model {
 }
 
 impl Model {
+    /// A model; `ZK_TEST_SEED` (as `cargo xtask test` sets in its seeded pass) gives it a seed.
     pub fn new() -> Model {
         Model {
             dir: tempfile::tempdir().expect("temp dir"),
             bin: jujusim_bin(),
-            seed: None,
+            seed: std::env::var("ZK_TEST_SEED")
+                .ok()
+                .and_then(|s| s.parse().ok()),
         }
     }
 
