@@ -77,10 +77,7 @@ fn a_restarted_server_that_does_not_serve_again_stops_the_roll() {
     // The granted unit checks that every other voter serves, then restarts: once its server is
     // a new process, every other server is paused, so it cannot rejoin a quorum.
     let old_pid = m.workload_pid(&granted).expect("pid");
-    let mut steps = m
-        .cmd(&["step", "-n", "20"])
-        .spawn()
-        .expect("run jujusim step");
+    let steps = m.background(&["step", "-n", "20"]);
     let started = std::time::Instant::now();
     while m.workload_pid(&granted).is_none_or(|p| p == old_pid) {
         assert!(
@@ -96,7 +93,7 @@ fn a_restarted_server_that_does_not_serve_again_stops_the_roll() {
         .collect();
     {
         let _frozen: Vec<Frozen> = pids.iter().map(|(_, p)| Frozen::new(*p)).collect();
-        let _ = steps.wait();
+        steps.wait();
         m.wait_for("the granted unit stalls", Duration::from_secs(120), || {
             m.step(1);
             status_of(&m, &granted)
@@ -118,11 +115,7 @@ fn a_restarted_server_that_does_not_serve_again_stops_the_roll() {
     }
     // Resumed, the roll completes.
     assert_eq!(m.hook_errors(), Vec::<String>::new());
-    m.settle();
-    m.wait_for("every unit active", Duration::from_secs(120), || {
-        m.settle();
-        m.all_active(APP)
-    });
+    m.settle_until_active(APP);
     m.assert_quorum(APP);
 }
 

@@ -13,14 +13,11 @@ fn hooks_since(m: &Model, from: usize) -> Vec<(String, String, Vec<String>, Stri
     m.log()[from..]
         .iter()
         .map(|e| {
-            let calls = e["tool_calls"].as_array().cloned().unwrap_or_default();
-            let msgs = calls
-                .iter()
-                .filter(|c| c["argv"][0] == "juju-log")
-                .filter_map(|c| c["argv"].as_array()?.last()?.as_str().map(str::to_string))
-                .collect();
-            let config = calls
-                .iter()
+            let msgs = support::juju_logs(e);
+            let config = e["tool_calls"]
+                .as_array()
+                .into_iter()
+                .flatten()
                 .find(|c| c["argv"][0] == "config-get")
                 .and_then(|c| c["stdout"].as_str())
                 .unwrap_or_default()
@@ -78,14 +75,7 @@ fn a_grant_read_after_the_inputs_changed_is_not_acted_on() {
             .any(|l| l.contains("the lock was granted for other inputs"))),
         "the interleaving did not happen"
     );
-    m.wait_for(
-        "every unit active",
-        std::time::Duration::from_secs(120),
-        || {
-            m.settle();
-            m.all_active(APP)
-        },
-    );
+    m.settle_until_active(APP);
     m.assert_quorum(APP);
     assert_eq!(m.hook_errors(), Vec::<String>::new());
     assert_eq!(
@@ -147,14 +137,7 @@ fn leadership_lost_at_a_restart_grant_is_taken_over_without_doing_anything_twice
     let failed = m.hook_errors();
     assert_eq!(failed.len(), 1, "the old leader's hook failed: {failed:?}");
     assert!(failed[0].starts_with(&leader), "{failed:?}");
-    m.wait_for(
-        "every unit active",
-        std::time::Duration::from_secs(120),
-        || {
-            m.settle();
-            m.all_active(APP)
-        },
-    );
+    m.settle_until_active(APP);
     m.assert_quorum(APP);
     let hooks = hooks_since(&m, from);
     for u in m.units(APP) {
@@ -187,14 +170,7 @@ fn leadership_lost_after_a_reconfig_is_recorded_by_the_new_leader_without_a_seco
         APP,
     ]);
     assert_ne!(m.leader(APP), leader, "the lease moved");
-    m.wait_for(
-        "every unit active",
-        std::time::Duration::from_secs(120),
-        || {
-            m.settle();
-            m.all_active(APP)
-        },
-    );
+    m.settle_until_active(APP);
     m.assert_quorum(APP);
     assert_eq!(m.units(APP).len(), 4);
     let adds: Vec<(String, String)> = hooks_since(&m, from)
@@ -231,14 +207,7 @@ fn a_joiner_added_but_not_yet_recorded_restarts_as_the_voter_it_is() {
         "add-unit",
         APP,
     ]);
-    m.wait_for(
-        "every unit active",
-        std::time::Duration::from_secs(120),
-        || {
-            m.settle();
-            m.all_active(APP)
-        },
-    );
+    m.settle_until_active(APP);
     m.assert_quorum(APP);
     let hooks = hooks_since(&m, from);
     let joins: Vec<&String> = hooks

@@ -456,6 +456,17 @@ mod tests {
         &mut w.unit_mut(u).unwrap().local
     }
 
+    /// The leader wrote the peer relation's application bag.
+    fn app_bag_written(w: &mut World) {
+        w.relations.get_mut(&0).unwrap().app_bags.insert(
+            "a".into(),
+            Settings {
+                data: [("k".to_string(), "v".to_string())].into(),
+                version: 1,
+            },
+        );
+    }
+
     /// What the unit does next, as a short name ("config-changed", "peers-relation-joined
     /// a/2", "resign", "idle", ...).
     fn next(w: &World, u: &str) -> String {
@@ -551,29 +562,13 @@ mod tests {
             ),
             (
                 "the app bag of a peer relation: no event for the leader",
-                |w| {
-                    w.relations.get_mut(&0).unwrap().app_bags.insert(
-                        "a".into(),
-                        Settings {
-                            data: [("k".to_string(), "v".to_string())].into(),
-                            version: 1,
-                        },
-                    );
-                },
+                app_bag_written,
                 "a/0",
                 "idle",
             ),
             (
                 "the app bag of a peer relation: -changed for the others",
-                |w| {
-                    w.relations.get_mut(&0).unwrap().app_bags.insert(
-                        "a".into(),
-                        Settings {
-                            data: [("k".to_string(), "v".to_string())].into(),
-                            version: 1,
-                        },
-                    );
-                },
+                app_bag_written,
                 "a/1",
                 "peers-relation-changed",
             ),

@@ -87,19 +87,75 @@ pub fn read(paths: &Paths) -> Result<Vec<Entry>> {
         .collect())
 }
 
-/// Marks, in every entry, the other entries that ran at the same time.
+/// Marks, in every entry, the other entries that ran at the same time (a sweep over the
+/// entries by start time: long timelines stay cheap).
 pub fn mark_overlaps(entries: &mut [Entry]) {
-    let spans: Vec<(u64, u64, u64)> = entries
+    let mut spans: Vec<(u64, u64, usize)> = entries
         .iter()
-        .map(|e| (e.seq, e.start_ms, e.end_ms))
+        .enumerate()
+        .filter(|(_, e)| e.end_ms > 0)
+        .map(|(i, e)| (e.start_ms, e.end_ms, i))
         .collect();
-    for e in entries.iter_mut() {
-        e.overlaps = spans
-            .iter()
-            .filter(|(seq, s, t)| {
-                *seq != e.seq && e.end_ms > 0 && *t > 0 && *s < e.end_ms && e.start_ms < *t
-            })
-            .map(|(seq, _, _)| *seq)
-            .collect();
+    spans.sort_unstable();
+    let mut found: Vec<Vec<u64>> = vec![Vec::new(); entries.len()];
+    for (k, &(start, end, i)) in spans.iter().enumerate() {
+        for &(s2, e2, j) in &spans[k + 1..] {
+            if s2 >= end {
+                break;
+            }
+            if start < e2 {
+                found[i].push(entries[j].seq);
+                found[j].push(entries[i].seq);
+            }
+        }
+    }
+    for (e, mut o) in entries.iter_mut().zip(found) {
+        o.sort_unstable();
+        e.overlaps = o;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(seq: u64, start_ms: u64, end_ms: u64) -> Entry {
+        Entry {
+            seq,
+            unit: String::new(),
+            hook: None,
+            action: None,
+            action_id: None,
+            env: BTreeMap::new(),
+            tool_calls: Vec::new(),
+            exit_code: 0,
+            duration_ms: end_ms - start_ms,
+            cpu_ms: 0.0,
+            max_rss_kib: 0,
+            stdout: String::new(),
+            stderr: String::new(),
+            timed_out: false,
+            start_ms,
+            end_ms,
+            commit_error: None,
+            overlaps: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn overlaps_are_marked_both_ways_and_touching_runs_do_not_overlap() {
+        let mut e = vec![
+            entry(1, 0, 10),
+            entry(2, 5, 20),
+            entry(3, 10, 12),
+            entry(4, 30, 40),
+            entry(5, 11, 11),
+        ];
+        mark_overlaps(&mut e);
+        let got: Vec<Vec<u64>> = e.iter().map(|x| x.overlaps.clone()).collect();
+        assert_eq!(
+            got,
+            [vec![2], vec![1, 3, 5], vec![2, 5], vec![], vec![2, 3]]
+        );
     }
 }

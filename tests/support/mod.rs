@@ -273,19 +273,8 @@ impl Model {
                 .unwrap_or("")
                 .to_string();
             let unit = e["unit"].as_str().unwrap_or("").to_string();
-            for call in e["tool_calls"].as_array().cloned().unwrap_or_default() {
-                let argv: Vec<String> = call["argv"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default()
-                    .iter()
-                    .filter_map(|a| a.as_str().map(str::to_string))
-                    .collect();
-                if argv.first().map(String::as_str) == Some("juju-log") {
-                    if let Some(msg) = argv.last() {
-                        out.push((unit.clone(), hook.clone(), msg.clone()));
-                    }
-                }
+            for msg in juju_logs(&e) {
+                out.push((unit.clone(), hook.clone(), msg));
             }
         }
         out
@@ -313,6 +302,15 @@ impl Model {
             .to_string()
     }
 
+    /// Settles (retrying failed hooks, ticking update-status) until every unit of `app` is
+    /// active, for at most two minutes.
+    pub fn settle_until_active(&self, app: &str) {
+        self.wait_for("every unit active", Duration::from_secs(120), || {
+            self.settle();
+            self.all_active(app)
+        });
+    }
+
     /// Polls `cond` until it holds or `timeout` passes.
     pub fn wait_for(&self, what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
         let deadline = Instant::now() + timeout;
@@ -337,6 +335,20 @@ impl Drop for Model {
         }
         let _ = self.cmd(&["destroy"]).output();
     }
+}
+
+/// The juju-log messages of one timeline entry.
+pub fn juju_logs(entry: &Value) -> Vec<String> {
+    entry["tool_calls"]
+        .as_array()
+        .map(|calls| {
+            calls
+                .iter()
+                .filter(|c| c["argv"][0] == "juju-log")
+                .filter_map(|c| c["argv"].as_array()?.last()?.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Runs kazoo with a JSON spec (see zkclient.py); returns its JSON answer.
@@ -539,6 +551,32 @@ impl Frozen {
         // SAFETY: signalling a process this test started (through the charm).
         unsafe { libc::kill(pid, libc::SIGSTOP) };
         Frozen(pid)
+    }
+}
+
+/// A jujusim command running in the background (while the test acts on the model); killed
+/// on drop if it is still running, so that a failing test does not leave it holding the model.
+pub struct Background(std::process::Child);
+
+impl Model {
+    pub fn background(&self, args: &[&str]) -> Background {
+        Background(self.cmd(args).spawn().expect("run jujusim"))
+    }
+}
+
+impl Background {
+    /// Waits for the command to end.
+    pub fn wait(mut self) {
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
     }
 }
 

@@ -88,8 +88,6 @@ pub struct HookCtx {
     pub action: Option<ActionCtx>,
     /// `is-leader` answer cached once false ("false stays false" within a hook).
     pub leader_false: bool,
-    /// Bags written in this hook: (relation id, unit or app name).
-    pub touched: BTreeSet<(u64, String)>,
     /// Secrets that got a new revision in this hook (xid).
     pub new_revisions: BTreeSet<String>,
     /// Secrets created in this hook (xid).
@@ -99,8 +97,6 @@ pub struct HookCtx {
     pub reboot_requested: bool,
     /// This hook's buffered writes.
     pub overlay: Overlay,
-    /// Calls per tool name so far (for breakpoints).
-    pub counts: std::collections::BTreeMap<String, usize>,
 }
 
 impl HookCtx {
@@ -117,14 +113,12 @@ impl HookCtx {
             storage_id: None,
             action: None,
             leader_false: false,
-            touched: BTreeSet::new(),
             new_revisions: BTreeSet::new(),
             created_secrets: BTreeSet::new(),
             immediates: Vec::new(),
             calls: Vec::new(),
             reboot_requested: false,
             overlay: Overlay::default(),
-            counts: Default::default(),
         }
     }
 

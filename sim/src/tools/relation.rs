@@ -307,7 +307,6 @@ pub fn relation_set(c: &mut Call) -> ToolResult {
             bag.data.insert(k, v);
         }
     }
-    c.ctx.touched.insert((id, owner));
     Ok(super::Response {
         stdout: String::new(),
         stderr,

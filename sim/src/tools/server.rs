@@ -314,7 +314,6 @@ impl Core {
         if view.next_storage != before.next_storage {
             self.world.next_storage = view.next_storage;
         }
-        *ctx.counts.entry(req.tool.clone()).or_default() += 1;
         let resp = match result {
             Ok(r) => r,
             Err(ToolErr::Usage(m)) => Response {

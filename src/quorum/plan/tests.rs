@@ -208,8 +208,9 @@ fn crashed_server_is_restarted_not_removed() {
     assert!(p.held.is_empty(), "{p:?}");
 }
 
-#[test]
-fn a_crashed_joiner_that_was_never_added_joins_again() {
+/// Unit 3 started a server before (as a joiner), the ledger does not list it, and its server
+/// is down.
+fn crashed_joiner() -> Case {
     let mut c = Case::new(3, false);
     c.peers = peers(&[(0, true), (1, true), (2, true), (3, true)]);
     c.ledger = ledger(&[(0, Ledger::Added), (1, Ledger::Added), (2, Ledger::Added)]);
@@ -217,6 +218,12 @@ fn a_crashed_joiner_that_was_never_added_joins_again() {
         initialized: true,
         running: false,
     };
+    c
+}
+
+#[test]
+fn a_crashed_joiner_that_was_never_added_joins_again() {
+    let mut c = crashed_joiner();
     match c.run().local {
         Some(LocalAction::Join { participants }) => {
             assert_eq!(participants.keys().copied().collect::<Vec<_>>(), [0, 1, 2])
@@ -232,13 +239,7 @@ fn a_crashed_joiner_that_was_never_added_joins_again() {
 /// and the joiner's server died: ZooKeeper lists it as a voter, so it restarts as one.
 #[test]
 fn a_crashed_joiner_that_zookeeper_lists_as_a_voter_restarts_as_one() {
-    let mut c = Case::new(3, false);
-    c.peers = peers(&[(0, true), (1, true), (2, true), (3, true)]);
-    c.ledger = ledger(&[(0, Ledger::Added), (1, Ledger::Added), (2, Ledger::Added)]);
-    c.local = LocalServer {
-        initialized: true,
-        running: false,
-    };
+    let mut c = crashed_joiner();
     c.ensemble = Some(ensemble(Some(0), &[0, 1, 2, 3], &[0, 1, 2]));
     assert_eq!(c.run().local, Some(LocalAction::Restart));
 }
