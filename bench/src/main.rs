@@ -23,89 +23,37 @@ fn env_path(var: &str) -> Res<PathBuf> {
         .ok_or_else(|| format!("{var} is not set: run this through `cargo xtask bench`"))
 }
 
-/// A jujusim model in a temporary directory, destroyed on drop.
+/// A jujusim model (simkit's, destroyed on drop) with the benchmarks' error style.
 struct Sim {
-    bin: PathBuf,
-    dir: PathBuf,
+    kit: simkit::Sim,
     /// jujusim's --serial mode (every unit on one machine) instead of Juju's concurrency.
     serial: bool,
 }
 
 impl Sim {
-    fn new(bin: &Path, name: &str) -> Sim {
-        let dir = std::env::temp_dir().join(format!("zk-bench-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+    fn new(bin: &Path, serial: bool) -> Sim {
         Sim {
-            bin: bin.to_path_buf(),
-            dir,
-            serial: false,
+            kit: simkit::Sim::new(bin).serial(serial),
+            serial,
         }
     }
     fn run(&self, args: &[&str]) -> Res<String> {
-        let mut cmd = Command::new(&self.bin);
-        cmd.arg("--model").arg(&self.dir);
-        if self.serial {
-            cmd.arg("--serial");
-        }
-        let out = cmd.args(args).output().map_err(|e| e.to_string())?;
-        if !out.status.success() {
-            return Err(format!(
-                "jujusim {}: {}{}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        self.kit.run(args)
     }
     fn json(&self, args: &[&str]) -> Res<Value> {
-        let mut a = args.to_vec();
-        a.extend(["--format", "json"]);
-        serde_json::from_str(&self.run(&a)?).map_err(|e| format!("{args:?}: {e}"))
+        self.kit.try_json(args)
     }
     fn log(&self) -> Res<Vec<Value>> {
         Ok(self.json(&["log"])?.as_array().cloned().unwrap_or_default())
     }
     fn settle(&self) -> Res<Value> {
-        self.json(&["settle", "--timeout", "900"])
-    }
-    fn status(&self) -> Res<Value> {
-        self.json(&["status"])
+        self.kit.try_settle(900)
     }
     fn leader(&self, app: &str) -> Res<String> {
-        let s = self.status()?;
-        s["applications"][app]["units"]
-            .as_object()
-            .and_then(|m| {
-                m.iter()
-                    .find(|(_, v)| v["leader"] == json!(true))
-                    .map(|(k, _)| k.clone())
-            })
-            .ok_or_else(|| "no leader".to_string())
+        simkit::leader_in(&self.json(&["status"])?, app).ok_or_else(|| "no leader".to_string())
     }
     fn units(&self, app: &str) -> Res<Vec<String>> {
-        let s = self.status()?;
-        let mut v: Vec<String> = s["applications"][app]["units"]
-            .as_object()
-            .map(|m| m.keys().cloned().collect())
-            .unwrap_or_default();
-        v.sort_by_key(|u| {
-            u.rsplit('/')
-                .next()
-                .and_then(|n| n.parse::<u32>().ok())
-                .unwrap_or(0)
-        });
-        Ok(v)
-    }
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = Command::new(&self.bin)
-            .arg("--model")
-            .arg(&self.dir)
-            .arg("destroy")
-            .output();
+        Ok(simkit::units_of(&self.json(&["status"])?, app))
     }
 }
 
@@ -154,7 +102,7 @@ fn hook_figures(entries: &[Value], hook: &str) -> Value {
 /// Deploys `charm` as `app` with 3 units, then measures converged update-status hooks (ticks) and
 /// cluster-relation-changed hooks (a peer write through `exec`, as `juju exec` would).
 fn per_hook(bin: &Path, charm: &Path, app: &str, ticks: usize, pokes: usize) -> Res<Value> {
-    let m = Sim::new(bin, app);
+    let m = Sim::new(bin, false);
     m.run(&["deploy", &charm.to_string_lossy(), app, "-n", "3"])?;
     m.settle()?;
     let start = m.log()?.len();
@@ -263,9 +211,7 @@ fn scenario(m: &Sim, name: &str, cmds: &[Vec<String>]) -> Res<Value> {
 
 fn convergence_charm(bin: &Path, charm: &Path, full: bool, serial: bool) -> Res<Vec<Value>> {
     let c = charm.to_string_lossy().to_string();
-    let mode = if serial { "serial" } else { "conc" };
-    let mut m = Sim::new(bin, &format!("conv3-{mode}"));
-    m.serial = serial;
+    let m = Sim::new(bin, serial);
     let mut rows = vec![scenario(
         &m,
         "deploy -n 3",
@@ -326,8 +272,7 @@ fn convergence_charm(bin: &Path, charm: &Path, full: bool, serial: bool) -> Res<
     let mut cmd = vec!["remove-unit".to_string()];
     cmd.extend(leaving);
     rows.push(scenario(&m, "remove-unit 5 -> 3", &[cmd])?);
-    let mut m5 = Sim::new(bin, &format!("conv5-{mode}"));
-    m5.serial = serial;
+    let m5 = Sim::new(bin, serial);
     rows.push(scenario(
         &m5,
         "deploy -n 5",
@@ -419,7 +364,7 @@ async fn convergence_floor(full: bool) -> Res<BTreeMap<String, f64>> {
 
 /// `n` stub clients integrated at once; time until all are answered, restarts, leader hook cost.
 fn clients(bin: &Path, charm: &Path, python: &Path, n: usize) -> Res<Value> {
-    let m = Sim::new(bin, &format!("clients{n}"));
+    let m = Sim::new(bin, false);
     m.run(&["deploy", &charm.to_string_lossy(), "zookeeper", "-n", "3"])?;
     m.settle()?;
     let leader = m.leader("zookeeper")?;
@@ -521,7 +466,7 @@ fn clients(bin: &Path, charm: &Path, python: &Path, n: usize) -> Res<Value> {
 /// creator ACL) leaves, and the leader takes back every one of them in one hook; then the
 /// one-time repair sweep walks the same tree. Figures: the leader's hook, per znode.
 fn tenancy(bin: &Path, charm: &Path, python: &Path, nodes: usize) -> Res<Value> {
-    let m = Sim::new(bin, &format!("tenancy{nodes}"));
+    let m = Sim::new(bin, false);
     m.run(&["deploy", &charm.to_string_lossy(), "zookeeper", "-n", "3"])?;
     m.settle()?;
     m.run(&["deploy-stub", "app", "--requires", "zookeeper:zookeeper"])?;

@@ -1,28 +1,26 @@
-//! The `jujusim` command line: Juju-like commands on a model directory. Every command that
-//! changes the model validates its input fully first (bad input changes nothing), then runs
-//! hooks until the model is idle, unless `--no-wait`.
+//! The `jujusim` command line: Juju-like commands on a model directory. This module only parses
+//! arguments, calls the model operations (`ops`, which validate fully before they change
+//! anything) under a `Session`, and prints (`render`). Every command that changes the model then
+//! runs hooks until the model is idle, unless `--no-wait`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::sync::MutexGuard;
+use std::path::PathBuf;
 use std::time::Duration;
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use crate::charm::{self, Meta, Role};
-use crate::driver::{Driver, Options};
 use crate::error::{Result, SimError};
 use crate::lifecycle;
-use crate::model::{
-    app_of, parse_unit, valid_app_name, Action, App, Life, Local, ModelLock, Paths, RelEnd,
-    Relation, Settings, Status, StorageInstance, Unit, World,
-};
+use crate::model::{parse_unit, ModelLock, Paths, World};
+use crate::ops;
 use crate::procs;
-use crate::scheduler;
+use crate::render;
 use crate::schema;
+use crate::session::{read_world, Session};
 use crate::timeline;
-use crate::tools::server::{self, Core, Pause, Server};
+use crate::tools::server::{self, Pause};
 use crate::util;
 use crate::{fail, usage};
 
@@ -370,157 +368,6 @@ fn run(argv: Vec<String>) -> Result<i32> {
     }
 }
 
-// ---------------------------------------------------------------- sessions
-
-/// A mutating command's hold on a model: the lock, the world shared with the tool server, and
-/// the driver.
-struct Session {
-    paths: Paths,
-    shared: server::Shared,
-    driver: Driver,
-    no_wait: bool,
-    // Dropped last: the server stops before the lock is released.
-    _server: Server,
-    _lock: ModelLock,
-}
-
-fn ensure_tools(paths: &Paths) -> Result<()> {
-    let exe = std::env::current_exe()
-        .map_err(|e| SimError::Failed(format!("cannot find the jujusim executable: {e}")))?;
-    let dir = paths.tools();
-    fs::create_dir_all(&dir).map_err(|e| SimError::io("cannot create", &dir, e))?;
-    let probe = dir.join(crate::tools::TOOL_NAMES[0]);
-    if fs::read_link(&probe).ok().as_deref() == Some(exe.as_path()) {
-        return Ok(());
-    }
-    for name in crate::tools::TOOL_NAMES {
-        let link = dir.join(name);
-        let _ = fs::remove_file(&link);
-        if std::os::unix::fs::symlink(&exe, &link).is_err() {
-            // Hard link, else a copy.
-            if fs::hard_link(&exe, &link).is_err() {
-                fs::copy(&exe, &link).map_err(|e| SimError::io("cannot install tool", &link, e))?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Temporary files a crash left behind while writing model.json (we hold the lock: nobody is
-/// writing one now).
-fn remove_torn_temp_files(paths: &Paths) {
-    if let Ok(entries) = fs::read_dir(&paths.root) {
-        for e in entries.flatten() {
-            if e.file_name().to_string_lossy().starts_with(".tmp-") {
-                let _ = fs::remove_file(e.path());
-            }
-        }
-    }
-}
-
-fn model_name(root: &Path) -> String {
-    let base = root
-        .file_name()
-        .map(|s| s.to_string_lossy().to_lowercase())
-        .unwrap_or_default();
-    let name: String = base
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect::<String>()
-        .trim_matches('-')
-        .to_string();
-    if name.is_empty() {
-        "default".into()
-    } else {
-        name
-    }
-}
-
-impl Session {
-    /// Opens an existing model (or creates it when `create`), taking its lock.
-    fn open(g: &Global, create: bool) -> Result<Session> {
-        let paths = Paths::new(g.model.clone());
-        let exists = paths.model_json().is_file();
-        if !exists && !create {
-            World::load(&paths)?;
-        }
-        fs::create_dir_all(&paths.root)
-            .map_err(|e| SimError::io("cannot create", &paths.root, e))?;
-        let lock = ModelLock::acquire(&paths, Duration::from_secs(900))?;
-        let mut world = if paths.model_json().is_file() {
-            let w = World::load(&paths)?;
-            match loopback::Range::reopen_for_dir(w.range.0, w.range.1, &paths.root) {
-                Ok(r) => r.keep(),
-                Err(e) => eprintln!("jujusim: warning: address range of this model: {e}"),
-            }
-            w
-        } else {
-            let range = loopback::Range::claim_for_dir(&paths.root)
-                .map_err(|e| SimError::Failed(format!("cannot claim a loopback range: {e}")))?;
-            let octets = range.octets();
-            range.keep();
-            let w = World::new(&model_name(&paths.root), octets);
-            w.save(&paths)?;
-            w
-        };
-        ensure_tools(&paths)?;
-        remove_torn_temp_files(&paths);
-        world.commands += 1;
-        let socket = paths.socket(&world.uuid);
-        let shared = server::shared(Core::new(world));
-        let srv = Server::start(&socket, shared.clone())?;
-        let driver = Driver::new(
-            shared.clone(),
-            paths.clone(),
-            Options {
-                hook_timeout: g.hook_timeout,
-                seed: g.seed,
-                max_hooks: g.max_hooks,
-                serial: g.serial,
-                pause: g.pause.clone(),
-            },
-        );
-        Ok(Session {
-            paths,
-            shared,
-            driver,
-            no_wait: g.no_wait,
-            _server: srv,
-            _lock: lock,
-        })
-    }
-
-    fn core(&self) -> MutexGuard<'_, Core> {
-        server::lock(&self.shared)
-    }
-
-    /// Saves the world, then runs hooks until idle (unless --no-wait).
-    fn commit(&mut self) -> Result<usize> {
-        self.core().world.save(&self.paths)?;
-        if self.no_wait {
-            return Ok(0);
-        }
-        let n = self.driver.run_until_idle();
-        self.report();
-        n
-    }
-
-    /// Prints what went wrong in hooks (they do not fail the command, as in Juju).
-    fn report(&mut self) {
-        for n in self.driver.notes.drain(..) {
-            let unit = n.split(':').next().unwrap_or_default().to_string();
-            eprintln!("jujusim: {n}; see `jujusim log --unit {unit}`");
-        }
-    }
-}
-
-/// Reads a model without taking its lock (read-only commands).
-fn read_world(g: &Global) -> Result<(Paths, World)> {
-    let paths = Paths::new(g.model.clone());
-    let w = World::load(&paths)?;
-    Ok((paths, w))
-}
-
 fn print_value(v: &Value, format: Option<&str>) {
     match format {
         Some("yaml") => print!("{}", serde_yaml::to_string(v).unwrap_or_default()),
@@ -528,120 +375,7 @@ fn print_value(v: &Value, format: Option<&str>) {
     }
 }
 
-// ---------------------------------------------------------------- units and apps
-
-/// The address of machine `m` (that of a unit on it), if a unit is on it.
-fn machine_host(world: &World, m: u32) -> Option<u32> {
-    world
-        .apps
-        .values()
-        .flat_map(|a| a.units.values())
-        .find(|u| u.machine == m)
-        .map(|u| u.host)
-}
-
-/// A new unit of `app`, on a new machine or on machine `to` (shared with the units already
-/// there: the same address, and one machine lock for all of them).
-fn new_unit(world: &mut World, paths: &Paths, app: &str, to: Option<u32>) -> Result<String> {
-    let (host, machine) = match to {
-        Some(m) => match machine_host(world, m) {
-            Some(h) => (h, m),
-            None => fail!("machine {m} not found (--to takes a machine that hosts a unit)"),
-        },
-        None => {
-            let host = world.take_host()?;
-            let machine = world.next_machine;
-            world.next_machine += 1;
-            (host, machine)
-        }
-    };
-    let Some(a) = world.apps.get_mut(app) else {
-        fail!("application {app:?} not found");
-    };
-    let num = a.next_unit;
-    a.next_unit += 1;
-    let name = format!("{app}/{num}");
-    let stub = a.stub;
-    let storage_meta = a.meta.storage.clone();
-    let mut storage = Vec::new();
-    for (sname, sm) in &storage_meta {
-        let k = world.next_storage.entry(sname.clone()).or_insert(0);
-        let id = format!("{sname}/{k}");
-        *k += 1;
-        let location = paths.storage_dir(&name, &id);
-        fs::create_dir_all(&location).map_err(|e| SimError::io("cannot create", &location, e))?;
-        storage.push(StorageInstance {
-            id,
-            name: sname.clone(),
-            kind: sm.kind.clone(),
-            location: location.to_string_lossy().into_owned(),
-            attached: false,
-        });
-    }
-    if !stub {
-        let charm_dir = paths.charm_dir(&name);
-        let _ = fs::remove_dir_all(&charm_dir);
-        charm::copy_dir(&paths.app_charm(app), &charm_dir)?;
-    }
-    let wl = paths.workload_dir(&name);
-    fs::create_dir_all(&wl).map_err(|e| SimError::io("cannot create", &wl, e))?;
-    let unit = Unit {
-        name: name.clone(),
-        num,
-        host,
-        machine,
-        life: Life::Alive,
-        workload: if stub {
-            Status::new("active", "")
-        } else {
-            Status::new("waiting", "waiting for machine")
-        },
-        agent: if stub {
-            Status::new("idle", "")
-        } else {
-            Status::new("allocating", "")
-        },
-        status_set: false,
-        state: Default::default(),
-        ports: Default::default(),
-        storage,
-        local: Local::default(),
-    };
-    if let Some(a) = world.apps.get_mut(app) {
-        a.units.insert(num, unit);
-    }
-    Ok(name)
-}
-
-fn require_app<'a>(w: &'a World, app: &str) -> Result<&'a App> {
-    match w.apps.get(app) {
-        Some(a) => Ok(a),
-        None => {
-            let known: Vec<&str> = w.apps.keys().map(String::as_str).collect();
-            fail!(
-                "application {app:?} not found (the model has: {})",
-                if known.is_empty() {
-                    "no applications".into()
-                } else {
-                    known.join(", ")
-                }
-            )
-        }
-    }
-}
-
-fn require_unit<'a>(w: &'a World, unit: &str) -> Result<&'a Unit> {
-    if parse_unit(unit).is_none() {
-        usage!("{unit:?} is not a unit name (expected <application>/<number>)");
-    }
-    match w.unit(unit) {
-        Some(u) => Ok(u),
-        None => fail!(
-            "unit {unit:?} not found (units: {})",
-            w.unit_names().join(", ")
-        ),
-    }
-}
+// ---------------------------------------------------------------- model operations
 
 fn parse_to(a: &Args) -> Result<Option<u32>> {
     match a.opt("--to") {
@@ -680,74 +414,26 @@ fn deploy(g: &Global, args: &[String]) -> Result<i32> {
     charm::install(&src, &staged)?;
     let meta = Meta::read(&staged)?;
     let app = app_arg.unwrap_or_else(|| meta.name.clone());
-    if !valid_app_name(&app) {
-        usage!("{app:?} is not a valid application name (lowercase letters, digits, hyphens)");
-    }
     let config = schema::parse_config_pairs(&meta.options, &a.all("--config"))?;
-    let paths = Paths::new(g.model.clone());
-    if paths.model_json().is_file() {
-        let (_, w) = read_world(g)?;
-        if w.apps.contains_key(&app) {
-            fail!("application {app:?} already exists; choose another name: jujusim deploy <charm> <name>");
-        }
-        if w.next_host + n > 255 {
-            fail!("not enough addresses left in this model for {n} more units");
-        }
-    }
-
+    let fresh = World::new("", (0, 0));
+    let saved = if Paths::new(g.model.clone()).model_json().is_file() {
+        Some(read_world(g)?.1)
+    } else {
+        None
+    };
+    ops::check_deploy(saved.as_ref().unwrap_or(&fresh), &app, n, to)?;
     let mut s = Session::open(g, true)?;
     {
-        let mut core = s.core();
-        if core.world.apps.contains_key(&app) {
-            fail!("application {app:?} already exists");
-        }
-        let dest = s.paths.app_charm(&app);
-        let _ = fs::remove_dir_all(&dest);
-        if let Some(p) = dest.parent() {
-            fs::create_dir_all(p).map_err(|e| SimError::io("cannot create", p, e))?;
-        }
-        charm::copy_dir(&staged, &dest)?;
-        let peers: Vec<(String, String)> = meta
-            .endpoints
-            .iter()
-            .filter(|(_, e)| e.role == Role::Peer)
-            .map(|(n, e)| (n.clone(), e.interface.clone()))
-            .collect();
-        core.world
-            .apps
-            .insert(app.clone(), App::new(&app, meta, false, config));
         let paths = s.paths.clone();
-        for i in 0..n {
-            new_unit(&mut core.world, &paths, &app, to.filter(|_| i == 0))?;
-        }
-        // The first agent to claim the lease leads (not always /0): the seed chooses.
-        let mut rng = g.seed.map(|seed| {
-            util::Rng::new(
-                seed ^ app.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-                    (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
-                }),
-            )
-        });
-        scheduler::ensure_leaders(&mut core.world, &mut rng);
-        for (ep, iface) in peers {
-            let id = core.world.next_relation;
-            core.world.next_relation += 1;
-            core.world.relations.insert(
-                id,
-                Relation {
-                    id,
-                    interface: iface,
-                    ends: vec![RelEnd {
-                        app: app.clone(),
-                        endpoint: ep,
-                        role: Role::Peer,
-                    }],
-                    life: Life::Alive,
-                    app_bags: BTreeMap::new(),
-                    unit_bags: BTreeMap::new(),
-                },
-            );
-        }
+        let d = ops::Deploy {
+            app: app.clone(),
+            meta,
+            config,
+            n,
+            to,
+            seed: g.seed,
+        };
+        ops::deploy(&mut s.core().world, &paths, &staged, d)?;
     }
     println!(
         "Deployed {app:?} from {} ({n} unit{})",
@@ -779,38 +465,18 @@ fn deploy_stub(g: &Global, args: &[String]) -> Result<i32> {
         _ => usage!("give exactly one of --requires or --provides <endpoint>:<interface>"),
     };
     let (ep, iface) = parse_endpoint_spec(spec)?;
-    if !valid_app_name(app) {
-        usage!("{app:?} is not a valid application name");
-    }
     if Paths::new(g.model.clone()).model_json().is_file() {
-        let (_, w) = read_world(g)?;
-        if w.apps.contains_key(app) {
-            fail!("application {app:?} already exists");
-        }
+        ops::check_deploy_stub(&read_world(g)?.1, app)?;
+    } else {
+        ops::check_deploy_stub(&World::new("", (0, 0)), app)?;
     }
     let mut s = Session::open(g, true)?;
-    {
-        let mut core = s.core();
-        if core.world.apps.contains_key(app) {
-            fail!("application {app:?} already exists");
-        }
-        core.world.apps.insert(
-            app.clone(),
-            App::new(
-                app,
-                Meta::stub(app, &ep, role, &iface),
-                true,
-                BTreeMap::new(),
-            ),
-        );
+    let unit = {
         let paths = s.paths.clone();
-        new_unit(&mut core.world, &paths, app, None)?;
-        if let Some(a) = core.world.apps.get_mut(app.as_str()) {
-            a.leader = Some(format!("{app}/0"));
-        }
-    }
+        ops::deploy_stub(&mut s.core().world, &paths, app, &ep, role, &iface)?
+    };
     println!(
-        "Deployed stub {app:?} ({} {ep}:{iface}) with unit {app}/0",
+        "Deployed stub {app:?} ({} {ep}:{iface}) with unit {unit}",
         if role == Role::Requirer {
             "requires"
         } else {
@@ -828,32 +494,12 @@ fn add_unit(g: &Global, args: &[String]) -> Result<i32> {
     };
     let n = a.count()?;
     let to = parse_to(&a)?;
-    let (_, w) = read_world(g)?;
-    let ap = require_app(&w, app)?;
-    if ap.stub {
-        fail!("{app:?} is a stub application: stubs have exactly one unit");
-    }
-    if ap.life != Life::Alive {
-        fail!("application {app:?} is being removed");
-    }
-    if w.next_host + n > 255 {
-        fail!("not enough addresses left in this model's range for {n} more units");
-    }
+    ops::check_add_units(&read_world(g)?.1, app, n, to)?;
     let mut s = Session::open(g, false)?;
-    let mut added = Vec::new();
-    {
-        let mut core = s.core();
-        require_app(&core.world, app)?;
+    let added = {
         let paths = s.paths.clone();
-        for i in 0..n {
-            added.push(new_unit(
-                &mut core.world,
-                &paths,
-                app,
-                to.filter(|_| i == 0),
-            )?);
-        }
-    }
+        ops::add_units(&mut s.core().world, &paths, app, n, to)?
+    };
     println!("Added {}", added.join(", "));
     s.commit()?;
     Ok(0)
@@ -864,26 +510,11 @@ fn remove_unit(g: &Global, args: &[String]) -> Result<i32> {
     if a.pos.is_empty() {
         usage!("usage: jujusim remove-unit <unit>...");
     }
-    let (_, w) = read_world(g)?;
-    for u in &a.pos {
-        let unit = require_unit(&w, u)?;
-        if unit.life != Life::Alive {
-            fail!("unit {u:?} is already being removed");
-        }
-    }
+    ops::check_remove_units(&read_world(g)?.1, &a.pos)?;
     let mut s = Session::open(g, false)?;
     {
-        let mut core = s.core();
         let paths = s.paths.clone();
-        for u in &a.pos {
-            let stub = core.world.is_stub(app_of(u));
-            if let Some(unit) = core.world.unit_mut(u) {
-                unit.life = Life::Dying;
-            }
-            if stub {
-                lifecycle::bury(&mut core.world, &paths, u);
-            }
-        }
+        ops::remove_units(&mut s.core().world, &paths, &a.pos)?;
     }
     println!("Removing {}", a.pos.join(", "));
     s.commit()?;
@@ -895,118 +526,15 @@ fn remove_application(g: &Global, args: &[String]) -> Result<i32> {
     let [app] = a.pos.as_slice() else {
         usage!("usage: jujusim remove-application <app>");
     };
-    let (_, w) = read_world(g)?;
-    if require_app(&w, app)?.life != Life::Alive {
-        fail!("application {app:?} is already being removed");
-    }
+    ops::check_remove_application(&read_world(g)?.1, app)?;
     let mut s = Session::open(g, false)?;
     {
-        let mut core = s.core();
         let paths = s.paths.clone();
-        let w = &mut core.world;
-        let stub = w.is_stub(app);
-        if let Some(ap) = w.apps.get_mut(app.as_str()) {
-            ap.life = Life::Dying;
-            for u in ap.units.values_mut() {
-                u.life = Life::Dying;
-            }
-        }
-        for r in w.relations.values_mut() {
-            if r.involves(app) {
-                r.life = Life::Dying;
-            }
-        }
-        if stub {
-            let units: Vec<String> = w
-                .apps
-                .get(app.as_str())
-                .map(|a| a.units.values().map(|u| u.name.clone()).collect())
-                .unwrap_or_default();
-            for u in units {
-                lifecycle::bury(w, &paths, &u);
-            }
-        }
-        lifecycle::gc(w);
+        ops::remove_application(&mut s.core().world, &paths, app)?;
     }
     println!("Removing application {app:?}");
     s.commit()?;
     Ok(0)
-}
-
-fn split_app_ep(s: &str) -> (String, Option<String>) {
-    match s.split_once(':') {
-        Some((a, e)) => (a.to_string(), Some(e.to_string())),
-        None => (s.to_string(), None),
-    }
-}
-
-/// Finds the one endpoint pair that can be related (reference: `juju integrate`).
-fn resolve_pair(w: &World, x: &str, y: &str) -> Result<(RelEnd, RelEnd, String)> {
-    let (ax, ex) = split_app_ep(x);
-    let (ay, ey) = split_app_ep(y);
-    let appx = require_app(w, &ax)?;
-    let appy = require_app(w, &ay)?;
-    if ax == ay {
-        fail!("cannot relate application {ax:?} to itself (peer relations exist from deploy)");
-    }
-    for (app, ep) in [(appx, &ex), (appy, &ey)] {
-        if let Some(ep) = ep {
-            if !app.meta.endpoints.contains_key(ep) {
-                let eps: Vec<&str> = app.meta.endpoints.keys().map(String::as_str).collect();
-                fail!(
-                    "application {:?} has no endpoint {ep:?} (endpoints: {})",
-                    app.name,
-                    eps.join(", ")
-                );
-            }
-        }
-    }
-    let mut found = Vec::new();
-    for (nx, epx) in &appx.meta.endpoints {
-        if ex.as_ref().is_some_and(|e| e != nx) {
-            continue;
-        }
-        for (ny, epy) in &appy.meta.endpoints {
-            if ey.as_ref().is_some_and(|e| e != ny) {
-                continue;
-            }
-            let ok_roles = matches!(
-                (epx.role, epy.role),
-                (Role::Provider, Role::Requirer) | (Role::Requirer, Role::Provider)
-            );
-            if ok_roles && epx.interface == epy.interface {
-                found.push((
-                    RelEnd {
-                        app: ax.clone(),
-                        endpoint: nx.clone(),
-                        role: epx.role,
-                    },
-                    RelEnd {
-                        app: ay.clone(),
-                        endpoint: ny.clone(),
-                        role: epy.role,
-                    },
-                    epx.interface.clone(),
-                ));
-            }
-        }
-    }
-    match found.len() {
-        0 => fail!(
-            "no relations found between {x:?} and {y:?}: no provides/requires endpoints with a common interface"
-        ),
-        1 => Ok(found.remove(0)),
-        _ => {
-            let opts: Vec<String> = found
-                .iter()
-                .map(|(p, q, _)| format!("\"{}:{} {}:{}\"", p.app, p.endpoint, q.app, q.endpoint))
-                .collect();
-            fail!(
-                "ambiguous relation: {x:?} {y:?} could refer to {}; name the endpoints",
-                opts.join("; ")
-            )
-        }
-    }
 }
 
 fn integrate(g: &Global, args: &[String]) -> Result<i32> {
@@ -1014,85 +542,11 @@ fn integrate(g: &Global, args: &[String]) -> Result<i32> {
     let [x, y] = a.pos.as_slice() else {
         usage!("usage: jujusim integrate <app[:endpoint]> <app[:endpoint]>");
     };
-    let (_, w) = read_world(g)?;
-    let check = |w: &World| -> Result<(RelEnd, RelEnd, String)> {
-        let (ex, ey, iface) = resolve_pair(w, x, y)?;
-        for e in [&ex, &ey] {
-            if w.apps.get(&e.app).map(|a| a.life) != Some(Life::Alive) {
-                fail!("application {:?} is being removed", e.app);
-            }
-        }
-        let same = w
-            .relations
-            .values()
-            .any(|r| r.ends.len() == 2 && r.ends.contains(&ex) && r.ends.contains(&ey));
-        if same {
-            fail!(
-                "relation {}:{} {}:{} already exists",
-                ex.app,
-                ex.endpoint,
-                ey.app,
-                ey.endpoint
-            );
-        }
-        for e in [&ex, &ey] {
-            let limit = w
-                .apps
-                .get(&e.app)
-                .and_then(|a| a.meta.endpoints.get(&e.endpoint))
-                .and_then(|m| m.limit);
-            if let Some(l) = limit {
-                let n = w
-                    .relations
-                    .values()
-                    .filter(|r| r.life == Life::Alive && r.ends.contains(e))
-                    .count() as u32;
-                if n >= l {
-                    fail!(
-                        "establishing a new relation for {}:{} would exceed its maximum relation limit of {l}",
-                        e.app,
-                        e.endpoint
-                    );
-                }
-            }
-        }
-        Ok((ex, ey, iface))
-    };
-    check(&w)?;
+    ops::check_integrate(&read_world(g)?.1, x, y)?;
     let mut s = Session::open(g, false)?;
     {
         let mut core = s.core();
-        let (ex, ey, iface) = check(&core.world)?;
-        let id = core.world.next_relation;
-        core.world.next_relation += 1;
-        let mut ends = vec![ex, ey];
-        ends.sort_by_key(|e| (e.role != Role::Provider, e.app.clone()));
-        core.world.relations.insert(
-            id,
-            Relation {
-                id,
-                interface: iface,
-                ends: ends.clone(),
-                life: Life::Alive,
-                app_bags: BTreeMap::new(),
-                unit_bags: BTreeMap::new(),
-            },
-        );
-        // Stub units are in scope at once.
-        for e in &ends {
-            if core.world.is_stub(&e.app) {
-                let units: Vec<String> = core
-                    .world
-                    .apps
-                    .get(&e.app)
-                    .map(|a| a.units.values().map(|u| u.name.clone()).collect())
-                    .unwrap_or_default();
-                for u in units {
-                    let addr = core.world.unit_address(&u).unwrap_or_default();
-                    lifecycle::enter_scope(&mut core.world, id, &u, &addr);
-                }
-            }
-        }
+        let id = ops::integrate(&mut core.world, x, y)?;
         println!(
             "Integrated {} (relation {id})",
             core.world.relations[&id].key()
@@ -1107,51 +561,17 @@ fn remove_relation(g: &Global, args: &[String]) -> Result<i32> {
     let [x, y] = a.pos.as_slice() else {
         usage!("usage: jujusim remove-relation <app[:endpoint]> <app[:endpoint]>");
     };
-    let find = |w: &World| -> Result<u64> {
-        let (ax, ex) = split_app_ep(x);
-        let (ay, ey) = split_app_ep(y);
-        require_app(w, &ax)?;
-        require_app(w, &ay)?;
-        let matches = |r: &Relation, app: &str, ep: &Option<String>| {
-            r.end(app)
-                .is_some_and(|e| ep.as_ref().map_or(true, |ep| *ep == e.endpoint))
-        };
-        let found: Vec<u64> = w
-            .relations
-            .values()
-            .filter(|r| r.life == Life::Alive && !r.is_peer())
-            .filter(|r| matches(r, &ax, &ex) && matches(r, &ay, &ey))
-            .map(|r| r.id)
-            .collect();
-        match found.as_slice() {
-            [id] => Ok(*id),
-            [] => fail!("no relation between {x:?} and {y:?}"),
-            _ => fail!("ambiguous: several relations between {x:?} and {y:?}; name the endpoints"),
-        }
-    };
-    let (_, w) = read_world(g)?;
-    find(&w)?;
+    ops::check_remove_relation(&read_world(g)?.1, x, y)?;
     let mut s = Session::open(g, false)?;
     {
         let mut core = s.core();
-        let id = find(&core.world)?;
-        println!("Removing relation {}", core.world.relations[&id].key());
-        if let Some(r) = core.world.relations.get_mut(&id) {
-            r.life = Life::Dying;
-        }
-        lifecycle::gc(&mut core.world);
+        let key = ops::check_remove_relation(&core.world, x, y)
+            .map(|id| core.world.relations[&id].key())?;
+        ops::remove_relation(&mut core.world, x, y)?;
+        println!("Removing relation {key}");
     }
     s.commit()?;
     Ok(0)
-}
-
-/// The relations of `app` on `endpoint`.
-fn relations_on(w: &World, app: &str, endpoint: &str) -> Vec<u64> {
-    w.relations
-        .values()
-        .filter(|r| r.end(app).is_some_and(|e| e.endpoint == endpoint))
-        .map(|r| r.id)
-        .collect()
 }
 
 fn set_data(g: &Global, args: &[String]) -> Result<i32> {
@@ -1160,68 +580,10 @@ fn set_data(g: &Global, args: &[String]) -> Result<i32> {
         usage!("usage: jujusim set-data <stub app|stub unit> <endpoint> k=v...");
     }
     let (target, endpoint, pairs) = (&a.pos[0], &a.pos[1], &a.pos[2..]);
-    let mut kv = Vec::new();
-    for p in pairs {
-        match util::split_kv(p) {
-            Some((k, v)) => kv.push((k.to_string(), v.to_string())),
-            None => usage!("expected key=value, got {p:?}"),
-        }
-    }
-    let check = |w: &World| -> Result<(String, Vec<u64>)> {
-        let app = if parse_unit(target).is_some() {
-            require_unit(w, target)?;
-            app_of(target).to_string()
-        } else {
-            require_app(w, target)?;
-            target.clone()
-        };
-        if !w.is_stub(&app) {
-            fail!(
-                "{app:?} runs a charm: only stub applications (deploy-stub) have their data set from outside"
-            );
-        }
-        let ap = &w.apps[&app];
-        if !ap.meta.endpoints.contains_key(endpoint.as_str()) {
-            fail!("stub {app:?} has no endpoint {endpoint:?}");
-        }
-        let rels: Vec<u64> = relations_on(w, &app, endpoint)
-            .into_iter()
-            .filter(|id| w.relations[id].life == Life::Alive)
-            .collect();
-        if rels.is_empty() {
-            fail!("{app:?} has no relation on endpoint {endpoint:?}: integrate it first");
-        }
-        Ok((app, rels))
-    };
-    let (_, w) = read_world(g)?;
-    check(&w)?;
+    let kv = ops::parse_pairs(pairs)?;
+    ops::check_set_data(&read_world(g)?.1, target, endpoint)?;
     let mut s = Session::open(g, false)?;
-    {
-        let mut core = s.core();
-        let (app, rels) = check(&core.world)?;
-        let unit_bag = parse_unit(target).is_some();
-        for id in rels {
-            let Some(r) = core.world.relations.get_mut(&id) else {
-                continue;
-            };
-            let bag: &mut Settings = if unit_bag {
-                r.unit_bags.entry(target.clone()).or_default()
-            } else {
-                r.app_bags.entry(app.clone()).or_default()
-            };
-            let before = bag.data.clone();
-            for (k, v) in &kv {
-                if v.is_empty() {
-                    bag.data.remove(k);
-                } else {
-                    bag.data.insert(k.clone(), v.clone());
-                }
-            }
-            if bag.data != before {
-                bag.version += 1;
-            }
-        }
-    }
+    ops::set_data(&mut s.core().world, target, endpoint, &kv)?;
     s.commit()?;
     Ok(0)
 }
@@ -1233,83 +595,8 @@ fn show_data(g: &Global, args: &[String]) -> Result<i32> {
         usage!("usage: jujusim show-data <app|unit> <endpoint> [--reveal-secrets] [--format json|yaml]");
     };
     let (_, w) = read_world(g)?;
-    let (app, viewer) = if parse_unit(target).is_some() {
-        require_unit(&w, target)?;
-        (app_of(target).to_string(), target.clone())
-    } else {
-        let ap = require_app(&w, target)?;
-        let viewer = ap
-            .leader
-            .clone()
-            .or_else(|| ap.units.values().next().map(|u| u.name.clone()))
-            .unwrap_or_default();
-        (target.clone(), viewer)
-    };
-    if !w.apps[&app].meta.endpoints.contains_key(endpoint.as_str()) {
-        fail!("{app:?} has no endpoint {endpoint:?}");
-    }
-    let mut outv = Map::new();
-    for id in relations_on(&w, &app, endpoint) {
-        let r = &w.relations[&id];
-        let Some(remote) = r.remote_app(&app) else {
-            continue;
-        };
-        let app_data = r
-            .app_bags
-            .get(remote)
-            .map(|s| s.data.clone())
-            .unwrap_or_default();
-        let mut units = Map::new();
-        if let Some(ra) = w.apps.get(remote) {
-            for u in ra.units.values() {
-                if u.name != viewer && w.in_scope(r, &u.name) {
-                    let bag = r
-                        .unit_bags
-                        .get(&u.name)
-                        .map(|s| s.data.clone())
-                        .unwrap_or_default();
-                    units.insert(u.name.clone(), json!(bag));
-                }
-            }
-        }
-        let mut entry = Map::new();
-        entry.insert("relation-id".into(), json!(id));
-        entry.insert("application-data".into(), json!(app_data));
-        entry.insert("units".into(), Value::Object(units));
-        if a.flag("--reveal-secrets") {
-            let mut revealed = Map::new();
-            for (k, v) in &app_data {
-                if !v.starts_with("secret:") {
-                    continue;
-                }
-                let val = match World::parse_secret_ref(v).and_then(|x| w.secrets.get(&x)) {
-                    None => json!({"error": "not found"}),
-                    Some(s) if crate::tools::secret::granted(&w, &viewer, s) => {
-                        let bag = s.revisions.get(&s.latest).cloned().unwrap_or_default();
-                        let m: Map<String, Value> = bag
-                            .iter()
-                            .map(|(k, v)| {
-                                let text = util::base64_decode(v)
-                                    .map(|b| String::from_utf8_lossy(&b).into_owned())
-                                    .unwrap_or_else(|| v.clone());
-                                (k.clone(), json!(text))
-                            })
-                            .collect();
-                        Value::Object(m)
-                    }
-                    Some(_) => json!({"error": "permission denied"}),
-                };
-                revealed.insert(k.clone(), val);
-            }
-            entry.insert("revealed".into(), Value::Object(revealed));
-        }
-        outv.insert(remote.to_string(), Value::Object(entry));
-    }
-    let v = Value::Object(outv);
-    match fmt.as_deref() {
-        Some("json") => println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default()),
-        _ => print!("{}", serde_yaml::to_string(&v).unwrap_or_default()),
-    }
+    let v = render::relation_data_json(&w, target, endpoint, a.flag("--reveal-secrets"))?;
+    print_value(&v, fmt.as_deref().or(Some("yaml")));
     Ok(0)
 }
 
@@ -1319,7 +606,7 @@ fn config(g: &Global, args: &[String]) -> Result<i32> {
         usage!("usage: jujusim config <app> [key | k=v... | --reset k1,k2]");
     };
     let (_, w) = read_world(g)?;
-    let ap = require_app(&w, app)?;
+    let ap = ops::require_app(&w, app)?;
     if ap.stub {
         fail!("{app:?} is a stub application: it has no configuration");
     }
@@ -1355,35 +642,11 @@ fn config(g: &Global, args: &[String]) -> Result<i32> {
     if sets.len() != rest.len() {
         usage!("mixing keys to read with k=v pairs to set");
     }
-    let parsed = schema::parse_config_pairs(&ap.meta.options, &sets)?;
-    for r in &resets {
-        if !ap.meta.options.contains_key(r) {
-            fail!("unknown option {r:?}");
-        }
-    }
+    ops::check_config(&w, app, &sets, &resets)?;
     let mut s = Session::open(g, false)?;
-    {
-        let mut core = s.core();
-        if let Some(ap) = core.world.apps.get_mut(app.as_str()) {
-            for r in &resets {
-                ap.config.remove(r);
-            }
-            ap.config.extend(parsed);
-        }
-    }
+    ops::set_config(&mut s.core().world, app, &sets, &resets)?;
     s.commit()?;
     Ok(0)
-}
-
-fn action_json(a: &Action) -> Value {
-    json!({
-        "id": a.id.to_string(),
-        "status": a.status,
-        "results": a.results,
-        "message": a.message,
-        "unit": a.unit,
-        "log": a.log,
-    })
 }
 
 fn run_action(g: &Global, args: &[String]) -> Result<i32> {
@@ -1394,50 +657,9 @@ fn run_action(g: &Global, args: &[String]) -> Result<i32> {
     }
     let (target, action, pairs) = (&a.pos[0], &a.pos[1], &a.pos[2..]);
     let params = schema::parse_params(pairs, a.flag("--string-args"))?;
-    let resolve = |w: &World| -> Result<(String, Map<String, Value>)> {
-        let unit = match target.strip_suffix("/leader") {
-            Some(app) => {
-                let ap = require_app(w, app)?;
-                match &ap.leader {
-                    Some(l) => l.clone(),
-                    None => fail!("application {app:?} has no leader"),
-                }
-            }
-            None => {
-                require_unit(w, target)?;
-                target.clone()
-            }
-        };
-        let ap = &w.apps[app_of(&unit)];
-        let Some(spec) = ap.meta.actions.get(action.as_str()) else {
-            fail!("action {action:?} not defined on unit {unit:?}");
-        };
-        let p = schema::validate_action(action, spec, params.clone())?;
-        Ok((unit, p))
-    };
-    let (_, w) = read_world(g)?;
-    resolve(&w)?;
+    ops::check_action(&read_world(g)?.1, target, action, &params)?;
     let mut s = Session::open(g, false)?;
-    let id = {
-        let mut core = s.core();
-        let (unit, p) = resolve(&core.world)?;
-        let id = core.world.next_action;
-        core.world.next_action += 1;
-        core.world.actions.insert(
-            id,
-            Action {
-                id,
-                unit,
-                name: action.clone(),
-                params: Value::Object(p),
-                status: "pending".into(),
-                results: Map::new(),
-                message: String::new(),
-                log: Vec::new(),
-            },
-        );
-        id
-    };
+    let id = ops::queue_action(&mut s.core().world, target, action, &params)?;
     s.no_wait = false;
     s.commit()?;
     let act = s.core().world.actions.get(&id).cloned();
@@ -1453,11 +675,11 @@ fn run_action(g: &Global, args: &[String]) -> Result<i32> {
     }
     match fmt.as_deref() {
         Some("json") => {
-            let v = json!({ act.unit.clone(): action_json(&act) });
+            let v = json!({ act.unit.clone(): render::action_json(&act) });
             println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         }
         Some("yaml") => {
-            let v = json!({ act.unit.clone(): action_json(&act) });
+            let v = json!({ act.unit.clone(): render::action_json(&act) });
             print!("{}", serde_yaml::to_string(&v).unwrap_or_default());
         }
         _ => {
@@ -1490,153 +712,11 @@ fn run_action(g: &Global, args: &[String]) -> Result<i32> {
 
 // ---------------------------------------------------------------- status
 
-fn display_status(u: &Unit) -> (Status, Status) {
-    match &u.local.error {
-        Some(e) => (
-            Status {
-                status: "error".into(),
-                message: format!("hook failed: {:?}", e.hook.name()),
-                since: u.agent.since.clone(),
-            },
-            Status {
-                status: "idle".into(),
-                message: String::new(),
-                since: u.agent.since.clone(),
-            },
-        ),
-        None => {
-            let mut agent = u.agent.clone();
-            if u.life != Life::Alive {
-                agent.status = "executing".into();
-                agent.message = "dying".into();
-            }
-            (u.workload.clone(), agent)
-        }
-    }
-}
-
-fn app_status(a: &App) -> Status {
-    if let Some(s) = &a.status {
-        return s.clone();
-    }
-    let rank = |s: &str| match s {
-        "error" => 0,
-        "blocked" => 1,
-        "maintenance" => 2,
-        "waiting" => 3,
-        "active" => 4,
-        _ => 5,
-    };
-    a.units
-        .values()
-        .map(|u| display_status(u).0)
-        .min_by_key(|s| rank(&s.status))
-        .unwrap_or_else(|| Status::new("unknown", ""))
-}
-
-fn st_json(s: &Status) -> Value {
-    json!({"current": s.status, "message": s.message, "since": s.since})
-}
-
-pub fn status_json(w: &World) -> Value {
-    let mut apps = Map::new();
-    for a in w.apps.values() {
-        let mut units = Map::new();
-        for u in a.units.values() {
-            let (wl, ag) = display_status(u);
-            let ports: Vec<String> = u.ports.iter().map(|p| p.range.clone()).collect();
-            units.insert(
-                u.name.clone(),
-                json!({
-                    "workload-status": st_json(&wl),
-                    "juju-status": st_json(&ag),
-                    "leader": w.is_leader(&u.name),
-                    "machine": u.machine.to_string(),
-                    "public-address": w.address(u.host),
-                    "open-ports": ports,
-                    "life": if u.life == Life::Alive { "alive" } else { "dying" },
-                }),
-            );
-        }
-        let mut rels: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for r in w.relations.values().filter(|r| r.involves(&a.name)) {
-            if let (Some(e), Some(remote)) = (r.end(&a.name), r.remote_app(&a.name)) {
-                rels.entry(e.endpoint.clone())
-                    .or_default()
-                    .push(remote.to_string());
-            }
-        }
-        apps.insert(
-            a.name.clone(),
-            json!({
-                "charm": if a.stub { "(stub)".to_string() } else { a.meta.name.clone() },
-                "charm-name": a.meta.name,
-                "stub": a.stub,
-                "life": if a.life == Life::Alive { "alive" } else { "dying" },
-                "scale": a.units.len(),
-                "version": a.workload_version,
-                "application-status": st_json(&app_status(a)),
-                "relations": rels,
-                "units": units,
-            }),
-        );
-    }
-    let relations: Vec<Value> = w
-        .relations
-        .values()
-        .map(|r| {
-            json!({
-                "id": r.id,
-                "key": r.key(),
-                "interface": r.interface,
-                "peer": r.is_peer(),
-                "life": if r.life == Life::Alive { "alive" } else { "dying" },
-            })
-        })
-        .collect();
-    json!({
-        "model": {
-            "name": w.name,
-            "uuid": w.uuid,
-            "version": w.juju_version,
-            "addresses": format!("127.{}.{}.0/24", w.range.0, w.range.1),
-        },
-        "applications": apps,
-        "relations": relations,
-    })
-}
-
-fn table(rows: &[Vec<String>]) -> String {
-    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..cols)
-        .map(|c| {
-            rows.iter()
-                .map(|r| r.get(c).map(|s| s.chars().count()).unwrap_or(0))
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for r in rows {
-        let mut line = String::new();
-        for (c, cell) in r.iter().enumerate() {
-            if c + 1 == r.len() {
-                line.push_str(cell);
-            } else {
-                line.push_str(&format!("{cell:<w$}  ", w = widths[c]));
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
-}
-
 fn status(g: &Global, args: &[String]) -> Result<i32> {
     let a = Args::parse(args, &["--format"], &[])?;
     let fmt = a.format(&["json", "yaml", "tabular"])?;
     let (_, w) = read_world(g)?;
-    let v = status_json(&w);
+    let v = render::status_json(&w);
     match fmt.as_deref() {
         Some("json") => {
             println!("{}", serde_json::to_string(&v).unwrap_or_default());
@@ -1648,100 +728,7 @@ fn status(g: &Global, args: &[String]) -> Result<i32> {
         }
         _ => {}
     }
-    let mut out = table(&[
-        vec!["Model".into(), "Juju".into(), "Addresses".into()],
-        vec![
-            w.name.clone(),
-            w.juju_version.clone(),
-            format!("127.{}.{}.0/24", w.range.0, w.range.1),
-        ],
-    ]);
-    out.push('\n');
-    let mut rows = vec![vec![
-        "App".to_string(),
-        "Version".into(),
-        "Status".into(),
-        "Scale".into(),
-        "Charm".into(),
-        "Message".into(),
-    ]];
-    for ap in w.apps.values() {
-        let st = app_status(ap);
-        rows.push(vec![
-            ap.name.clone(),
-            ap.workload_version.clone(),
-            st.status,
-            ap.units.len().to_string(),
-            if ap.stub {
-                "(stub)".into()
-            } else {
-                ap.meta.name.clone()
-            },
-            st.message,
-        ]);
-    }
-    out.push_str(&table(&rows));
-    out.push('\n');
-    let mut rows = vec![vec![
-        "Unit".to_string(),
-        "Workload".into(),
-        "Agent".into(),
-        "Address".into(),
-        "Message".into(),
-    ]];
-    for ap in w.apps.values() {
-        for u in ap.units.values() {
-            let (wl, ag) = display_status(u);
-            let star = if w.is_leader(&u.name) { "*" } else { "" };
-            rows.push(vec![
-                format!("{}{star}", u.name),
-                wl.status,
-                ag.status,
-                w.address(u.host),
-                wl.message,
-            ]);
-        }
-    }
-    out.push_str(&table(&rows));
-    let rels: Vec<&Relation> = w.relations.values().collect();
-    if !rels.is_empty() {
-        out.push('\n');
-        let mut rows = vec![vec![
-            "Integration provider".to_string(),
-            "Requirer".into(),
-            "Interface".into(),
-            "Type".into(),
-            "Id".into(),
-        ]];
-        for r in rels {
-            let (p, q) = match r.ends.as_slice() {
-                [one] => (
-                    format!("{}:{}", one.app, one.endpoint),
-                    format!("{}:{}", one.app, one.endpoint),
-                ),
-                [x, y, ..] => (
-                    format!("{}:{}", x.app, x.endpoint),
-                    format!("{}:{}", y.app, y.endpoint),
-                ),
-                [] => continue,
-            };
-            let kind = if r.is_peer() { "peer" } else { "regular" };
-            let life = if r.life == Life::Alive {
-                ""
-            } else {
-                " (dying)"
-            };
-            rows.push(vec![
-                p,
-                q,
-                r.interface.clone(),
-                format!("{kind}{life}"),
-                r.id.to_string(),
-            ]);
-        }
-        out.push_str(&table(&rows));
-    }
-    print!("{out}");
+    print!("{}", render::status_table(&w));
     Ok(0)
 }
 
@@ -1751,65 +738,8 @@ fn show_unit(g: &Global, args: &[String]) -> Result<i32> {
     let [unit] = a.pos.as_slice() else {
         usage!("usage: jujusim show-unit <unit> [--format json|yaml]");
     };
-    let (_, w) = read_world(g)?;
-    let u = require_unit(&w, unit)?;
-    let app = app_of(unit);
-    let mut rels = Vec::new();
-    for r in w.relations.values().filter(|r| r.involves(app)) {
-        let Some(e) = r.end(app) else { continue };
-        let remote = r.remote_app(app).unwrap_or_default();
-        let related_ep = r
-            .ends
-            .iter()
-            .find(|x| x.app == remote)
-            .map(|x| x.endpoint.clone())
-            .unwrap_or_default();
-        let mut related = Map::new();
-        for m in w.remote_members(r, unit) {
-            let bag = r
-                .unit_bags
-                .get(&m)
-                .map(|s| s.data.clone())
-                .unwrap_or_default();
-            related.insert(m, json!({"in-scope": true, "data": bag}));
-        }
-        let local = u.local.relations.get(&r.id);
-        rels.push(json!({
-            "relation-id": r.id,
-            "endpoint": e.endpoint,
-            "related-endpoint": related_ep,
-            "application-data": r.app_bags.get(remote).map(|s| s.data.clone()).unwrap_or_default(),
-            "local-unit": {
-                "in-scope": w.in_scope(r, unit),
-                "data": r.unit_bags.get(unit).map(|s| s.data.clone()).unwrap_or_default(),
-            },
-            "related-units": related,
-            "seen-members": local.map(|l| json!(l.members)).unwrap_or(Value::Null),
-        }));
-    }
-    let (wl, ag) = display_status(u);
-    let pending = scheduler::pending_summary(&w);
-    let v = json!({ unit.clone(): {
-        "workload-status": st_json(&wl),
-        "juju-status": st_json(&ag),
-        "leader": w.is_leader(unit),
-        "life": if u.life == Life::Alive { "alive" } else { "dying" },
-        "machine": u.machine.to_string(),
-        "public-address": w.address(u.host),
-        "workload-version": w.apps.get(app).map(|a| a.workload_version.clone()).unwrap_or_default(),
-        "opened-ports": u.ports.iter().map(|p| format!("{} ({})", p.range, p.endpoint)).collect::<Vec<_>>(),
-        "relation-info": rels,
-        "state": u.state,
-        "storage": u.storage,
-        "agent-state": {
-            "installed": u.local.installed,
-            "started": u.local.started,
-            "error": u.local.error.as_ref().map(|e| e.hook.name()),
-            "pending": pending.get(unit.as_str()),
-        },
-        "charm-dir": Paths::new(g.model.clone()).charm_dir(unit),
-        "workload-dir": Paths::new(g.model.clone()).workload_dir(unit),
-    }});
+    let (paths, w) = read_world(g)?;
+    let v = render::unit_json(&w, &paths, unit)?;
     print_value(&v, fmt.as_deref().or(Some("yaml")));
     Ok(0)
 }
@@ -1847,7 +777,7 @@ fn exec(g: &Global, args: &[String]) -> Result<i32> {
     let mut s = Session::open(g, false)?;
     {
         let core = s.core();
-        require_unit(&core.world, unit)?;
+        ops::require_unit(&core.world, unit)?;
     }
     s.commit()?;
     let run = s.driver.run_exec(unit, argv)?;
@@ -1923,27 +853,11 @@ fn resolve(g: &Global, args: &[String]) -> Result<i32> {
     let [unit] = a.pos.as_slice() else {
         usage!("usage: jujusim resolve <unit> [--no-retry]");
     };
-    let (_, w) = read_world(g)?;
-    if require_unit(&w, unit)?.local.error.is_none() {
-        fail!("unit {unit:?} is not in an error state");
-    }
+    ops::check_resolve(&read_world(g)?.1, unit)?;
     let mut s = Session::open(g, false)?;
     {
-        let mut core = s.core();
         let paths = s.paths.clone();
-        let mut skipped = None;
-        if let Some(u) = core.world.unit_mut(unit) {
-            if a.flag("--no-retry") {
-                // Skip the failed hook: its local-state change is committed without running it.
-                skipped = u.local.error.take().map(|e| e.hook);
-                u.agent = Status::new("idle", "");
-            } else if let Some(e) = &mut u.local.error {
-                e.retry = true;
-            }
-        }
-        if let Some(spec) = skipped {
-            lifecycle::skip(&mut core.world, &paths, unit, &spec);
-        }
+        ops::resolve(&mut s.core().world, &paths, unit, a.flag("--no-retry"))?;
     }
     s.commit()?;
     Ok(0)
@@ -1955,7 +869,7 @@ fn kill_workload(g: &Global, args: &[String]) -> Result<i32> {
         usage!("usage: jujusim kill-workload <unit>");
     };
     let (paths, w) = read_world(g)?;
-    require_unit(&w, unit)?;
+    ops::require_unit(&w, unit)?;
     let killed = procs::kill_now(&paths.workload_dir(unit));
     if killed.is_empty() {
         println!("no live workload process for {unit}");
@@ -1993,47 +907,7 @@ fn log(g: &Global, args: &[String]) -> Result<i32> {
         );
         return Ok(0);
     }
-    let mut rows = vec![vec![
-        "Seq".to_string(),
-        "Unit".into(),
-        "Hook".into(),
-        "Exit".into(),
-        "Time".into(),
-        "Tools".into(),
-        "Overlaps".into(),
-        "".into(),
-    ]];
-    for e in &entries {
-        let what = match (&e.hook, &e.action) {
-            (Some(h), _) => h.clone(),
-            (None, Some(a)) => format!("action {a}"),
-            _ => String::new(),
-        };
-        let mark = if e.timed_out {
-            "<-- TIMED OUT"
-        } else if e.commit_error.is_some() {
-            "<-- COMMIT FAILED"
-        } else if e.exit_code != 0 {
-            "<-- FAILED"
-        } else {
-            ""
-        };
-        rows.push(vec![
-            e.seq.to_string(),
-            e.unit.clone(),
-            what,
-            e.exit_code.to_string(),
-            format!("{}ms", e.duration_ms),
-            e.tool_calls.len().to_string(),
-            e.overlaps
-                .iter()
-                .map(u64::to_string)
-                .collect::<Vec<_>>()
-                .join(","),
-            mark.to_string(),
-        ]);
-    }
-    print!("{}", table(&rows));
+    print!("{}", render::log_table(&entries));
     Ok(0)
 }
 
@@ -2046,13 +920,8 @@ fn revoke_leader(g: &Global, args: &[String]) -> Result<i32> {
     };
     let mut s = Session::open(g, false)?;
     let new = {
-        let mut core = server::lock(&s.shared);
-        let w = &mut core.world;
-        let ap = require_app(w, app)?;
-        if ap.stub {
-            fail!("{app:?} is a stub application: it has no agents");
-        }
-        scheduler::revoke_leader(w, app, s.driver.rng())
+        let rng = s.driver.rng();
+        ops::revoke_leader(&mut server::lock(&s.shared).world, app, rng)?
     };
     s.commit()?;
     match new {

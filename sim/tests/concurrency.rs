@@ -158,12 +158,12 @@ fi
             assert!(reads > 0, "{u} ran nothing while probe/0's hook was held");
         }
     }
-    let show = sim.json(&["show-unit", "probe/1", "--format", "json"]);
+    let show = sim.json(&["show-unit", "probe/1"]);
     let bag = &show["probe/1"]["relation-info"][0]["related-units"]["probe/0"]["data"];
     assert!(bag.get("uncommitted").is_none(), "{bag}");
     // Retried, it commits: now it is seen.
     sim.ok(&["resolve", "probe/0"]);
-    let show = sim.json(&["show-unit", "probe/1", "--format", "json"]);
+    let show = sim.json(&["show-unit", "probe/1"]);
     let bag = &show["probe/1"]["relation-info"][0]["related-units"]["probe/0"]["data"];
     assert!(
         bag.get("uncommitted").is_none(),
@@ -179,7 +179,7 @@ fi
 "#;
 
 fn app_bag(sim: &Sim, unit: &str) -> Value {
-    let show = sim.json(&["show-unit", unit, "--format", "json"]);
+    let show = sim.json(&["show-unit", unit]);
     show[unit]["relation-info"][0]["application-data"].clone()
 }
 

@@ -53,7 +53,7 @@ fn failed_hook_drops_buffered_writes_and_is_retried_on_resolve() {
     assert_eq!(e["exit_code"], 3);
     assert_eq!(e["stderr"], "failing on purpose\n");
     // Other units saw nothing of the dropped relation write.
-    let data = sim.json(&["show-unit", "probe/1", "--format", "json"]);
+    let data = sim.json(&["show-unit", "probe/1"]);
     let peer = &data["probe/1"]["relation-info"][0];
     assert!(
         peer["related-units"]["probe/0"].is_null()
@@ -99,7 +99,7 @@ fn settle_retries_failed_hooks_and_counts_ticks() {
     sim.script(FAIL_ONCE);
     sim.ok(&["--no-wait", "deploy", &fixture("probe"), "-n", "2"]);
     assert!(sim.log().is_empty(), "--no-wait ran hooks");
-    let v = sim.json(&["settle", "--format", "json"]);
+    let v = sim.json(&["settle"]);
     assert_eq!(v["ticks"], 1, "{v}");
     assert!(v["hooks"].as_u64().unwrap() > 10);
     for u in ["probe/0", "probe/1"] {
@@ -125,7 +125,7 @@ fi
 "#,
     );
     sim.ok(&["deploy", &fixture("probe"), "-n", "2"]);
-    let v = sim.json(&["settle", "--format", "json"]);
+    let v = sim.json(&["settle"]);
     assert_eq!(v["ticks"], 1, "{v}");
     assert_eq!(
         sim.unit_status("probe/1")["workload-status"]["current"],
@@ -301,7 +301,7 @@ fn actions_run_while_the_unit_is_in_hook_error() {
         sim.unit_status("probe/0")["workload-status"]["current"],
         "error"
     );
-    let v = sim.json(&["run", "probe/0", "probe", "--format", "json"]);
+    let v = sim.json(&["run", "probe/0", "probe"]);
     assert_eq!(v["probe/0"]["status"], "completed");
     // Still in error: the action did not resolve anything.
     assert_eq!(
@@ -340,7 +340,7 @@ fn a_charm_without_dispatch_uses_hooks_and_skips_missing_ones() {
         sim.unit_status("legacy/0")["workload-status"]["message"],
         "started"
     );
-    let v = sim.json(&["run", "legacy/0", "hello", "--format", "json"]);
+    let v = sim.json(&["run", "legacy/0", "hello"]);
     assert_eq!(v["legacy/0"]["results"]["greeting"], "hello");
     let o = sim.cmd(&["run", "legacy/0", "absent", "--format", "json"]);
     assert_eq!(o.status.code(), Some(1));

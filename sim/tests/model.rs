@@ -249,7 +249,7 @@ fi
     let out = sim.ok(&["destroy"]);
     assert!(out.contains("stopped 1 workload process"), "{out}");
     assert!(!alive(p2), "destroy left a process behind");
-    assert!(!sim.model.exists());
+    assert!(!sim.model().exists());
     let claims =
         std::env::var("ZK_LOOPBACK_CLAIMS").unwrap_or_else(|_| "/tmp/zk-charm-loopback".into());
     assert!(
@@ -302,11 +302,11 @@ fi
     kill(sleep_pid);
     kill(hook_pid);
     // A torn temporary file and a torn log line, as a crash during a write would leave them.
-    std::fs::write(sim.model.join(".tmp-crash"), "{\"format\": 1, \"na").unwrap();
+    std::fs::write(sim.model().join(".tmp-crash"), "{\"format\": 1, \"na").unwrap();
     let mut f = std::fs::OpenOptions::new()
         .append(true)
-        .open(sim.model.join("log.jsonl"))
-        .unwrap_or_else(|_| std::fs::File::create(sim.model.join("log.jsonl")).unwrap());
+        .open(sim.model().join("log.jsonl"))
+        .unwrap_or_else(|_| std::fs::File::create(sim.model().join("log.jsonl")).unwrap());
     f.write_all(b"{\"seq\": 99, \"uni").unwrap();
     drop(f);
     // The model still reads, and the next command carries on (the interrupted install reruns).
@@ -355,7 +355,7 @@ fi
         .unwrap();
     // Read-only commands do not wait.
     assert!(sim.status()["applications"]["probe"].is_object());
-    std::fs::write(sim.model.join("go"), "").unwrap();
+    std::fs::write(sim.model().join("go"), "").unwrap();
     assert!(first.wait().unwrap().success());
     let out = second.wait_with_output().unwrap();
     assert!(out.status.success());
@@ -397,7 +397,7 @@ fi
         "database=/app1",
         "extra-user-roles=cdrwa",
     ]);
-    let v = sim.json(&["show-data", "client", "db", "--format", "json"]);
+    let v = sim.json(&["show-data", "client", "db"]);
     assert_eq!(v["probe"]["relation-id"], 1);
     assert_eq!(
         v["probe"]["application-data"],
@@ -405,7 +405,7 @@ fi
     );
     assert_eq!(v["probe"]["units"].as_object().unwrap().len(), 2);
     // The same from the charm's side: its view of the stub.
-    let v = sim.json(&["show-data", "probe", "db", "--format", "json"]);
+    let v = sim.json(&["show-data", "probe", "db"]);
     assert_eq!(
         v["client"]["application-data"],
         json!({"database": "/app1", "extra-user-roles": "cdrwa"})
@@ -420,7 +420,7 @@ fi
     let n = sim.log().len();
     sim.ok(&["set-data", "client", "db", "extra-user-roles="]);
     assert_eq!(sim.log().len(), n + 2);
-    let v = sim.json(&["show-data", "probe", "db", "--format", "json"]);
+    let v = sim.json(&["show-data", "probe", "db"]);
     assert_eq!(
         v["client"]["application-data"],
         json!({"database": "/app1"})
@@ -460,7 +460,7 @@ fn remove_application_tears_a_charm_down() {
 #[test]
 fn a_packed_charm_zip_deploys_with_its_modes() {
     let sim = Sim::new();
-    let zip_path = sim.model.parent().unwrap().join("probe.charm");
+    let zip_path = sim.model().parent().unwrap().join("probe.charm");
     let file = std::fs::File::create(&zip_path).unwrap();
     let mut zip = zip::ZipWriter::new(file);
     let dir = std::path::PathBuf::from(fixture("probe"));
@@ -512,7 +512,7 @@ fn human_status_and_log() {
         "{log}"
     );
     assert!(!log.contains("probe/0"), "{log}");
-    let unit = sim.json(&["show-unit", "probe/1", "--format", "json"]);
+    let unit = sim.json(&["show-unit", "probe/1"]);
     assert_eq!(unit["probe/1"]["agent-state"]["error"], "start");
     assert_eq!(unit["probe/1"]["relation-info"][0]["endpoint"], "cluster");
 }

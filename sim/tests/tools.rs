@@ -116,7 +116,7 @@ fn errors_exit_codes_and_permissions_for_a_non_leader() {
         sim.unit_status("probe/1")["workload-status"]["current"],
         "active"
     );
-    let data = sim.json(&["show-data", "client", "db", "--format", "json"]);
+    let data = sim.json(&["show-data", "client", "db"]);
     assert_eq!(data["probe"]["application-data"], json!({}));
 }
 
@@ -418,7 +418,7 @@ fi
         "--format flag deprecated for command \"relation-set\""
     );
     // Committed: the client sees the app data; ports and version show in status.
-    let data = sim.json(&["show-data", "client", "db", "--format", "json"]);
+    let data = sim.json(&["show-data", "client", "db"]);
     assert_eq!(data["probe"]["application-data"], json!({"k": "v"}));
     assert_eq!(
         data["probe"]["units"]["probe/0"]["private-address"],
@@ -589,7 +589,7 @@ fi
         sim.workload_dir("probe/0").to_string_lossy()
     );
     let path = get("PATH");
-    assert!(path.starts_with(&sim.model.join("tools").to_string_lossy().into_owned()));
+    assert!(path.starts_with(&sim.model().join("tools").to_string_lossy().into_owned()));
     assert!(path.ends_with(":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"));
 
     // Actions: JUJU_HOOK_NAME set and empty, action variables present.
@@ -636,7 +636,7 @@ esac
         sim.read_workload("probe/0", "late.err")
     );
     // Without JUJU_CONTEXT_ID at all.
-    let out = std::process::Command::new(sim.model.join("tools/is-leader"))
+    let out = std::process::Command::new(sim.model().join("tools/is-leader"))
         .env_clear()
         .output()
         .unwrap();
@@ -687,7 +687,7 @@ fi
     sim.ok(&["integrate", "probe:db", "consumer:backend"]);
     sim.ok(&["integrate", "probe:db", "client:db"]);
     // Relation ids: 0 and 1 are the peer relations, 2 probe-consumer, 3 probe-client.
-    let uri = std::fs::read_to_string(sim.model.join("uri"))
+    let uri = std::fs::read_to_string(sim.model().join("uri"))
         .unwrap()
         .trim()
         .to_string();
@@ -864,7 +864,7 @@ fi
     );
     sim.ok(&["deploy", &fixture("probe")]);
     assert!(sim.read_workload("probe/0", "uri").starts_with("secret://"));
-    std::fs::write(sim.model.join("probe.sh"), "").unwrap();
+    std::fs::write(sim.model().join("probe.sh"), "").unwrap();
     sim.unit_script(
         "probe/0",
         "[ \"$JUJU_HOOK_NAME\" = install ] && secret-ids --format=json > \"$JUJUSIM_WORKLOAD_DIR/ids\"\n",

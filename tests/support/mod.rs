@@ -8,11 +8,12 @@
 
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+pub use simkit::{juju_logs, Sim};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -52,76 +53,37 @@ pub fn python() -> PathBuf {
     )
 }
 
-fn text(o: &Output) -> String {
-    format!(
-        "stdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+/// A jujusim model in a temporary directory running the packed charm (simkit's `Sim`, whose
+/// methods it has, plus this charm's helpers).
+pub struct Model(Sim);
 
-/// A jujusim model in a temporary directory.
-pub struct Model {
-    dir: tempfile::TempDir,
-    bin: PathBuf,
-    seed: Option<u64>,
+impl std::ops::Deref for Model {
+    type Target = Sim;
+    fn deref(&self) -> &Sim {
+        &self.0
+    }
 }
 
 impl Model {
     /// A model; `ZK_TEST_SEED` (as `cargo xtask test` sets in its seeded pass) gives it a seed.
     pub fn new() -> Model {
-        Model {
-            dir: tempfile::tempdir().expect("temp dir"),
-            bin: jujusim_bin(),
-            seed: std::env::var("ZK_TEST_SEED")
-                .ok()
-                .and_then(|s| s.parse().ok()),
-        }
+        let seed = std::env::var("ZK_TEST_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok());
+        Model(Sim::new(jujusim_bin()).seed(seed))
     }
 
     /// Equally valid orderings chosen by this seed (jujusim --seed).
     pub fn with_seed(seed: u64) -> Model {
-        let mut m = Model::new();
-        m.seed = Some(seed);
-        m
-    }
-
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
+        Model(Sim::new(jujusim_bin()).seed(Some(seed)))
     }
 
     pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(&self.bin);
-        c.arg("--model").arg(self.dir.path().join("model"));
-        if let Some(s) = self.seed {
-            c.arg("--seed").arg(s.to_string());
-        }
-        c.args(args);
-        c
+        self.command(args)
     }
 
     pub fn try_run(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().expect("run jujusim")
-    }
-
-    /// Runs a command that must succeed; returns stdout.
-    pub fn ok(&self, args: &[&str]) -> String {
-        let t = Instant::now();
-        let out = self.try_run(args);
-        assert!(
-            out.status.success(),
-            "jujusim {args:?} failed after {:?}\n{}",
-            t.elapsed(),
-            text(&out)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    pub fn json(&self, args: &[&str]) -> Value {
-        let mut a = args.to_vec();
-        a.extend(["--format", "json"]);
-        let s = self.ok(&a);
-        serde_json::from_str(&s).unwrap_or_else(|e| panic!("jujusim {args:?}: not JSON ({e}): {s}"))
+        self.output(args)
     }
 
     pub fn deploy(&self, n: usize) {
@@ -145,50 +107,8 @@ impl Model {
         self.ok(&args);
     }
 
-    pub fn status(&self) -> Value {
-        self.json(&["status"])
-    }
-
-    pub fn units(&self, app: &str) -> Vec<String> {
-        let s = self.status();
-        let mut u: Vec<String> = s["applications"][app]["units"]
-            .as_object()
-            .map(|m| m.keys().cloned().collect())
-            .unwrap_or_default();
-        u.sort_by_key(|n| {
-            n.rsplit('/')
-                .next()
-                .and_then(|x| x.parse::<u32>().ok())
-                .unwrap_or(0)
-        });
-        u
-    }
-
-    pub fn unit_field(&self, unit: &str, pointer: &str) -> Value {
-        let app = unit.split('/').next().unwrap_or_default();
-        self.status()["applications"][app]["units"][unit]
-            .pointer(pointer)
-            .cloned()
-            .unwrap_or(Value::Null)
-    }
-
     pub fn leader(&self, app: &str) -> String {
-        let s = self.status();
-        s["applications"][app]["units"]
-            .as_object()
-            .and_then(|m| {
-                m.iter()
-                    .find(|(_, v)| v["leader"] == Value::Bool(true))
-                    .map(|(k, _)| k.clone())
-            })
-            .expect("a leader")
-    }
-
-    pub fn address(&self, unit: &str) -> String {
-        self.unit_field(unit, "/public-address")
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
+        self.leader_of(app).expect("a leader")
     }
 
     /// `host:2181` of every unit of the app.
@@ -200,67 +120,12 @@ impl Model {
             .join(",")
     }
 
-    /// Workload status (current, message) of every unit.
-    pub fn workload(&self, app: &str) -> Vec<(String, String, String)> {
-        let s = self.status();
-        let mut v: Vec<(String, String, String)> = s["applications"][app]["units"]
-            .as_object()
-            .map(|m| {
-                m.iter()
-                    .map(|(k, u)| {
-                        (
-                            k.clone(),
-                            u["workload-status"]["current"]
-                                .as_str()
-                                .unwrap_or_default()
-                                .to_string(),
-                            u["workload-status"]["message"]
-                                .as_str()
-                                .unwrap_or_default()
-                                .to_string(),
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        v.sort();
-        v
-    }
-
-    pub fn all_active(&self, app: &str) -> bool {
-        self.workload(app).iter().all(|(_, s, _)| s == "active")
-    }
-
     /// `settle`: returns the number of update-status ticks it needed.
     pub fn settle(&self) -> u64 {
-        let v = self.json(&["settle", "--timeout", "240"]);
+        let v = self.try_settle(240).unwrap_or_else(|e| panic!("{e}"));
         v["ticks"]
             .as_u64()
             .unwrap_or_else(|| panic!("settle output: {v}"))
-    }
-
-    pub fn log(&self) -> Vec<Value> {
-        self.json(&["log"]).as_array().cloned().unwrap_or_default()
-    }
-
-    /// Hooks that exited non-zero (or timed out), as "unit hook".
-    pub fn hook_errors(&self) -> Vec<String> {
-        self.log()
-            .iter()
-            .filter(|e| {
-                e["exit_code"].as_i64().unwrap_or(0) != 0
-                    || e["timed_out"] == Value::Bool(true)
-                    || e.get("commit_error").is_some_and(|c| !c.is_null())
-            })
-            .filter(|e| e.get("action").map(|a| a.is_null()).unwrap_or(true))
-            .map(|e| {
-                format!(
-                    "{} {}",
-                    e["unit"].as_str().unwrap_or("?"),
-                    e["hook"].as_str().unwrap_or("?")
-                )
-            })
-            .collect()
     }
 
     /// juju-log messages the charm wrote, as (unit, hook, message).
@@ -278,20 +143,6 @@ impl Model {
             }
         }
         out
-    }
-
-    /// Runs an action; returns the unit's entry of `run --format json`.
-    pub fn action(&self, target: &str, name: &str, params: &[&str]) -> Value {
-        let mut args = vec!["run", target, name];
-        args.extend(params);
-        args.extend(["--format", "json"]);
-        let out = self.try_run(&args);
-        let s = String::from_utf8_lossy(&out.stdout);
-        let v: Value = serde_json::from_str(&s)
-            .unwrap_or_else(|e| panic!("run {name}: not JSON ({e})\n{}", text(&out)));
-        v.as_object()
-            .and_then(|m| m.values().next().cloned())
-            .unwrap_or(Value::Null)
     }
 
     pub fn super_password(&self) -> String {
@@ -321,36 +172,6 @@ impl Model {
     }
 }
 
-impl Drop for Model {
-    fn drop(&mut self) {
-        if std::thread::panicking() && std::env::var_os("KEEP_FAILED_MODELS").is_some() {
-            // Debugging aid: a copy of the failed model (state, timeline, server logs).
-            let keep = std::env::temp_dir().join(format!("failed-model-{}", std::process::id()));
-            let _ = Command::new("cp")
-                .arg("-a")
-                .arg(self.model_dir())
-                .arg(&keep)
-                .status();
-            eprintln!("KEEP_FAILED_MODELS: copied the model to {}", keep.display());
-        }
-        let _ = self.cmd(&["destroy"]).output();
-    }
-}
-
-/// The juju-log messages of one timeline entry.
-pub fn juju_logs(entry: &Value) -> Vec<String> {
-    entry["tool_calls"]
-        .as_array()
-        .map(|calls| {
-            calls
-                .iter()
-                .filter(|c| c["argv"][0] == "juju-log")
-                .filter_map(|c| c["argv"].as_array()?.last()?.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// Runs kazoo with a JSON spec (see zkclient.py); returns its JSON answer.
 pub fn kazoo(spec: Value) -> Value {
     let script = root().join("tests/support/zkclient.py");
@@ -361,7 +182,7 @@ pub fn kazoo(spec: Value) -> Value {
         .expect("run python");
     let s = String::from_utf8_lossy(&out.stdout);
     serde_json::from_str(s.trim())
-        .unwrap_or_else(|e| panic!("zkclient.py: not JSON ({e})\n{}", text(&out)))
+        .unwrap_or_else(|e| panic!("zkclient.py: not JSON ({e})\n{}", simkit::output_text(&out)))
 }
 
 /// Four-letter word to one server (no authentication needed).
@@ -406,22 +227,13 @@ pub fn peer_state(addr: &str) -> String {
 }
 
 impl Model {
-    /// Runs at most `n` pending hooks; true when the model became idle.
-    pub fn step(&self, n: usize) -> bool {
-        self.ok(&["step", "-n", &n.to_string()]).contains("idle")
-    }
-
     pub fn model_dir(&self) -> PathBuf {
-        self.dir.path().join("model")
+        self.model().to_path_buf()
     }
 
     /// PID of the unit's ZooKeeper server (from the local substrate's PID file).
     pub fn workload_pid(&self, unit: &str) -> Option<i32> {
-        let d = self
-            .model_dir()
-            .join("units")
-            .join(unit.replace('/', "-"))
-            .join("workload/zookeeper.pid");
+        let d = self.workload_dir(unit).join("zookeeper.pid");
         std::fs::read_to_string(d).ok()?.trim().parse().ok()
     }
 

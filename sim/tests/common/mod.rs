@@ -4,7 +4,7 @@
 
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
@@ -26,36 +26,32 @@ pub fn serial_mode() -> bool {
     std::env::var("JUJUSIM_TEST_SERIAL").is_ok_and(|v| v == "1")
 }
 
-pub struct Sim {
-    _tmp: tempfile::TempDir,
-    pub model: PathBuf,
-    /// Extra global options for every command (e.g. `--seed 7`).
-    pub global: Vec<String>,
+/// A model driven through the real `jujusim` binary (simkit's `Sim`, hermetic: the
+/// environment's `JUJUSIM_*` variables do not reach it), plus the probe charm's helpers.
+pub struct Sim(simkit::Sim);
+
+impl std::ops::Deref for Sim {
+    type Target = simkit::Sim;
+    fn deref(&self) -> &simkit::Sim {
+        &self.0
+    }
 }
 
 impl Sim {
     pub fn new() -> Sim {
-        let tmp = tempfile::Builder::new()
-            .prefix("jujusim-test")
-            .tempdir()
-            .expect("tempdir");
-        let model = tmp.path().join("model");
-        std::fs::create_dir_all(&model).expect("model dir");
-        Sim {
-            _tmp: tmp,
-            model,
-            global: Vec::new(),
-        }
+        let sim = simkit::Sim::new(BIN).hermetic().serial(serial_mode());
+        std::fs::create_dir_all(sim.model()).expect("model dir");
+        Sim(sim)
     }
 
-    pub fn with_global(mut self, args: &[&str]) -> Sim {
-        self.global = args.iter().map(|s| s.to_string()).collect();
-        self
+    /// Extra global options for every command (e.g. `--seed 7`).
+    pub fn with_global(self, args: &[&str]) -> Sim {
+        Sim(self.0.global(args))
     }
 
     /// A script every probe unit sources in every hook and action (`$JUJUSIM_MODEL_DIR/probe.sh`).
     pub fn script(&self, body: &str) {
-        std::fs::write(self.model.join("probe.sh"), body).expect("write probe.sh");
+        std::fs::write(self.model().join("probe.sh"), body).expect("write probe.sh");
     }
 
     /// A script only `unit` sources (`$JUJUSIM_WORKLOAD_DIR/script.sh`).
@@ -65,90 +61,13 @@ impl Sim {
         std::fs::write(dir.join("script.sh"), body).expect("write script.sh");
     }
 
-    pub fn workload_dir(&self, unit: &str) -> PathBuf {
-        self.model
-            .join("units")
-            .join(unit.replace('/', "-"))
-            .join("workload")
-    }
-
-    pub fn charm_dir(&self, unit: &str) -> PathBuf {
-        self.model
-            .join("units")
-            .join(unit.replace('/', "-"))
-            .join("charm")
-    }
-
-    pub fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(BIN);
-        c.arg("--model").arg(&self.model);
-        c.args(&self.global);
-        if serial_mode() {
-            c.arg("--serial");
-        }
-        c.args(args);
-        for v in [
-            "JUJUSIM_MODEL",
-            "JUJUSIM_SEED",
-            "JUJUSIM_HOOK_TIMEOUT",
-            "JUJUSIM_SERIAL",
-        ] {
-            c.env_remove(v);
-        }
-        c
-    }
-
     pub fn cmd(&self, args: &[&str]) -> Output {
-        self.command(args).output().expect("run jujusim")
-    }
-
-    /// Runs a command that must succeed; returns stdout.
-    pub fn ok(&self, args: &[&str]) -> String {
-        let o = self.cmd(args);
-        assert!(
-            o.status.success(),
-            "jujusim {args:?} failed ({:?}):\nstdout: {}\nstderr: {}",
-            o.status.code(),
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    }
-
-    /// Runs a command that must fail; returns (exit code, stderr).
-    pub fn fails(&self, args: &[&str]) -> (i32, String) {
-        let o = self.cmd(args);
-        assert!(
-            !o.status.success(),
-            "jujusim {args:?} should have failed:\nstdout: {}",
-            String::from_utf8_lossy(&o.stdout)
-        );
-        (
-            o.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&o.stderr).into_owned(),
-        )
-    }
-
-    pub fn json(&self, args: &[&str]) -> Value {
-        let out = self.ok(args);
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {out}"))
-    }
-
-    pub fn status(&self) -> Value {
-        self.json(&["status", "--format", "json"])
+        self.output(args)
     }
 
     pub fn unit_status(&self, unit: &str) -> Value {
         let app = unit.split('/').next().unwrap_or_default();
         self.status()["applications"][app]["units"][unit].clone()
-    }
-
-    /// The timeline.
-    pub fn log(&self) -> Vec<Value> {
-        match self.json(&["log", "--format", "json"]) {
-            Value::Array(a) => a,
-            other => panic!("log is not an array: {other}"),
-        }
     }
 
     /// (unit, hook-or-action) in timeline order.
@@ -184,19 +103,11 @@ impl Sim {
     }
 
     pub fn model_json(&self) -> String {
-        std::fs::read_to_string(self.model.join("model.json")).expect("model.json")
+        std::fs::read_to_string(self.model().join("model.json")).expect("model.json")
     }
 
     pub fn read_workload(&self, unit: &str, file: &str) -> String {
         std::fs::read_to_string(self.workload_dir(unit).join(file)).unwrap_or_default()
-    }
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        if self.model.exists() {
-            let _ = self.command(&["destroy"]).output();
-        }
     }
 }
 
