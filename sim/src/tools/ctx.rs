@@ -62,6 +62,9 @@ pub struct ToolCall {
     pub exit: i32,
     pub stdout: String,
     pub stderr: String,
+    /// When the call was answered (milliseconds since the epoch, as the hook's `start_ms`).
+    #[serde(default)]
+    pub at_ms: u64,
 }
 
 #[derive(Debug, Clone)]

@@ -336,6 +336,10 @@ impl Core {
             exit: resp.code,
             stdout: resp.stdout.clone(),
             stderr: resp.stderr.clone(),
+            at_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0),
         });
         resp
     }
