@@ -5,46 +5,37 @@
 //! current one; decide deferral in one place) -> [`charm::ZooKeeperCharm`] (read Juju state once,
 //! reconcile, write) -> exit code.
 //!
-//! Layout: `juju/` is the only code that runs hook tools; `engine/` the only code that orders and
-//! defers events.
+//! Layout: the `charm-engine` crate (`engine/`, re-exported here as `juju`, `engine`, `logging`,
+//! `secret`, `files`) is the only code that runs hook tools and the only code that orders and
+//! defers events; it knows nothing about ZooKeeper.
 
 pub mod actions;
 pub mod charm;
 pub mod clients;
 pub mod engine;
-pub mod files;
+pub use charm_engine::files;
 #[cfg(feature = "harness")]
 pub mod harness;
-pub mod juju;
-pub mod logging;
+pub use charm_engine::juju;
+pub use charm_engine::logging;
 pub mod quorum;
 pub mod restart;
-pub mod secret;
+pub use charm_engine::secret;
 pub mod state;
 pub mod workload;
 pub mod zk;
 
-use std::collections::BTreeMap;
 use std::process::ExitCode;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use juju::{Context, ContextError};
 
-/// Unix seconds now (0 if the clock is before 1970).
-pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
+pub use charm_engine::unix_now;
 
 /// The process entry point: parse the context, run one dispatch, map the result to an exit code.
 /// Exit 0 commits the hook's changes in Juju; non-zero drops them and puts the unit in error, so
 /// it is used only for real failures.
 pub fn main_entry() -> ExitCode {
-    let env: BTreeMap<String, String> = std::env::vars_os()
-        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-        .collect();
+    let env = charm_engine::environment();
     let argv0 = std::env::args().next();
     let ctx = match Context::from_env(&env, argv0.as_deref()) {
         Ok(ctx) => ctx,

@@ -19,7 +19,7 @@ impl Secret {
         self.0.is_empty()
     }
 
-    /// `len` characters from [A-Za-z0-9], drawn from the kernel's CSPRNG (as Charmed ZooKeeper's
+    /// `len` characters from [A-Za-z0-9], drawn from the kernel's CSPRNG (as the Python charms'
     /// 32-character passwords). Rejection sampling keeps the distribution uniform.
     pub fn generate(len: usize) -> std::io::Result<Secret> {
         const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";

@@ -329,7 +329,7 @@ impl ProcessTools {
             source,
         };
         let dir = tempfile::Builder::new()
-            .prefix("zk-charm-secret")
+            .prefix("charm-secret")
             .tempdir()
             .map_err(io_err)?;
         for (k, v) in content {

@@ -1,6 +1,6 @@
 //! `tracing` for the whole charm, forwarded to `juju-log` (with the matching level) and stderr.
 //!
-//! INFO and above go to `juju-log` (DEBUG too when `ZOOKEEPER_CHARM_DEBUG=1`); WARN and above
+//! INFO and above go to `juju-log` (DEBUG too when [`init`] is asked for it); WARN and above
 //! also go to stderr, which Juju records in the unit log as warnings. If `juju-log` itself fails
 //! (for instance outside a hook), the line goes to stderr instead, so nothing is lost.
 //! Passwords never reach a log line: they are held as [`crate::secret::Secret`], whose `Debug`

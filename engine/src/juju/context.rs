@@ -305,7 +305,7 @@ fn unit_var(
             .ok_or(ContextError::Malformed {
                 var,
                 value: v,
-                expected: "a unit name such as zookeeper/0",
+                expected: "a unit name such as app/0",
             }),
     }
 }
@@ -324,7 +324,9 @@ fn split_relation_hook(name: &str) -> Option<(&str, RelationPhase)> {
 }
 
 impl Context {
-    /// Parses the process environment. `argv0` is used only when `JUJU_DISPATCH_PATH` is unset.
+    /// Parses the process environment. `argv0` is used only when `JUJU_DISPATCH_PATH` is unset: a
+    /// legacy entry point `<charm>/hooks/<name>` names the hook; the charm's binary or `dispatch`
+    /// run without a dispatch path is refused.
     pub fn from_env(
         env: &BTreeMap<String, String>,
         argv0: Option<&str>,
@@ -332,9 +334,9 @@ impl Context {
         let dispatch_path = match optional(env, "JUJU_DISPATCH_PATH") {
             Some(p) => p,
             None => {
-                let base = argv0.and_then(|a| a.rsplit('/').next()).unwrap_or("");
-                let legacy_hook =
-                    !base.is_empty() && base != "dispatch" && !base.starts_with("zookeeper-charm");
+                let mut parts = argv0.unwrap_or("").rsplit('/');
+                let base = parts.next().unwrap_or("");
+                let legacy_hook = !base.is_empty() && parts.next() == Some("hooks");
                 if get(env, "JUJU_UNIT_NAME").is_none() {
                     return Err(ContextError::NotUnderJuju);
                 }
@@ -367,7 +369,7 @@ impl Context {
         let unit = UnitName::parse(unit_s).ok_or_else(|| ContextError::Malformed {
             var: "JUJU_UNIT_NAME",
             value: unit_s.to_string(),
-            expected: "a unit name such as zookeeper/0",
+            expected: "a unit name such as app/0",
         })?;
         let charm_dir = optional(env, "JUJU_CHARM_DIR")
             .or_else(|| optional(env, "CHARM_DIR"))
@@ -822,7 +824,11 @@ mod tests {
         assert_eq!(ctx.event, Event::ConfigChanged);
         assert_eq!(ctx.dispatch_path, "hooks/config-changed");
         // Run as dispatch or as the binary itself without a dispatch path: refuse, naming the variable.
-        let err = Context::from_env(&env, Some("./bin/zookeeper-charm")).unwrap_err();
+        let err = Context::from_env(&env, Some("./bin/mycharm")).unwrap_err();
+        assert!(matches!(
+            Context::from_env(&env, Some("./dispatch")),
+            Err(ContextError::Missing { .. })
+        ));
         assert!(matches!(
             err,
             ContextError::Missing {
@@ -834,7 +840,7 @@ mod tests {
 
     #[test]
     fn no_juju_environment_at_all() {
-        let err = Context::from_env(&BTreeMap::new(), Some("zookeeper-charm")).unwrap_err();
+        let err = Context::from_env(&BTreeMap::new(), Some("mycharm")).unwrap_err();
         assert_eq!(err, ContextError::NotUnderJuju);
         assert!(!err.to_string().contains('\n'));
     }
