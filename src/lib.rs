@@ -9,7 +9,6 @@
 //! `secret`, `files`) is the only code that runs hook tools and the only code that orders and
 //! defers events; it knows nothing about ZooKeeper.
 
-pub mod actions;
 pub mod charm;
 pub mod clients;
 pub mod engine;

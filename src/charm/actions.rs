@@ -9,13 +9,38 @@ use serde_json::Value;
 
 use super::ensemble::Admin;
 use super::{CharmError, ZooKeeperCharm};
-use crate::actions::{self, ActionError, ActionResult};
 use crate::clients::ownership::{self, Stored};
 use crate::clients::request::Chroot;
-use crate::juju::tools::Databag;
+use crate::juju::tools::{Databag, HookTools, ToolError};
 use crate::secret::Secret;
 use crate::state::credentials::{self, Credentials, KEY_SUPER, KEY_SUPER_PREVIOUS, PASSWORD_LEN};
 use crate::state::peer::KEY_RESTART_NONCE;
+
+/// An action's failure: the message `action-fail` shows the operator.
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Tool(#[from] ToolError),
+}
+
+pub type ActionResult = Result<Databag, ActionError>;
+
+/// Ends one action: results via `action-set`, failures via `action-fail`.
+fn report(tools: &dyn HookTools, name: &str, result: ActionResult) -> Result<(), ToolError> {
+    match result {
+        Ok(results) => tools.action_set(&results),
+        Err(ActionError::Refused(msg)) => {
+            tracing::warn!("action {name} failed: {msg}");
+            tools.action_fail(&msg)
+        }
+        Err(ActionError::Tool(e)) => {
+            tracing::error!("action {name} failed: {e}");
+            tools.action_fail(&format!("{name} failed: {e}"))
+        }
+    }
+}
 
 /// Users whose password `set-password` manages.
 pub const USERS: &[&str] = &["super", "sync"];
@@ -71,7 +96,7 @@ impl ZooKeeperCharm<'_> {
             ))),
             other => Err(refused(format!("unknown action {other}"))),
         };
-        actions::report(self.tools, name, result)?;
+        report(self.tools, name, result)?;
         Ok(())
     }
 

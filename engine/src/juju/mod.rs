@@ -1,6 +1,7 @@
 //! The only seam to Juju: the hook context (pure parsing) and the hook tools.
 
 pub mod context;
+pub mod fake;
 pub mod process;
 pub mod tools;
 
