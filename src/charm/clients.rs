@@ -21,7 +21,7 @@ use crate::clients::ownership::{self, Ownership, Stored};
 use crate::clients::plan::{self, Client, Op, PathFacts, Started};
 use crate::clients::request::{self, Request, Roles};
 use crate::clients::response::{self, Answer};
-use crate::clients::{client_acls, locked, super_only, sweep, CHARM_ROOT, JOURNAL};
+use crate::clients::{client_acls, locked, super_only, sweep, ClientUser, CHARM_ROOT, JOURNAL};
 use crate::engine::status::UnitCondition;
 use crate::juju::tools::{Databag, Missing, SecretAddOptions, SecretOwner};
 use crate::juju::{Event, RelationId, RelationPhase, ToolError};
@@ -776,9 +776,8 @@ impl ZooKeeperCharm<'_> {
                 .values
                 .keys()
                 .filter(|k| {
-                    k.strip_prefix("relation-")
-                        .and_then(|id| id.parse::<u32>().ok())
-                        .is_some_and(|id| !live.contains(&id) && !granted.contains(&id))
+                    ClientUser::parse(k)
+                        .is_some_and(|u| !live.contains(&u.0) && !granted.contains(&u.0))
                 })
                 .cloned()
                 .collect()

@@ -278,7 +278,7 @@ impl ZooKeeperCharm<'_> {
             .map(|c| {
                 c.client_users()
                     .keys()
-                    .filter_map(|k| k.strip_prefix("relation-")?.parse().ok())
+                    .filter_map(|k| crate::clients::ClientUser::parse(k).map(|u| u.0))
                     .collect()
             })
             .unwrap_or_default();

@@ -12,10 +12,42 @@ pub mod request;
 pub mod response;
 pub mod sweep;
 
+use std::fmt;
+
 use crate::juju::RelationId;
 use crate::secret::Secret;
 use crate::zk::acl::{AclEntry, AclError, Perms};
 use request::Roles;
+
+/// The ZooKeeper user of a client relation, `relation-<id>` (Charmed ZooKeeper's naming): its
+/// SASL and digest user, and its key in the credentials secret. The one place that name is built
+/// and read back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ClientUser(pub u32);
+
+impl ClientUser {
+    pub fn of(rel: RelationId) -> ClientUser {
+        ClientUser(rel.0)
+    }
+
+    /// `relation-<id>` back to its user, exactly as [`fmt::Display`] writes it (`relation-07` is
+    /// another ZooKeeper user, not relation 7's).
+    pub fn parse(s: &str) -> Option<ClientUser> {
+        let id: u32 = s.strip_prefix("relation-")?.parse().ok()?;
+        let user = ClientUser(id);
+        (user.to_string() == s).then_some(user)
+    }
+
+    pub fn relation(self) -> RelationId {
+        RelationId(self.0)
+    }
+}
+
+impl fmt::Display for ClientUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "relation-{}", self.0)
+    }
+}
 
 /// The charm's own znodes (never a client's chroot): super only.
 pub const CHARM_ROOT: &str = "/zookeeper-charm";
@@ -70,7 +102,7 @@ pub fn named_relations(acls: &[AclEntry]) -> std::collections::BTreeSet<u32> {
                 "digest" => e.id.split_once(':')?.0,
                 _ => return None,
             };
-            user.strip_prefix("relation-")?.parse().ok()
+            ClientUser::parse(user).map(|u| u.0)
         })
         .collect()
 }
@@ -78,6 +110,25 @@ pub fn named_relations(acls: &[AclEntry]) -> std::collections::BTreeSet<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_client_user_is_relation_dash_id_exactly() {
+        let u = ClientUser::of(RelationId(7));
+        assert_eq!(u.to_string(), "relation-7");
+        assert_eq!(ClientUser::parse("relation-7"), Some(u));
+        assert_eq!(u.relation(), RelationId(7));
+        for other in [
+            "relation-07",
+            "relation-",
+            "relation-x",
+            "relation-+7",
+            "relations-7",
+            "super",
+            "",
+        ] {
+            assert_eq!(ClientUser::parse(other), None, "{other:?}");
+        }
+    }
 
     #[test]
     fn acls_for_a_client() {

@@ -26,7 +26,7 @@ pub fn secret_label(app: &str, rel: RelationId, group: &str) -> String {
 }
 
 pub fn username(rel: RelationId) -> String {
-    format!("relation-{}", rel.0)
+    super::ClientUser::of(rel).to_string()
 }
 
 /// Everything the client needs, before the split into databag and secrets.

@@ -36,7 +36,7 @@ pub fn label(app: &str) -> String {
 }
 
 pub fn client_key(rel: RelationId) -> String {
-    format!("relation-{}", rel.0)
+    crate::clients::ClientUser::of(rel).to_string()
 }
 
 /// The secret's content. Values are [`Secret`]s: never printed.
@@ -144,7 +144,7 @@ impl Credentials {
     pub fn client_users(&self) -> BTreeMap<String, Secret> {
         self.values
             .iter()
-            .filter(|(k, v)| k.starts_with("relation-") && !v.is_empty())
+            .filter(|(k, v)| crate::clients::ClientUser::parse(k).is_some() && !v.is_empty())
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect()
     }
