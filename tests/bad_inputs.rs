@@ -329,7 +329,7 @@ fn undo(m: &Model, case: &Case) {
     match &case.input {
         Input::Config(kvs) => {
             let keys: Vec<&str> = kvs.iter().map(|(k, _)| *k).collect();
-            let _ = m.try_run(&["config", APP, "--reset", &keys.join(",")]);
+            let _ = m.output(&["config", APP, "--reset", &keys.join(",")]);
         }
         Input::Relation(kv) => {
             let keys: Vec<String> = kv
@@ -338,7 +338,7 @@ fn undo(m: &Model, case: &Case) {
                 .collect();
             let mut args = vec!["set-data", "bad", "zookeeper"];
             args.extend(keys.iter().map(String::as_str));
-            let _ = m.try_run(&args);
+            let _ = m.output(&args);
         }
         Input::Action(..) | Input::LocalFile(..) => {}
     }
@@ -410,7 +410,7 @@ fn every_bad_input_is_refused_with_a_message_and_nothing_breaks() {
         }
         if !failures.is_empty() && m.hook_errors().len() > errors_before {
             // Let the next case start from a unit that is not in error.
-            let _ = m.try_run(&["settle", "--timeout", "120"]);
+            let _ = m.output(&["settle", "--timeout", "120"]);
         }
     }
     eprintln!(

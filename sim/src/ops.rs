@@ -93,7 +93,7 @@ fn check_placement(w: &World, n: u32, to: Option<u32>) -> Result<()> {
             fail!("machine {m} not found (--to takes a machine that hosts a unit)");
         }
     }
-    let new_hosts = n - u32::from(to.is_some());
+    let new_hosts = n.saturating_sub(u32::from(to.is_some()));
     if w.next_host + new_hosts > 255 {
         fail!("not enough addresses left in this model's range for {n} more units");
     }

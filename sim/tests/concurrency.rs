@@ -246,7 +246,7 @@ fn a_hook_whose_unit_lost_the_lease_after_writing_is_not_committed() {
     // Held after its app-bag write succeeded: the lease goes meanwhile, the commit is refused.
     let sim = Sim::new().with_global(&["--pause", "probe/0:juju-log", "--revoke-leader-at-pause"]);
     sim.script(APP_WRITE);
-    let o = sim.cmd(&["deploy", &fixture("probe"), "-n", "2"]);
+    let o = sim.output(&["deploy", &fixture("probe"), "-n", "2"]);
     assert!(o.status.success());
     let log = sim.log();
     let first = log
@@ -261,7 +261,7 @@ fn a_hook_whose_unit_lost_the_lease_after_writing_is_not_committed() {
     // What it wrote was never seen; the new leader's write is.
     let bag = app_bag(&sim, "probe/1");
     assert_eq!(bag["written-by"], "probe/1", "{bag}");
-    let human = String::from_utf8_lossy(&sim.cmd(&["log"]).stdout).into_owned();
+    let human = String::from_utf8_lossy(&sim.output(&["log"]).stdout).into_owned();
     assert!(human.contains("COMMIT FAILED"), "{human}");
 }
 

@@ -27,7 +27,7 @@ fi
 fn failed_hook_drops_buffered_writes_and_is_retried_on_resolve() {
     let sim = Sim::new();
     sim.script(FAIL_ONCE);
-    let o = sim.cmd(&["deploy", &fixture("probe"), "-n", "2"]);
+    let o = sim.output(&["deploy", &fixture("probe"), "-n", "2"]);
     assert!(
         o.status.success(),
         "a failing hook does not fail the command"
@@ -156,7 +156,7 @@ fi
 "#,
     );
     let t0 = std::time::Instant::now();
-    let o = sim.cmd(&["deploy", &fixture("probe")]);
+    let o = sim.output(&["deploy", &fixture("probe")]);
     assert!(o.status.success());
     assert!(t0.elapsed().as_secs() < 20, "the timeout did not fire");
     let err = String::from_utf8_lossy(&o.stderr);
@@ -231,7 +231,7 @@ if [ "$JUJU_HOOK_NAME" = update-status ]; then state-get --format=json > "$JUJUS
     );
     sim.ok(&["deploy", &fixture("probe"), "-n", "2"]);
     // exit 0 + action-fail: failed, results and changes kept.
-    let o = sim.cmd(&["run", "probe/leader", "probe", "x=1", "--format", "json"]);
+    let o = sim.output(&["run", "probe/leader", "probe", "x=1", "--format", "json"]);
     assert_eq!(o.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let r = &v["probe/0"];
@@ -256,7 +256,7 @@ if [ "$JUJU_HOOK_NAME" = update-status ]; then state-get --format=json > "$JUJUS
     assert_eq!(sim.read_workload("probe/0", "state"), "{\"kept\":\"1\"}\n");
     // Non-zero exit: failed with "exit status N", changes dropped, unit not in error.
     std::fs::write(sim.workload_dir("probe/1").join("crash"), "").unwrap();
-    let o = sim.cmd(&["run", "probe/1", "probe", "--format", "json"]);
+    let o = sim.output(&["run", "probe/1", "probe", "--format", "json"]);
     assert_eq!(o.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["probe/1"]["status"], "failed");
@@ -270,7 +270,7 @@ if [ "$JUJU_HOOK_NAME" = update-status ]; then state-get --format=json > "$JUJUS
         "active"
     );
     // Params: YAML-typed, defaults filled, completed exit 0; human output is YAML.
-    let o = sim.cmd(&["run", "probe/0", "typed", "n=2", "tags=[a, b]"]);
+    let o = sim.output(&["run", "probe/0", "typed", "n=2", "tags=[a, b]"]);
     assert_eq!(
         o.status.code(),
         Some(0),
@@ -342,7 +342,7 @@ fn a_charm_without_dispatch_uses_hooks_and_skips_missing_ones() {
     );
     let v = sim.json(&["run", "legacy/0", "hello"]);
     assert_eq!(v["legacy/0"]["results"]["greeting"], "hello");
-    let o = sim.cmd(&["run", "legacy/0", "absent", "--format", "json"]);
+    let o = sim.output(&["run", "legacy/0", "absent", "--format", "json"]);
     assert_eq!(o.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(

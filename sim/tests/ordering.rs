@@ -471,7 +471,7 @@ fn scenario(seed: Option<&str>) -> (Vec<(String, String)>, String) {
     .iter()
     .enumerate()
     {
-        let o = sim.cmd(args);
+        let o = sim.output(args);
         assert!(
             o.status.success(),
             "{args:?}: {}",
@@ -503,7 +503,7 @@ fn seeds_make_orderings_reproducible_and_vary_them() {
 #[test]
 fn shuffle_prints_a_seed_that_replays_the_run() {
     let sim = Sim::new().with_global(&["--serial", "--shuffle"]);
-    let o = sim.cmd(&["deploy", &probe(), "-n", "3"]);
+    let o = sim.output(&["deploy", &probe(), "-n", "3"]);
     assert!(o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     let seed = err

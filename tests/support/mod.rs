@@ -9,7 +9,7 @@
 #![allow(dead_code)]
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -76,14 +76,6 @@ impl Model {
     /// Equally valid orderings chosen by this seed (jujusim --seed).
     pub fn with_seed(seed: u64) -> Model {
         Model(Sim::new(jujusim_bin()).seed(Some(seed)))
-    }
-
-    pub fn cmd(&self, args: &[&str]) -> Command {
-        self.command(args)
-    }
-
-    pub fn try_run(&self, args: &[&str]) -> Output {
-        self.output(args)
     }
 
     pub fn deploy(&self, n: usize) {
@@ -372,7 +364,7 @@ pub struct Background(std::process::Child);
 
 impl Model {
     pub fn background(&self, args: &[&str]) -> Background {
-        Background(self.cmd(args).spawn().expect("run jujusim"))
+        Background(self.command(args).spawn().expect("run jujusim"))
     }
 }
 

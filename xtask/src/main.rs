@@ -150,13 +150,18 @@ fn test(root: &Path, extra: &[String]) -> Result<(), String> {
     let charm = pack(root)?;
     build_release(root, &["jujusim"], "building jujusim (release)")?;
     let target = target_dir(root);
-    let mut cmd = cargo();
-    cmd.current_dir(root)
-        .args(["test", "--workspace"])
-        .args(extra)
-        .env("ZK_CHARM_PACKED", &charm)
-        .env("JUJUSIM_BIN", target.join("release/jujusim"))
-        .env("ZK_TEST_PYTHON", &python);
+    // `cargo test` with the artifacts the end-to-end tests use.
+    let e2e = || {
+        let mut cmd = cargo();
+        cmd.current_dir(root)
+            .arg("test")
+            .env("ZK_CHARM_PACKED", &charm)
+            .env("JUJUSIM_BIN", target.join("release/jujusim"))
+            .env("ZK_TEST_PYTHON", &python);
+        cmd
+    };
+    let mut cmd = e2e();
+    cmd.arg("--workspace").args(extra);
     if extra.is_empty() {
         // The first pass in jujusim's unseeded order (zookeeper/0 leads); the seed is the second's.
         cmd.env_remove("ZK_TEST_SEED");
@@ -166,13 +171,8 @@ fn test(root: &Path, extra: &[String]) -> Result<(), String> {
         // The end-to-end suites once more under another seed: another initial Juju leader and
         // another dispatch order of the concurrent units (ZK_TEST_SEED chooses it; 2 by default).
         let seed = std::env::var("ZK_TEST_SEED").unwrap_or_else(|_| "2".into());
-        let mut cmd = cargo();
-        cmd.current_dir(root)
-            .args(["test"])
-            .args(SEEDED_SUITES.iter().flat_map(|t| ["--test", t]))
-            .env("ZK_CHARM_PACKED", &charm)
-            .env("JUJUSIM_BIN", target.join("release/jujusim"))
-            .env("ZK_TEST_PYTHON", &python)
+        let mut cmd = e2e();
+        cmd.args(SEEDED_SUITES.iter().flat_map(|t| ["--test", t]))
             .env("ZK_TEST_SEED", &seed);
         run(
             &mut cmd,

@@ -54,6 +54,17 @@ impl FakeRelation {
     }
 }
 
+/// Merges `data` into `bag` as the tools do: an empty value deletes the key.
+fn merge(bag: &mut Databag, data: &Databag) {
+    for (k, v) in data {
+        if v.is_empty() {
+            bag.remove(k);
+        } else {
+            bag.insert(k.clone(), v.clone());
+        }
+    }
+}
+
 /// `[("k", "v")]` as a bag.
 pub fn bag_of(pairs: &[(&str, &str)]) -> Databag {
     pairs
@@ -279,13 +290,7 @@ impl HookTools for FakeTools {
                 .get_mut(&id)
                 .map(|r| r.bags.entry(owner).or_default());
             if let Some(bag) = bag {
-                for (k, v) in data {
-                    if v.is_empty() {
-                        bag.remove(k);
-                    } else {
-                        bag.insert(k.clone(), v.clone());
-                    }
-                }
+                merge(bag, data);
             }
             Ok(())
         })
@@ -371,14 +376,7 @@ impl HookTools for FakeTools {
 
     fn state_set(&self, data: &Databag) -> ToolResult<()> {
         self.call("state-set");
-        let mut j = self.juju.borrow_mut();
-        for (k, v) in data {
-            if v.is_empty() {
-                j.state.remove(k);
-            } else {
-                j.state.insert(k.clone(), v.clone());
-            }
-        }
+        merge(&mut self.juju.borrow_mut().state, data);
         Ok(())
     }
 

@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -59,10 +59,6 @@ impl Sim {
         let dir = self.workload_dir(unit);
         std::fs::create_dir_all(&dir).expect("workload dir");
         std::fs::write(dir.join("script.sh"), body).expect("write script.sh");
-    }
-
-    pub fn cmd(&self, args: &[&str]) -> Output {
-        self.output(args)
     }
 
     pub fn unit_status(&self, unit: &str) -> Value {
