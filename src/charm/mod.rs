@@ -14,6 +14,10 @@ mod clients;
 pub mod ensemble;
 mod reconcile;
 mod rolling;
+#[cfg(test)]
+mod scenarios;
+#[cfg(test)]
+mod testing;
 pub mod zk_ensemble;
 
 use std::collections::BTreeMap;

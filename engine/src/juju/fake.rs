@@ -103,6 +103,8 @@ pub struct FakeJuju {
     // What the hooks did.
     pub unit_status: Option<Status>,
     pub app_status: Option<Status>,
+    /// Every unit status set, in order (a hook may show progress before its final one).
+    pub unit_statuses: Vec<Status>,
     pub workload_version: Option<String>,
     pub logs: Vec<(LogLevel, String)>,
     pub action_results: Databag,
@@ -111,6 +113,8 @@ pub struct FakeJuju {
     pub ports: BTreeSet<String>,
     /// Every tool called, in order (`relation-get`, `status-set`, ...).
     pub calls: Vec<String>,
+    /// The n-th call (1-based, in this hook) of this tool fails as a lost API connection does.
+    pub fail_call: Option<(String, usize)>,
 }
 
 impl FakeJuju {
@@ -179,8 +183,19 @@ impl FakeTools {
         self.juju.into_inner()
     }
 
-    fn call(&self, tool: &str) {
-        self.juju.borrow_mut().calls.push(tool.into());
+    /// Records a call; fails it if [`FakeJuju::fail_call`] says so.
+    fn call(&self, tool: &str) -> ToolResult<()> {
+        let mut j = self.juju.borrow_mut();
+        j.calls.push(tool.into());
+        let n = j.calls.iter().filter(|c| c.as_str() == tool).count();
+        if j.fail_call.as_ref() == Some(&(tool.to_string(), n)) {
+            return Err(ToolError::from_exit(
+                tool,
+                1,
+                "ERROR connection is shut down (injected by the test)",
+            ));
+        }
+        Ok(())
     }
 
     fn relation<T>(
@@ -189,7 +204,7 @@ impl FakeTools {
         rel: RelationId,
         f: impl FnOnce(&mut FakeJuju, u32) -> ToolResult<T>,
     ) -> ToolResult<T> {
-        self.call(tool);
+        self.call(tool)?;
         let mut j = self.juju.borrow_mut();
         if !j.relations.contains_key(&rel.0) {
             return Err(refused(tool, &format!("relation not found: {}", rel.0)));
@@ -222,7 +237,7 @@ impl FakeTools {
         label: Option<&str>,
         f: impl FnOnce(&mut FakeSecret) -> ToolResult<T>,
     ) -> ToolResult<T> {
-        self.call(tool);
+        self.call(tool)?;
         let mut j = self.juju.borrow_mut();
         let Some(key) = Self::find_secret(&j, id, label) else {
             return Err(refused(tool, "secret not found"));
@@ -236,7 +251,7 @@ impl FakeTools {
 
 impl HookTools for FakeTools {
     fn relation_ids(&self, endpoint: &str) -> ToolResult<Vec<RelationId>> {
-        self.call("relation-ids");
+        self.call("relation-ids")?;
         let j = self.juju.borrow();
         Ok(j.relations
             .iter()
@@ -297,12 +312,12 @@ impl HookTools for FakeTools {
     }
 
     fn is_leader(&self) -> ToolResult<bool> {
-        self.call("is-leader");
+        self.call("is-leader")?;
         Ok(self.juju.borrow().leader)
     }
 
     fn status_set(&self, app: bool, status: &Status) -> ToolResult<()> {
-        self.call("status-set");
+        self.call("status-set")?;
         let mut j = self.juju.borrow_mut();
         if app {
             if !j.leader {
@@ -314,12 +329,13 @@ impl HookTools for FakeTools {
             j.app_status = Some(status.clone());
         } else {
             j.unit_status = Some(status.clone());
+            j.unit_statuses.push(status.clone());
         }
         Ok(())
     }
 
     fn status_get(&self, app: bool) -> ToolResult<Status> {
-        self.call("status-get");
+        self.call("status-get")?;
         let j = self.juju.borrow();
         let s = if app { &j.app_status } else { &j.unit_status };
         Ok(s.clone()
@@ -327,23 +343,23 @@ impl HookTools for FakeTools {
     }
 
     fn application_version_set(&self, version: &str) -> ToolResult<()> {
-        self.call("application-version-set");
+        self.call("application-version-set")?;
         self.juju.borrow_mut().workload_version = Some(version.into());
         Ok(())
     }
 
     fn config_get(&self) -> ToolResult<Map<String, Value>> {
-        self.call("config-get");
+        self.call("config-get")?;
         Ok(self.juju.borrow().config.clone())
     }
 
     fn action_get(&self) -> ToolResult<Map<String, Value>> {
-        self.call("action-get");
+        self.call("action-get")?;
         Ok(self.juju.borrow().action_params.clone())
     }
 
     fn action_set(&self, results: &Databag) -> ToolResult<()> {
-        self.call("action-set");
+        self.call("action-set")?;
         self.juju
             .borrow_mut()
             .action_results
@@ -352,42 +368,42 @@ impl HookTools for FakeTools {
     }
 
     fn action_fail(&self, message: &str) -> ToolResult<()> {
-        self.call("action-fail");
+        self.call("action-fail")?;
         self.juju.borrow_mut().action_failed = Some(message.into());
         Ok(())
     }
 
     fn action_log(&self, message: &str) -> ToolResult<()> {
-        self.call("action-log");
+        self.call("action-log")?;
         self.juju.borrow_mut().action_log.push(message.into());
         Ok(())
     }
 
     fn juju_log(&self, level: LogLevel, message: &str) -> ToolResult<()> {
-        self.call("juju-log");
+        self.call("juju-log")?;
         self.juju.borrow_mut().logs.push((level, message.into()));
         Ok(())
     }
 
     fn state_get(&self) -> ToolResult<Databag> {
-        self.call("state-get");
+        self.call("state-get")?;
         Ok(self.juju.borrow().state.clone())
     }
 
     fn state_set(&self, data: &Databag) -> ToolResult<()> {
-        self.call("state-set");
+        self.call("state-set")?;
         merge(&mut self.juju.borrow_mut().state, data);
         Ok(())
     }
 
     fn state_delete(&self, key: &str) -> ToolResult<()> {
-        self.call("state-delete");
+        self.call("state-delete")?;
         self.juju.borrow_mut().state.remove(key);
         Ok(())
     }
 
     fn secret_add(&self, content: &Databag, opts: &SecretAddOptions) -> ToolResult<String> {
-        self.call("secret-add");
+        self.call("secret-add")?;
         let mut j = self.juju.borrow_mut();
         if opts.owner != Some(SecretOwner::Unit) && !j.leader {
             return Err(refused(
@@ -467,7 +483,7 @@ impl HookTools for FakeTools {
     }
 
     fn secret_remove(&self, id: &str, revision: Option<u64>) -> ToolResult<()> {
-        self.call("secret-remove");
+        self.call("secret-remove")?;
         let mut j = self.juju.borrow_mut();
         let Some(key) = Self::find_secret(&j, Some(id), None) else {
             return Err(refused("secret-remove", "secret not found"));
@@ -488,7 +504,7 @@ impl HookTools for FakeTools {
     }
 
     fn secret_ids(&self) -> ToolResult<Vec<String>> {
-        self.call("secret-ids");
+        self.call("secret-ids")?;
         let j = self.juju.borrow();
         Ok(j.secrets
             .iter()
@@ -498,7 +514,7 @@ impl HookTools for FakeTools {
     }
 
     fn secret_info_get(&self, id: Option<&str>, label: Option<&str>) -> ToolResult<SecretInfo> {
-        self.call("secret-info-get");
+        self.call("secret-info-get")?;
         let j = self.juju.borrow();
         let found = Self::find_secret(&j, id, label)
             .and_then(|k| j.secrets.get(&k).map(|s| (k, s)))
@@ -515,7 +531,7 @@ impl HookTools for FakeTools {
     }
 
     fn network_get(&self, _binding: &str, _rel: Option<RelationId>) -> ToolResult<NetworkInfo> {
-        self.call("network-get");
+        self.call("network-get")?;
         let a = self.juju.borrow().address.clone();
         Ok(NetworkInfo {
             bind_addresses: vec![a.clone()],
@@ -525,19 +541,19 @@ impl HookTools for FakeTools {
     }
 
     fn open_port(&self, spec: &str) -> ToolResult<()> {
-        self.call("open-port");
+        self.call("open-port")?;
         self.juju.borrow_mut().ports.insert(spec.into());
         Ok(())
     }
 
     fn close_port(&self, spec: &str) -> ToolResult<()> {
-        self.call("close-port");
+        self.call("close-port")?;
         self.juju.borrow_mut().ports.remove(spec);
         Ok(())
     }
 
     fn storage_get(&self, id: Option<&str>) -> ToolResult<StorageInfo> {
-        self.call("storage-get");
+        self.call("storage-get")?;
         let j = self.juju.borrow();
         let found = match id {
             Some(id) => j.storage.get(id),
@@ -549,7 +565,7 @@ impl HookTools for FakeTools {
     }
 
     fn goal_state(&self) -> ToolResult<BTreeMap<UnitName, String>> {
-        self.call("goal-state");
+        self.call("goal-state")?;
         Ok(self
             .juju
             .borrow()
