@@ -11,6 +11,7 @@ use crate::quorum::plan::{server_id, unit_of, Change, Ensemble, Hold, Member, Un
 use crate::secret::Secret;
 use crate::workload::render::{self, Flavor, CLIENT_PORT};
 use crate::zk::acl::AclEntry;
+use crate::zk::error::Severity;
 use crate::zk::{self, ManagerOptions, ZkError, ZooKeeperManager};
 
 pub struct ZkEnsemble {
@@ -157,28 +158,26 @@ fn members_by_unit(config: &EnsembleConfig) -> BTreeMap<UnitId, Member> {
         .collect()
 }
 
-/// The condition behind an admin-layer error, for the planner's vocabulary.
-fn classify(e: &ZkError, change: Change) -> ChangeError {
-    match e {
-        ZkError::MembersSyncing { .. } => ChangeError::Transient(Hold::MembersSyncing),
-        ZkError::QuorumLeaderNotFound { .. } => ChangeError::Transient(Hold::NoQuorumLeader),
-        // "The new configuration has no synced quorum": a member of it is not in sync (the
-        // joiner, or a member restarting meanwhile). It passes like a member that is not ready.
-        ZkError::MemberNotReady { .. } | ZkError::NewConfigNoQuorum => {
-            let u = match change {
-                Change::Add(u) | Change::Remove(u) => u,
-            };
-            ChangeError::Transient(Hold::MemberNotReady(u))
+/// An admin-layer error in the planner's vocabulary, by its one [`Severity`]: `about` is the
+/// unit a membership change concerns (none for znode work), `what` names the operation.
+pub(crate) fn change_error(e: &ZkError, about: Option<UnitId>, what: &str) -> ChangeError {
+    match (e.severity(), about) {
+        (Severity::MembersSyncing, _) => ChangeError::Transient(Hold::MembersSyncing),
+        (Severity::MemberNotReady, Some(u)) => ChangeError::Transient(Hold::MemberNotReady(u)),
+        // Znode work names no member; only reconfig answers "not ready".
+        (Severity::MemberNotReady | Severity::NoQuorumLeader, _) => {
+            ChangeError::Transient(Hold::NoQuorumLeader)
         }
-        // A lost race or a connection that dropped during a leader change: the next hook sees
-        // the new state; treat like "no quorum leader" for now.
-        ZkError::ConnectionLoss { .. }
-        | ZkError::SessionExpired { .. }
-        | ZkError::Timeout { .. }
-        | ZkError::ReconfigInProgress
-        | ZkError::BadVersion { .. } => ChangeError::Transient(Hold::NoQuorumLeader),
-        other => ChangeError::Failed(other.to_string()),
+        (Severity::Failed, _) if what.is_empty() => ChangeError::Failed(e.to_string()),
+        (Severity::Failed, _) => ChangeError::Failed(format!("{what}: {e}")),
     }
+}
+
+fn classify(e: &ZkError, change: Change) -> ChangeError {
+    let u = match change {
+        Change::Add(u) | Change::Remove(u) => u,
+    };
+    change_error(e, Some(u), "")
 }
 
 impl EnsembleIo for ZkEnsemble {
@@ -537,13 +536,7 @@ impl ZkEnsemble {
         admin: &Admin,
         work: impl AsyncFnOnce(&mut ZooKeeperManager) -> Result<T, ZkError>,
     ) -> Result<T, ChangeError> {
-        let classify_znode = |e: ZkError| match e {
-            ZkError::MembersSyncing { .. } => ChangeError::Transient(Hold::MembersSyncing),
-            e if e.is_ensemble_transient() || e.is_session_trouble() => {
-                ChangeError::Transient(Hold::NoQuorumLeader)
-            }
-            other => ChangeError::Failed(format!("{what}: {other}")),
-        };
+        let classify_znode = |e: ZkError| change_error(&e, None, what);
         self.connect(&admin.known, &admin.super_passwords)
             .map_err(classify_znode)?;
         let (Some(rt), Some(manager)) = (&self.rt, self.manager.as_mut()) else {

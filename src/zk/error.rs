@@ -85,15 +85,54 @@ pub enum ZkError {
     Unexpected { op: String, detail: String },
 }
 
+/// How serious a ZooKeeper error is for the charm: the one classification every caller uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Severity {
+    /// Some member is still syncing with the leader: goes away by itself.
+    MembersSyncing,
+    /// The server a change concerns is not in broadcast (or the new configuration would have no
+    /// synced quorum without it): goes away once it syncs.
+    MemberNotReady,
+    /// No quorum leader to talk to: the ensemble is electing, lost its quorum, or a session or
+    /// race was lost during a leader change. Goes away with the election; the next hook sees
+    /// the new state.
+    NoQuorumLeader,
+    /// Anything else: a refusal (authentication, ACL, disabled reconfig, a conflicting member,
+    /// a bad request) that needs the operator or is a bug. Not retried by itself.
+    Failed,
+}
+
+impl Severity {
+    /// One of the three conditions the charm defers on.
+    pub fn is_transient(self) -> bool {
+        self != Severity::Failed
+    }
+}
+
 impl ZkError {
-    /// True exactly for the three conditions the charm defers on (the ensemble is converging).
-    pub fn is_ensemble_transient(&self) -> bool {
-        matches!(
-            self,
-            ZkError::MembersSyncing { .. }
-                | ZkError::MemberNotReady { .. }
-                | ZkError::QuorumLeaderNotFound { .. }
-        )
+    /// This error's [`Severity`].
+    pub fn severity(&self) -> Severity {
+        match self {
+            ZkError::MembersSyncing { .. } => Severity::MembersSyncing,
+            ZkError::MemberNotReady { .. } | ZkError::NewConfigNoQuorum => Severity::MemberNotReady,
+            ZkError::QuorumLeaderNotFound { .. }
+            | ZkError::ConnectionLoss { .. }
+            | ZkError::SessionExpired { .. }
+            | ZkError::Timeout { .. }
+            | ZkError::Io { .. }
+            | ZkError::ReconfigInProgress
+            | ZkError::BadVersion { .. } => Severity::NoQuorumLeader,
+            ZkError::NoAuth { .. }
+            | ZkError::AuthFailed { .. }
+            | ZkError::ReconfigDisabled
+            | ZkError::BadArguments { .. }
+            | ZkError::NoNode { .. }
+            | ZkError::NodeExists { .. }
+            | ZkError::NotEmpty { .. }
+            | ZkError::IdConflict { .. }
+            | ZkError::FourLwNotAllowed { .. }
+            | ZkError::Unexpected { .. } => Severity::Failed,
+        }
     }
 
     /// The session (or the server behind it) is in trouble: a new leader and a new session may
@@ -251,42 +290,86 @@ mod tests {
     }
 
     #[test]
-    fn only_the_three_converging_conditions_are_ensemble_transient() {
-        let transient = [
-            ZkError::MembersSyncing { detail: "x".into() },
-            ZkError::MemberNotReady {
-                host: "h".into(),
-                state: "not serving".into(),
-            },
-            ZkError::QuorumLeaderNotFound {
-                tried: vec!["a:1".into()],
-                detail: "x".into(),
-            },
+    fn every_error_has_one_severity() {
+        let h = || "h".to_string();
+        let table: Vec<(ZkError, Severity)> = vec![
+            (
+                ZkError::MembersSyncing { detail: h() },
+                Severity::MembersSyncing,
+            ),
+            (
+                ZkError::MemberNotReady {
+                    host: h(),
+                    state: "not serving".into(),
+                },
+                Severity::MemberNotReady,
+            ),
+            // A member of the new configuration is not in sync: like a member not ready.
+            (ZkError::NewConfigNoQuorum, Severity::MemberNotReady),
+            (
+                ZkError::QuorumLeaderNotFound {
+                    tried: vec!["a:1".into()],
+                    detail: h(),
+                },
+                Severity::NoQuorumLeader,
+            ),
+            // Lost sessions and races during a leader change: the next hook sees the new state.
+            (
+                ZkError::ConnectionLoss { host: h() },
+                Severity::NoQuorumLeader,
+            ),
+            (
+                ZkError::SessionExpired { host: h() },
+                Severity::NoQuorumLeader,
+            ),
+            (
+                ZkError::Timeout {
+                    op: "x".into(),
+                    host: h(),
+                    after: Duration::from_secs(1),
+                },
+                Severity::NoQuorumLeader,
+            ),
+            (
+                ZkError::Io {
+                    host: h(),
+                    source: std::io::Error::other("refused"),
+                },
+                Severity::NoQuorumLeader,
+            ),
+            (ZkError::ReconfigInProgress, Severity::NoQuorumLeader),
+            (
+                ZkError::BadVersion { op: "x".into() },
+                Severity::NoQuorumLeader,
+            ),
+            (
+                ZkError::NoAuth {
+                    op: "get".into(),
+                    path: "/a".into(),
+                },
+                Severity::Failed,
+            ),
+            (
+                ZkError::AuthFailed {
+                    user: "super".into(),
+                    host: h(),
+                },
+                Severity::Failed,
+            ),
+            (ZkError::ReconfigDisabled, Severity::Failed),
+            (
+                ZkError::IdConflict {
+                    id: 1,
+                    current: "a".into(),
+                    wanted: "b".into(),
+                },
+                Severity::Failed,
+            ),
+            (ZkError::NotEmpty { path: "/a".into() }, Severity::Failed),
         ];
-        for e in &transient {
-            assert!(e.is_ensemble_transient(), "{e}");
-        }
-        let others = [
-            ZkError::NoAuth {
-                op: "get".into(),
-                path: "/a".into(),
-            },
-            ZkError::ReconfigInProgress,
-            ZkError::NewConfigNoQuorum,
-            ZkError::ConnectionLoss { host: "h".into() },
-            ZkError::Timeout {
-                op: "x".into(),
-                host: "h".into(),
-                after: Duration::from_secs(1),
-            },
-            ZkError::IdConflict {
-                id: 1,
-                current: "a".into(),
-                wanted: "b".into(),
-            },
-        ];
-        for e in &others {
-            assert!(!e.is_ensemble_transient(), "{e}");
+        for (e, want) in &table {
+            assert_eq!(e.severity(), *want, "{e}");
+            assert_eq!(e.severity().is_transient(), *want != Severity::Failed);
         }
     }
 

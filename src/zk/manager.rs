@@ -663,7 +663,7 @@ mod tests {
         .await
         .unwrap_err();
         assert!(started.elapsed() < Duration::from_secs(2));
-        assert!(err.is_ensemble_transient());
+        assert_eq!(err.severity(), crate::zk::error::Severity::NoQuorumLeader);
         assert!(matches!(err, ZkError::QuorumLeaderNotFound { ref tried, .. } if tried == &hosts));
     }
 }

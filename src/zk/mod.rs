@@ -12,8 +12,11 @@
 //! - **Typed errors.** [`ZkError`] names what failed and what the operator can do. The client
 //!   crate's errors are mapped in one function (the reconfig codes -13 and -14, which the crate
 //!   reports as unexpected codes, become [`ZkError::NewConfigNoQuorum`] and
-//!   [`ZkError::ReconfigInProgress`]). [`ZkError::is_ensemble_transient`] is true exactly for the
-//!   three conditions the charm defers on: members syncing, a joiner not ready, no quorum leader.
+//!   [`ZkError::ReconfigInProgress`]). Every error has one [`error::Severity`]
+//!   ([`ZkError::severity`]): one of the three conditions the charm defers on (members syncing,
+//!   a member not ready, no quorum leader, which also covers sessions and races lost during a
+//!   leader change) or failed (needs the operator). Callers classify through it and nothing
+//!   else.
 //! - **One session per manager.** [`ZooKeeperManager`] finds the quorum leader by asking every
 //!   host for `srvr` in parallel (a bounded, configurable retry instead of the Python library's
 //!   fixed 3 s sleep) and keeps one SASL session to it. If the session is lost (leader killed, or
