@@ -55,8 +55,9 @@ pub fn main_entry() -> ExitCode {
     let mut ensemble = charm::zk_ensemble::ZkEnsemble::new(workload.flavor());
     let mut opts = charm::Options::from_env(&env);
     opts.now = now;
+    let cached = charm::cached_tools(&tools, &ctx);
     let mut charm =
-        charm::ZooKeeperCharm::new(&ctx, &tools, workload.as_ref(), &mut ensemble, opts);
+        charm::ZooKeeperCharm::new(&ctx, &cached, workload.as_ref(), &mut ensemble, opts);
     let result = engine::dispatch(&mut charm, &ctx.event, queue, now);
     match result {
         Ok(_) => {

@@ -204,6 +204,8 @@ fn cases() -> Vec<Case> {
         // The unit's local files.
         local(".zookeeper-unit.json", None, "moved it to"),
         local(".zookeeper-unit.json", Some("{not json"), "moved it to"),
+        local(".charm-read-cache.json", Some("{not json"), "moved it to"),
+        local(".charm-read-cache.json", None, "moved it to"),
         local(".deferred.json", Some("garbage"), "moved it to"),
         local(
             ".deferred.json",

@@ -12,6 +12,7 @@
 //! A refused request (bad `database`, a path that is not free) is never answered (a client that
 //! holds a chroot keeps it and its answer); the leader's status and log say why.
 
+use crate::juju::tools::HookTools as _;
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::ensemble::{Admin, ChangeError};
@@ -24,7 +25,7 @@ use crate::clients::response::{self, Answer};
 use crate::clients::{client_acls, locked, super_only, sweep, ClientUser, CHARM_ROOT, JOURNAL};
 use crate::engine::status::UnitCondition;
 use crate::juju::tools::{Databag, Missing, SecretAddOptions, SecretOwner};
-use crate::juju::{Event, RelationId, RelationPhase, ToolError};
+use crate::juju::{RelationId, ToolError};
 use crate::quorum::plan::{Ensemble, Hold};
 use crate::restart::fingerprint;
 use crate::secret::Secret;
@@ -88,71 +89,29 @@ struct Work {
 }
 
 impl ZooKeeperCharm<'_> {
-    /// The relation the current event is about, on the client endpoint.
-    fn client_event(&self) -> Option<(RelationId, RelationPhase, Option<String>)> {
-        match self.event.as_ref()? {
-            Event::Relation {
-                endpoint,
-                phase,
-                id,
-                remote_app,
-                ..
-            } if endpoint == ENDPOINT => Some((*id, *phase, remote_app.clone())),
-            _ => None,
-        }
-    }
-
-    /// Reads the client relations that need it into the cache; returns the live relation ids.
-    fn refresh_clients(&mut self) -> Result<Vec<RelationId>, CharmError> {
-        let event = self.client_event();
-        let broken = event
-            .as_ref()
-            .filter(|(_, p, _)| *p == RelationPhase::Broken)
-            .map(|(r, _, _)| *r);
-        let full = matches!(
-            self.event,
-            Some(Event::LeaderElected | Event::UpdateStatus | Event::UpgradeCharm)
-        );
-        // The list is kept between hooks: a relation comes and goes with hooks of its own.
-        let rels: Vec<RelationId> = match (&self.local.client_relations, full || event.is_some()) {
-            (Some(ids), false) => ids.iter().map(|r| RelationId(*r)).collect(),
-            _ => self
-                .tools
-                .relation_ids(ENDPOINT)?
-                .into_iter()
-                .filter(|r| Some(*r) != broken)
-                .collect(),
-        };
-        let mut live = Vec::new();
-        for r in rels {
-            let cached = self.local.clients.contains_key(&r.0);
-            let this_event = event.as_ref().is_some_and(|(er, _, _)| *er == r);
-            if cached && !full && !this_event {
-                live.push(r);
-                continue;
-            }
-            let mut entry = self.local.clients.get(&r.0).cloned().unwrap_or_default();
-            let read = (|| -> Result<(), ToolError> {
-                if entry.app.is_empty() {
-                    entry.app = match event
-                        .as_ref()
-                        .filter(|(er, _, _)| *er == r)
-                        .and_then(|(_, _, a)| a.clone())
-                    {
-                        Some(a) => a,
-                        None => self.tools.relation_remote_app(r)?.unwrap_or_default(),
-                    };
-                }
-                if !entry.app.is_empty() {
-                    entry.remote = self.tools.relation_get(r, &entry.app, true)?;
-                }
-                Ok(())
+    /// The live client relations and what each asks for (the hook tools keep the bags between
+    /// hooks and read again what an event may have changed). Each live relation has an entry in
+    /// the unit's memory of what was published to it.
+    fn client_requests(&mut self) -> Result<Vec<Client>, CharmError> {
+        let mut clients = Vec::new();
+        for r in self.tools.relation_ids(ENDPOINT)? {
+            let read = (|| -> Result<Option<(String, Databag)>, ToolError> {
+                let Some(app) = self.tools.relation_remote_app(r)?.filter(|a| !a.is_empty()) else {
+                    return Ok(None);
+                };
+                let bag = self.tools.relation_get(r, &app, true)?;
+                Ok(Some((app, bag)))
             })();
             match read {
-                Ok(()) => {
-                    self.local.clients.insert(r.0, entry);
-                    live.push(r);
+                Ok(Some((app, bag))) => {
+                    self.local.clients.entry(r.0).or_default();
+                    clients.push(Client {
+                        relation: r,
+                        request: request::parse(r, &app, &bag),
+                        app,
+                    });
                 }
+                Ok(None) => {}
                 // Gone since it was listed (its -broken hook is on the way).
                 Err(ToolError::NotFound {
                     what: Missing::Relation,
@@ -161,24 +120,7 @@ impl ZooKeeperCharm<'_> {
                 Err(e) => return Err(e.into()),
             }
         }
-        self.local.client_relations = Some(live.iter().map(|r| r.0).collect());
-        Ok(live)
-    }
-
-    /// The live client relations and what each asks for.
-    fn client_requests(&mut self) -> Result<Vec<Client>, CharmError> {
-        let rels = self.refresh_clients()?;
-        Ok(rels
-            .into_iter()
-            .filter_map(|r| {
-                let c = self.local.clients.get(&r.0)?;
-                Some(Client {
-                    relation: r,
-                    app: c.app.clone(),
-                    request: request::parse(r, &c.app, &c.remote),
-                })
-            })
-            .collect())
+        Ok(clients)
     }
 
     /// First half (leader): build the ownership record once ([`crate::clients::sweep`]), then
@@ -355,7 +297,7 @@ impl ZooKeeperCharm<'_> {
         now: &str,
     ) -> Result<bool, CharmError> {
         if self.journal_marker_set()
-            || matches!(self.event, Some(Event::LeaderElected))
+            || self.leading_anew()
             || self.opts.now.saturating_sub(self.local.journal_checked_at) >= JOURNAL_TTL_SECS
         {
             return Ok(true);
@@ -783,7 +725,8 @@ impl ZooKeeperCharm<'_> {
                 .collect()
         };
         let cached_gone = self.local.clients.keys().any(|id| !live.contains(id));
-        let maybe_stale = work.creds.is_some() || cached_gone || self.full_client_refresh();
+        // A new leader may have missed the -broken hooks of relations gone.
+        let maybe_stale = work.creds.is_some() || cached_gone || self.leading_anew();
         if maybe_stale {
             if let Some(mut creds) = self.work_creds(work)? {
                 for k in stale(&creds) {
@@ -835,15 +778,6 @@ impl ZooKeeperCharm<'_> {
             }
         }
         Ok(())
-    }
-
-    /// Whether this hook looks at every client relation again (a new leader may have missed
-    /// their `-broken` hooks).
-    fn full_client_refresh(&self) -> bool {
-        matches!(self.event, Some(Event::LeaderElected | Event::UpgradeCharm))
-            || self
-                .client_event()
-                .is_some_and(|(_, p, _)| p == RelationPhase::Broken)
     }
 
     /// A znode error as this hook's outcome: a transient one defers, any other blocks with its

@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use crate::engine::status::{self, UnitCondition};
 use crate::engine::{Charm, Outcome, Summary};
+use crate::juju::cached::CachedTools;
 use crate::juju::tools::{HookTools, Status};
 use crate::juju::{Context, Event, RelationPhase, ToolError};
 use crate::quorum::plan::{self, UnitId};
@@ -51,9 +52,20 @@ pub enum CharmError {
     LocalState(std::io::Error),
 }
 
-/// In the charm directory while a hook runs: found at the start of a hook, it says the last one
-/// did not finish (its status-set calls took effect, its saved state did not).
-const HOOK_MARKER: &str = ".zookeeper-hook-running";
+/// The endpoints whose bags the hook tools keep between hooks ([`CachedTools`]); the peer
+/// `cluster` bags are read afresh in every hook.
+pub const CACHED_ENDPOINTS: [&str; 2] = [crate::restart::ENDPOINT, clients::ENDPOINT];
+
+/// The charm's hook tools: the real (or fake) ones behind the read cache.
+pub fn cached_tools<'t>(tools: &'t dyn HookTools, ctx: &Context) -> CachedTools<'t> {
+    CachedTools::load(
+        tools,
+        &ctx.charm_dir,
+        &ctx.event,
+        Some(&ctx.unit),
+        &CACHED_ENDPOINTS,
+    )
+}
 
 /// Tunables.
 #[derive(Clone, Debug)]
@@ -99,7 +111,7 @@ struct View {
 
 pub struct ZooKeeperCharm<'a> {
     ctx: &'a Context,
-    tools: &'a dyn HookTools,
+    tools: &'a CachedTools<'a>,
     workload: &'a dyn Workload,
     ensemble: &'a mut dyn EnsembleIo,
     opts: Options,
@@ -110,8 +122,6 @@ pub struct ZooKeeperCharm<'a> {
     conditions: Vec<UnitCondition>,
     /// The leader's application status, when it computed one.
     app_status: Option<Status>,
-    /// The event being handled (replayed or current).
-    event: Option<Event>,
     /// The restart bags the leader read this hook (the rolling restart and client answers).
     restart_states: Option<BTreeMap<UnitId, crate::restart::UnitRestart>>,
     /// Why this unit did not restart although it holds the lock (another voter not serving
@@ -126,23 +136,12 @@ pub struct ZooKeeperCharm<'a> {
 impl<'a> ZooKeeperCharm<'a> {
     pub fn new(
         ctx: &'a Context,
-        tools: &'a dyn HookTools,
+        tools: &'a CachedTools<'a>,
         workload: &'a dyn Workload,
         ensemble: &'a mut dyn EnsembleIo,
         opts: Options,
     ) -> ZooKeeperCharm<'a> {
-        let mut local = LocalState::load(&ctx.charm_dir);
-        let marker = ctx.charm_dir.join(HOOK_MARKER);
-        if marker.exists() {
-            // The last hook did not finish: what it showed at once (statuses, the workload
-            // version) is not what this state remembers. Set them again.
-            tracing::info!("the previous hook did not finish; statuses are set afresh");
-            local.unit_status = None;
-            local.app_status = None;
-            local.version_set = None;
-        } else if let Err(e) = std::fs::write(&marker, b"") {
-            tracing::debug!("cannot write {}: {e}", marker.display());
-        }
+        let local = LocalState::load(&ctx.charm_dir);
         ZooKeeperCharm {
             ctx,
             tools,
@@ -154,7 +153,6 @@ impl<'a> ZooKeeperCharm<'a> {
             view: None,
             conditions: Vec::new(),
             app_status: None,
-            event: None,
             restart_states: None,
             restart_hold: None,
             ledger_moved: false,
@@ -166,36 +164,15 @@ impl<'a> ZooKeeperCharm<'a> {
         self.ctx.unit.number()
     }
 
-    /// Reads (once per hook) what the reconcile needs from Juju. The configuration comes from
-    /// the unit's cache unless this event can have changed it; the credentials secret is read
-    /// only when something needs it ([`Self::creds`]).
+    /// Reads (once per hook) what the reconcile needs from Juju; the credentials secret only
+    /// when something needs it ([`Self::creds`]).
     fn load_view(&mut self) -> Result<(), CharmError> {
         if self.view.is_some() {
             return Ok(());
         }
         let leader = self.tools.is_leader()?;
-        let config_may_change = matches!(
-            self.event,
-            Some(
-                Event::ConfigChanged
-                    | Event::Install
-                    | Event::Start
-                    | Event::UpgradeCharm
-                    | Event::Action { .. }
-            )
-        );
-        let raw = match (&self.local.config, config_may_change) {
-            (Some(cached), false) => cached.clone(),
-            _ => {
-                let fresh = self.tools.config_get()?;
-                self.local.config = Some(fresh.clone());
-                fresh
-            }
-        };
-        let config = CharmConfig::from_json(&raw);
-        let known = self.local.cluster_relation.map(crate::juju::RelationId);
-        let peer = PeerState::read(self.tools, &self.ctx.unit, known)?;
-        self.local.cluster_relation = peer.as_ref().map(|p| p.relation.0);
+        let config = CharmConfig::from_json(&self.tools.config_get()?);
+        let peer = PeerState::read(self.tools, &self.ctx.unit)?;
         self.view = Some(View {
             leader,
             config,
@@ -233,11 +210,13 @@ impl<'a> ZooKeeperCharm<'a> {
 
     /// Shows a status at once (long steps: starting a server, restarting in a roll).
     fn show_progress(&mut self, status: Status) -> Result<(), CharmError> {
-        if self.local.unit_status.as_ref() != Some(&status) {
-            self.tools.status_set(false, &status)?;
-            self.local.unit_status = Some(status);
-        }
-        Ok(())
+        Ok(self.tools.status_set(false, &status)?)
+    }
+
+    /// This unit leads, and did not in its last hook that finished: a new leader reads
+    /// everything the old one may have left half done.
+    fn leading_anew(&self) -> bool {
+        self.view.as_ref().is_some_and(|v| v.leader) && !self.local.led
     }
 
     fn on_departed(&mut self, departing: UnitId) {
@@ -267,7 +246,6 @@ impl Charm for ZooKeeperCharm<'_> {
     type Error = CharmError;
 
     fn handle(&mut self, event: &Event, replayed: bool) -> Result<Outcome, CharmError> {
-        self.event = Some(event.clone());
         if replayed {
             // What the event itself meant (a departure, a detaching storage) was recorded when it
             // first ran, in the hook that deferred it; a replay only reconciles. An entry that
@@ -320,13 +298,16 @@ impl Charm for ZooKeeperCharm<'_> {
         if !matches!(self.ctx.event, Event::Action { .. } | Event::Unknown { .. }) {
             self.set_statuses(summary)?;
         }
+        if let Some(v) = &self.view {
+            self.local.led = v.leader;
+        }
         if self.local != self.local_before {
             self.local
                 .save(&self.ctx.charm_dir)
                 .map_err(CharmError::LocalState)?;
         }
-        // This hook's statuses are remembered: the next one may trust them.
-        let _ = std::fs::remove_file(self.ctx.charm_dir.join(HOOK_MARKER));
+        // This hook's reads and statuses are remembered: the next one may trust them.
+        self.tools.save().map_err(CharmError::LocalState)?;
         Ok(())
     }
 }
@@ -345,28 +326,17 @@ impl ZooKeeperCharm<'_> {
         }
         // Only what changed: "since" then says when a status really changed, and a converged
         // hook runs no status tool at all.
-        let unit = status::unit_status(&conditions);
-        if self.local.unit_status.as_ref() != Some(&unit) {
-            self.tools.status_set(false, &unit)?;
-            self.local.unit_status = Some(unit);
-        }
+        self.tools
+            .status_set(false, &status::unit_status(&conditions))?;
         if self.view.as_ref().is_some_and(|v| !v.leader) {
             // Another unit leads: forget what only the leader keeps (the application status it
-            // set, its copies of the client list and restart bags), so that leading again
-            // starts from fresh reads.
-            self.local.app_status = None;
-            self.local.client_relations = None;
-            self.local.restart_bags.clear();
-            self.local.restart_granted = None;
-            self.local.restart_granted_for = None;
+            // set, its copies of ZooKeeper's answers), so that leading again starts afresh.
+            self.tools.forget_app_status();
             self.local.client_facts.clear();
         }
         if let Some(app) = self.app_status.clone() {
             let app = status::app_status_with(app, &conditions);
-            if self.local.app_status.as_ref() != Some(&app) {
-                self.tools.status_set(true, &app)?;
-                self.local.app_status = Some(app);
-            }
+            self.tools.status_set(true, &app)?;
         }
         Ok(())
     }

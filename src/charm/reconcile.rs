@@ -9,6 +9,7 @@
 //! 6. rolling restarts (`rolling.rs`);
 //! 7. the unit's conditions, from which `finish` sets the status.
 
+use crate::juju::tools::HookTools as _;
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::ensemble::{ChangeError, Probe};
@@ -96,6 +97,9 @@ pub(super) fn desired_fingerprint(config: &CharmConfig, peer: &PeerState) -> Str
         config.log_level.as_str()
     ))
 }
+
+/// The memo of what the server files on disk were rendered from.
+const MEMO_RENDERED: &str = "rendered";
 
 /// What the server files on disk depend on: the desired inputs and this unit's address.
 fn render_key(f: &Facts) -> Option<String> {
@@ -287,16 +291,15 @@ impl ZooKeeperCharm<'_> {
     }
 
     /// Renders the files when the inputs changed since they were last rendered; true if any
-    /// file changed.
-    /// A new charm version may render differently, so an upgrade renders again.
+    /// file changed. What they were rendered from is a memo of the hook tools, forgotten when
+    /// the charm changes (a new charm version may render differently).
     pub(super) fn refresh_server_files(&mut self, f: &Facts) -> Result<bool, CharmError> {
         let key = render_key(f);
-        let upgrade = matches!(self.event, Some(crate::juju::Event::UpgradeCharm));
-        if key.is_none() || (self.local.rendered == key && !upgrade) {
+        if key.is_none() || self.tools.memo(MEMO_RENDERED) == key {
             return Ok(false);
         }
         let changed = self.write_server_files(f)?;
-        self.local.rendered = key;
+        self.tools.set_memo(MEMO_RENDERED, key);
         Ok(changed)
     }
 
@@ -403,7 +406,7 @@ impl ZooKeeperCharm<'_> {
             ) => {
                 let addr = addr.clone();
                 self.write_server_files(f)?;
-                self.local.rendered = render_key(f);
+                self.tools.set_memo(MEMO_RENDERED, render_key(f));
                 if self.workload.initialized() && !matches!(a, LocalAction::Restart) {
                     // A re-join: point the server back at a fresh initial configuration.
                     self.workload.reset_dynamic_config()?;
@@ -484,10 +487,7 @@ impl ZooKeeperCharm<'_> {
             )?;
         }
         if let Some(v) = &probe.version {
-            if self.local.version_set.as_ref() != Some(v) {
-                self.tools.application_version_set(v)?;
-                self.local.version_set = Some(v.clone());
-            }
+            self.tools.application_version_set(v)?;
         }
         Ok((probe, ens))
     }

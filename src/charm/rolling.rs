@@ -3,13 +3,14 @@
 //! behind unit at a time, the quorum leader last, only while every voter serves; the granted
 //! unit restarts and publishes again, which wakes the leader for the next grant.
 
+use crate::juju::tools::HookTools as _;
 use std::collections::BTreeMap;
 
 use super::reconcile::{desired_fingerprint, Facts};
 use super::{CharmError, ZooKeeperCharm};
 use crate::engine::status::UnitCondition;
 use crate::juju::tools::{BagRead, Databag, Status};
-use crate::juju::{Event, RelationId};
+use crate::juju::RelationId;
 use crate::quorum::plan::{Ensemble, UnitId};
 use crate::restart::{self, LockInput, LockStep, UnitRestart, KEY_GRANTED, KEY_GRANTED_FOR};
 use crate::state::credentials;
@@ -17,18 +18,13 @@ use crate::state::credentials;
 const KEY_STARTS: &str = "starts";
 
 impl ZooKeeperCharm<'_> {
-    /// The `restart` relation id (cached: peer relation ids never change).
+    /// The `restart` relation id.
     fn restart_relation(&mut self) -> Result<Option<RelationId>, CharmError> {
-        if let Some(id) = self.local.restart_relation {
-            return Ok(Some(RelationId(id)));
-        }
-        let id = self
+        Ok(self
             .tools
             .relation_ids(restart::ENDPOINT)?
             .into_iter()
-            .next();
-        self.local.restart_relation = id.map(|r| r.0);
-        Ok(id)
+            .next())
     }
 
     fn my_restart_state(&self) -> UnitRestart {
@@ -167,8 +163,7 @@ impl ZooKeeperCharm<'_> {
         if f.leader {
             // A rotation can only move on when a roll just completed (or under a new leader).
             let idle = self.lead_restarts(f, rel, &desired, ens)?;
-            let check = idle == Some(true)
-                || (idle.is_some() && matches!(self.event, Some(Event::LeaderElected)));
+            let check = idle == Some(true) || (idle.is_some() && self.leading_anew());
             if check && self.after_roll(f)? {
                 // A rotation moved on: the next roll starts in this hook.
                 if let Some(desired) = f.desired.clone() {
@@ -196,42 +191,19 @@ impl ZooKeeperCharm<'_> {
         Ok(())
     }
 
-    /// Whether this hook reads the restart relation again rather than trusting the copy kept
-    /// from the last read: its own hooks (a bag changed), a new leader, and the periodic and
-    /// operator-driven hooks.
-    fn restart_reread(&self) -> bool {
-        match &self.event {
-            Some(Event::Relation { endpoint, .. }) => endpoint == restart::ENDPOINT,
-            Some(
-                Event::LeaderElected
-                | Event::UpgradeCharm
-                | Event::UpdateStatus
-                | Event::Action { .. },
-            )
-            | None => true,
-            Some(_) => false,
-        }
-    }
-
     /// What the restart bags say, this unit's own state included (started units only).
     fn read_restart_states(
         &mut self,
         f: &Facts,
         rel: RelationId,
     ) -> Result<BTreeMap<UnitId, UnitRestart>, CharmError> {
-        let reread = self.restart_reread();
         let mut states = BTreeMap::new();
         let mut to_read = Vec::new();
         for (u, d) in &f.peer.units {
             if *u == f.me {
                 states.insert(*u, self.my_restart_state());
             } else if d.started() {
-                match self.local.restart_bags.get(u) {
-                    Some(bag) if !reread => {
-                        states.insert(*u, UnitRestart::from_bag(bag));
-                    }
-                    _ => to_read.push((*u, d.name.as_str())),
-                }
+                to_read.push((*u, d.name.as_str()));
             }
         }
         let reads: Vec<BagRead<'_>> = to_read
@@ -243,31 +215,17 @@ impl ZooKeeperCharm<'_> {
             })
             .collect();
         for ((u, _), bag) in to_read.iter().zip(self.tools.relation_get_many(&reads)) {
-            let bag = bag?;
-            states.insert(*u, UnitRestart::from_bag(&bag));
-            self.local.restart_bags.insert(*u, bag);
+            states.insert(*u, UnitRestart::from_bag(&bag?));
         }
-        self.local
-            .restart_bags
-            .retain(|u, _| states.contains_key(u) && *u != f.me);
         Ok(states)
     }
 
-    /// The lock holder and the fingerprint it was granted for, as the application bag says
-    /// (the leader's own write, kept between hooks).
+    /// The lock holder and the fingerprint it was granted for, as the application bag says.
     fn granted_lock(&mut self, rel: RelationId) -> Result<Option<(String, String)>, CharmError> {
-        let granted = match (&self.local.restart_granted, &self.local.restart_granted_for) {
-            (Some(g), Some(fp)) if !self.restart_reread() => (g.clone(), fp.clone()),
-            _ => {
-                let app = self.tools.relation_get(rel, &self.ctx.app, true)?;
-                let g = app.get(KEY_GRANTED).cloned().unwrap_or_default();
-                let fp = app.get(KEY_GRANTED_FOR).cloned().unwrap_or_default();
-                self.local.restart_granted = Some(g.clone());
-                self.local.restart_granted_for = Some(fp.clone());
-                (g, fp)
-            }
-        };
-        Ok(Some(granted).filter(|(g, _)| !g.is_empty()))
+        let app = self.tools.relation_get(rel, &self.ctx.app, true)?;
+        let g = app.get(KEY_GRANTED).cloned().unwrap_or_default();
+        let fp = app.get(KEY_GRANTED_FOR).cloned().unwrap_or_default();
+        Ok(Some((g, fp)).filter(|(g, _)| !g.is_empty()))
     }
 
     /// Writes the lock holder and the inputs it may restart for ("" for nobody).
@@ -287,8 +245,6 @@ impl ZooKeeperCharm<'_> {
             ]
             .into(),
         )?;
-        self.local.restart_granted = Some(name.to_string());
-        self.local.restart_granted_for = Some(desired.to_string());
         Ok(())
     }
 

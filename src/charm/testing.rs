@@ -808,7 +808,8 @@ impl Model {
         };
         let queue = charm_engine::load_queue(&unit.charm_dir);
         let result = {
-            let mut charm = ZooKeeperCharm::new(&ctx, &tools, &unit.workload, &mut ensemble, opts);
+            let cached = super::cached_tools(&tools, &ctx);
+            let mut charm = ZooKeeperCharm::new(&ctx, &cached, &unit.workload, &mut ensemble, opts);
             charm_engine::dispatch(&mut charm, &event, queue, self.now)
         };
         let after = tools.into_juju();

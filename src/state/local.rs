@@ -1,6 +1,10 @@
 //! What this unit remembers between hooks, in `$JUJU_CHARM_DIR/.zookeeper-unit.json` (written
-//! atomically, only when a hook succeeds, like the deferred-event queue).
+//! atomically, only when a hook succeeds, like the deferred-event queue). Only memory lives
+//! here: copies of what Juju says are the hook tools' read cache
+//! ([`crate::juju::cached::CachedTools`]), which knows when they go stale.
 //!
+//! - `format`: the schema version ([`FORMAT`]); older files are migrated on load
+//!   ([`LocalState::load`]).
 //! - `departed`: units this unit saw leave (`cluster-relation-departed`). It is the evidence the
 //!   planner needs before removing a member: a peer list that comes back empty (Juju
 //!   LP#2053055) is not evidence.
@@ -12,18 +16,17 @@
 //! - `starts`: how many times this unit started its server (published, so the leader hears of
 //!   restarts after a crash).
 //! - `published_restart`: what this unit last wrote to its `restart` bag (to write only changes).
-//! - `restart_relation`: the `restart` relation id (peer relation ids never change).
-//! - `clients`: the leader's cache of client relations, so a hook reads only the bags that
-//!   changed (every bag again on leader-elected and update-status).
-//! - `cluster_relation`, `config`, `rendered`, `version_set`, `unit_status`, `app_status`,
-//!   `client_relations`, `restart_bags`, `restart_granted`: what cannot have changed since it
-//!   was last read or set (a change of it runs a hook that reads it again), so a converged hook
-//!   does not ask or set it again (hook tools are process executions).
+//! - `led`: this unit was the Juju leader in its last finished hook (a unit that leads anew
+//!   reads everything an earlier leader may have left half done).
+//! - `clients`: per client relation, what the leader last published to it and the secrets it
+//!   created for it.
 //! - `observe_hosts`: the servers the last hook's first four-letter-word round asked, a guess
 //!   at this hook's first round, started early (see [`crate::charm::ensemble::EnsembleIo::prefetch`]).
 //! - `client_facts`, `journal_checked_at`: the leader's copies of ZooKeeper answers for client
 //!   tenancy (see [`crate::clients::plan`]); who owns which znode is never kept here but in the
 //!   peer application bag.
+//! - `digest_mismatch`, `restart_stalled`: conditions this unit found, to log once and to
+//!   resume a stalled restart.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -35,8 +38,14 @@ use crate::quorum::plan::UnitId;
 
 pub const FILE: &str = ".zookeeper-unit.json";
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// The schema version this charm writes. 1 (no `format` key): the first charm versions, which
+/// also kept copies of hook-tool reads here; 2: memory only.
+pub const FORMAT: u32 = 2;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LocalState {
+    #[serde(default = "format_1")]
+    pub format: u32,
     #[serde(default)]
     pub installed: bool,
     #[serde(default)]
@@ -53,40 +62,12 @@ pub struct LocalState {
     pub starts: u64,
     #[serde(default)]
     pub published_restart: BTreeMap<String, String>,
-    #[serde(default)]
-    pub restart_relation: Option<u32>,
-    /// The leader's cache of client relations (by relation id).
+    /// Per client relation (by id): what was published to it.
     #[serde(default)]
     pub clients: BTreeMap<u32, ClientCache>,
-    /// The `cluster` relation id (peer relation ids never change).
+    /// This unit was the leader in its last finished hook.
     #[serde(default)]
-    pub cluster_relation: Option<u32>,
-    /// The charm configuration as last read (it only changes with config-changed).
-    #[serde(default)]
-    pub config: Option<serde_json::Map<String, serde_json::Value>>,
-    /// The input fingerprint the server files on disk were rendered from.
-    #[serde(default)]
-    pub rendered: Option<String>,
-    /// What this unit last set: workload version, unit status, application status.
-    #[serde(default)]
-    pub version_set: Option<String>,
-    #[serde(default)]
-    pub unit_status: Option<crate::juju::tools::Status>,
-    #[serde(default)]
-    pub app_status: Option<crate::juju::tools::Status>,
-    /// The client relation ids as last listed (every unit runs their -created and -broken
-    /// hooks, so those refresh it).
-    #[serde(default)]
-    pub client_relations: Option<Vec<u32>>,
-    /// The leader's copy of the other units' `restart` bags (refreshed by the restart
-    /// relation's hooks, which every change of them triggers) and of the lock it wrote.
-    #[serde(default)]
-    pub restart_bags: BTreeMap<UnitId, BTreeMap<String, String>>,
-    #[serde(default)]
-    pub restart_granted: Option<String>,
-    /// The fingerprint of that grant.
-    #[serde(default)]
-    pub restart_granted_for: Option<String>,
+    pub led: bool,
     /// The servers (`host:port`) the last hook's first four-letter-word round asked: the next
     /// hook starts the same round while it reads its hook tools (used only if it asks the same).
     #[serde(default)]
@@ -114,15 +95,9 @@ pub struct CachedFacts {
     pub facts: crate::clients::plan::PathFacts,
 }
 
-/// What the leader knows of one client relation between hooks.
+/// What the leader published to one client relation.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClientCache {
-    /// The remote application.
-    #[serde(default)]
-    pub app: String,
-    /// Its application bag as last read.
-    #[serde(default)]
-    pub remote: BTreeMap<String, String>,
     /// Fingerprint of what was last published to it.
     #[serde(default)]
     pub published: Option<String>,
@@ -131,7 +106,49 @@ pub struct ClientCache {
     pub secrets: BTreeMap<String, String>,
 }
 
+fn format_1() -> u32 {
+    1
+}
+
+impl Default for LocalState {
+    fn default() -> LocalState {
+        LocalState {
+            format: FORMAT,
+            installed: false,
+            dying: false,
+            departed: BTreeSet::new(),
+            addresses: BTreeMap::new(),
+            loaded: None,
+            loaded_clients: BTreeSet::new(),
+            starts: 0,
+            published_restart: BTreeMap::new(),
+            clients: BTreeMap::new(),
+            led: false,
+            observe_hosts: None,
+            client_facts: BTreeMap::new(),
+            journal_checked_at: 0,
+            digest_mismatch: false,
+            restart_stalled: None,
+        }
+    }
+}
+
 impl LocalState {
+    /// Brings a state read from an older file to [`FORMAT`]. 1 -> 2: the copies of hook-tool
+    /// reads (configuration, relation ids and bags, statuses set, what the files were rendered
+    /// from) are dropped by parsing (the read cache reads them again); `led` starts false (a
+    /// leader then reads everything once more, which is harmless).
+    fn migrate(mut self) -> LocalState {
+        if self.format < FORMAT {
+            tracing::info!(
+                "unit state format {} migrated to {FORMAT}: copies of Juju reads are now the hook tools' cache",
+                self.format
+            );
+            self.format = FORMAT;
+        }
+        self
+    }
+
     pub fn path(charm_dir: &Path) -> PathBuf {
         charm_dir.join(FILE)
     }
@@ -142,8 +159,12 @@ impl LocalState {
     pub fn load(charm_dir: &Path) -> LocalState {
         let path = Self::path(charm_dir);
         let problem = match std::fs::read(&path) {
-            Ok(raw) => match serde_json::from_slice(&raw) {
-                Ok(state) => return state,
+            Ok(raw) => match serde_json::from_slice::<LocalState>(&raw) {
+                Ok(state) if state.format <= FORMAT => return state.migrate(),
+                Ok(state) => format!(
+                    "of format {}, newer than this charm's {FORMAT} (a downgrade)",
+                    state.format
+                ),
                 Err(e) => format!("not valid ({e})"),
             },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return LocalState::default(),
@@ -199,5 +220,83 @@ mod tests {
             .filter(|e| e.file_name().to_string_lossy().contains(".corrupt-"))
             .count();
         assert_eq!(aside, 2, "both bad ones kept for a look");
+    }
+
+    /// A file written by the charm before format 2 (commit 5a344c0), with every field it had.
+    const FORMAT_1: &str = r#"{
+  "installed": true,
+  "dying": false,
+  "departed": [3],
+  "addresses": {"0": "127.0.1.10", "3": "127.0.1.13"},
+  "loaded": "0123456789abcdef",
+  "loaded_clients": [7],
+  "starts": 2,
+  "published_restart": {"loaded": "0123456789abcdef", "clients": "7", "starts": "2"},
+  "restart_relation": 1,
+  "clients": {"7": {"app": "kafka", "remote": {"database": "/kafka"}, "published": "fp", "secrets": {"user": "secret:abc"}}},
+  "cluster_relation": 0,
+  "config": {"tick-time": 2000},
+  "rendered": "0123456789abcdef@127.0.1.10",
+  "version_set": "3.8.0",
+  "unit_status": {"kind": "active", "message": ""},
+  "app_status": {"kind": "active", "message": "3/3 members in quorum"},
+  "client_relations": [7],
+  "restart_bags": {"1": {"loaded": "x"}},
+  "restart_granted": "",
+  "restart_granted_for": "",
+  "observe_hosts": ["127.0.1.10:2181"],
+  "client_facts": {},
+  "journal_checked_at": 1700000000,
+  "digest_mismatch": false,
+  "restart_stalled": null
+}"#;
+
+    #[test]
+    fn a_format_1_file_keeps_its_memory_and_drops_its_copies() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(LocalState::path(dir.path()), FORMAT_1).unwrap();
+        let s = LocalState::load(dir.path());
+        assert_eq!(s.format, FORMAT);
+        assert!(s.installed);
+        assert_eq!(s.departed, [3].into());
+        assert_eq!(s.addresses.get(&3).map(String::as_str), Some("127.0.1.13"));
+        assert_eq!(s.loaded.as_deref(), Some("0123456789abcdef"));
+        assert_eq!(s.loaded_clients, [7].into());
+        assert_eq!(s.starts, 2);
+        assert_eq!(s.published_restart.len(), 3);
+        let c = &s.clients[&7];
+        assert_eq!(c.published.as_deref(), Some("fp"));
+        assert_eq!(
+            c.secrets.get("user").map(String::as_str),
+            Some("secret:abc")
+        );
+        assert_eq!(s.observe_hosts, Some(vec!["127.0.1.10:2181".to_string()]));
+        assert_eq!(s.journal_checked_at, 1_700_000_000);
+        assert!(!s.led);
+        // Saved again, it is format 2 and nothing of the copies is written back.
+        s.save(dir.path()).unwrap();
+        let raw = std::fs::read_to_string(LocalState::path(dir.path())).unwrap();
+        assert!(raw.contains("\"format\": 2"), "{raw}");
+        for gone in [
+            "\"config\"",
+            "restart_bags",
+            "unit_status",
+            "rendered",
+            "\"remote\"",
+        ] {
+            assert!(!raw.contains(gone), "{gone} in {raw}");
+        }
+        assert_eq!(LocalState::load(dir.path()), s);
+    }
+
+    #[test]
+    fn a_newer_format_is_moved_aside_not_misread() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            LocalState::path(dir.path()),
+            r#"{"format": 3, "starts": 9}"#,
+        )
+        .unwrap();
+        assert_eq!(LocalState::load(dir.path()), LocalState::default());
     }
 }

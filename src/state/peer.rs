@@ -59,31 +59,21 @@ pub struct PeerState {
 }
 
 impl PeerState {
-    /// Reads the peer relation: `None` before it exists. One call for the ids (skipped when the
-    /// id is `known`), one for the members, one per unit bag, one for the app bag.
-    pub fn read(
-        tools: &dyn HookTools,
-        me: &UnitName,
-        known: Option<RelationId>,
-    ) -> ToolResult<Option<PeerState>> {
-        // The cached id saves a `relation-ids` call; it is gone once this unit left the relation.
-        let listed = match known {
-            Some(r) => match tools.relation_list(r) {
-                Ok(names) => Some((r, names)),
-                Err(ToolError::NotFound {
-                    what: Missing::Relation,
-                    ..
-                }) => None,
-                Err(e) => return Err(e),
-            },
-            None => None,
+    /// Reads the peer relation: `None` before it exists. One call for the ids (cached between
+    /// hooks by [`crate::juju::cached::CachedTools`]), one for the members, one per unit bag, one
+    /// for the app bag.
+    pub fn read(tools: &dyn HookTools, me: &UnitName) -> ToolResult<Option<PeerState>> {
+        let Some(relation) = tools.relation_ids(PEER_ENDPOINT)?.into_iter().next() else {
+            return Ok(None);
         };
-        let (relation, mut names) = match listed {
-            Some(found) => found,
-            None => match tools.relation_ids(PEER_ENDPOINT)?.into_iter().next() {
-                Some(r) => (r, tools.relation_list(r)?),
-                None => return Ok(None),
-            },
+        let mut names = match tools.relation_list(relation) {
+            Ok(names) => names,
+            // Gone since it was listed (its -broken hook is on the way).
+            Err(ToolError::NotFound {
+                what: Missing::Relation,
+                ..
+            }) => return Ok(None),
+            Err(e) => return Err(e),
         };
         names.push(me.clone());
         let mut reads: Vec<BagRead<'_>> = names

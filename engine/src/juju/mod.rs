@@ -1,5 +1,6 @@
 //! The only seam to Juju: the hook context (pure parsing) and the hook tools.
 
+pub mod cached;
 pub mod context;
 pub mod fake;
 pub mod process;
