@@ -4,9 +4,11 @@
 //! A dispatch (see [`dispatch`]):
 //! 1. load the deferred-event queue (a corrupt file is moved aside, never fatal);
 //! 2. replay queued events oldest first (hooks only: an action runs alone, as fast as it can);
-//!    an event that defers again keeps its place;
+//!    an event that defers again keeps its place; an entry the current event stands for
+//!    ([`Charm::deferred_as`]) is not replayed: the current event's outcome settles it;
 //! 3. handle the current event, unless an equal event was just replayed (ops' duplicate rule);
-//!    a deferred current event goes to the back of the queue;
+//!    a deferred current event is queued as [`Charm::deferred_as`] says (at the back, or in the
+//!    place of an equal entry);
 //! 4. let the charm finish (one status update for the whole dispatch);
 //! 5. save the queue, only when the dispatch succeeded: a failing hook leaves the queue exactly as
 //!    it was, like Juju drops the hook's relation writes, and Juju retries the hook.
@@ -45,6 +47,12 @@ pub trait Charm {
     fn handle(&mut self, event: &Event, replayed: bool) -> Result<Outcome, Self::Error>;
     /// Called once after every event of the dispatch ran (e.g. to set the unit status once).
     fn finish(&mut self, summary: &Summary) -> Result<(), Self::Error>;
+    /// What a deferred `event` is queued as. By default the event itself; a charm whose
+    /// replayed events all run the same reconcile returns [`Event::Reconcile`], so that any
+    /// backlog is one entry and a hook runs one reconcile (the current event stands for it).
+    fn deferred_as(&self, event: &Event) -> Event {
+        event.clone()
+    }
 }
 
 /// What happened in a dispatch.
@@ -91,9 +99,16 @@ pub fn dispatch<C: Charm>(
 
     // Actions run alone: they must answer quickly and never wait on deferred work.
     let replay = !matches!(current, Event::Action { .. });
+    // The entry the current event would be queued as: its outcome settles that entry.
+    let stands_for = current.deferrable().then(|| charm.deferred_as(current));
     if replay && !queue.is_empty() {
         let mut kept = Vec::with_capacity(queue.len());
         for mut entry in queue.entries().to_vec() {
+            if stands_for.as_ref() == Some(&entry.event) && &entry.event != current {
+                tracing::debug!(event = %entry.event, "settled by the current event");
+                kept.push(entry);
+                continue;
+            }
             tracing::debug!(event = %entry.event, attempts = entry.attempts, "replaying deferred event");
             let outcome =
                 charm
@@ -146,9 +161,16 @@ pub fn dispatch<C: Charm>(
             }
             other => other,
         };
-        if let Outcome::Defer { reason } = &outcome {
-            tracing::info!("deferring {current}: {reason}");
-            queue.push(current.clone(), reason.clone(), now);
+        match (&outcome, &stands_for) {
+            (Outcome::Defer { reason }, Some(queued_as)) => {
+                tracing::info!("deferring {current}: {reason}");
+                queue.push(queued_as.clone(), reason.clone(), now);
+            }
+            (_, Some(queued_as)) if queued_as != current && queue.contains(queued_as) => {
+                tracing::info!("deferred {queued_as} completed with {current}");
+                queue.remove(queued_as);
+            }
+            _ => {}
         }
         summary.ran.push((current.clone(), outcome, false));
     }
@@ -192,6 +214,8 @@ mod tests {
         calls: Vec<(String, bool)>,
         fail_on: Option<String>,
         finished: Option<Summary>,
+        /// Queue deferred events as one reconcile entry.
+        coalesce: bool,
     }
 
     impl Scripted {
@@ -204,6 +228,7 @@ mod tests {
                 calls: vec![],
                 fail_on: None,
                 finished: None,
+                coalesce: false,
             }
         }
     }
@@ -226,6 +251,13 @@ mod tests {
         fn finish(&mut self, summary: &Summary) -> Result<(), String> {
             self.finished = Some(summary.clone());
             Ok(())
+        }
+        fn deferred_as(&self, event: &Event) -> Event {
+            if self.coalesce {
+                Event::Reconcile
+            } else {
+                event.clone()
+            }
         }
     }
 
@@ -371,5 +403,51 @@ mod tests {
         let s = charm.finished.unwrap();
         assert_eq!(s.blocked(), Some("tick-time must be > 0"));
         assert!(s.still_deferred.is_empty());
+    }
+
+    #[test]
+    fn a_coalescing_charm_keeps_one_entry_and_runs_one_reconcile_per_hook() {
+        let (dir, q) = fresh();
+        let d = || Outcome::defer("members syncing");
+        let mut charm = Scripted::new(&[
+            (&changed(1).describe(), &[d()]),
+            ("config-changed", &[d()]),
+            ("update-status", &[d()]),
+        ]);
+        charm.coalesce = true;
+        dispatch(&mut charm, &changed(1), q, 1).unwrap();
+        dispatch(&mut charm, &Event::ConfigChanged, load_queue(dir.path()), 2).unwrap();
+        let q = load_queue(dir.path());
+        assert_eq!(names(&q), ["reconcile"], "three events deferred, one entry");
+        assert_eq!(q.entries()[0].attempts, 2);
+        // The current event stands for the entry: one handle per hook, deferred again...
+        charm.calls.clear();
+        let s = dispatch(&mut charm, &Event::UpdateStatus, load_queue(dir.path()), 3).unwrap();
+        assert_eq!(charm.calls, [("update-status".to_string(), false)]);
+        assert_eq!(s.still_deferred.len(), 1);
+        // ...and done: the entry goes with it.
+        charm.calls.clear();
+        let s = dispatch(&mut charm, &Event::UpdateStatus, load_queue(dir.path()), 4).unwrap();
+        assert_eq!(charm.calls, [("update-status".to_string(), false)]);
+        assert!(s.still_deferred.is_empty());
+        assert!(load_queue(dir.path()).is_empty());
+        // An action neither runs it nor settles it.
+        let mut charm = Scripted::new(&[("config-changed", &[d()])]);
+        charm.coalesce = true;
+        dispatch(&mut charm, &Event::ConfigChanged, load_queue(dir.path()), 5).unwrap();
+        let action = Event::Action {
+            name: "get".into(),
+            uuid: "1".into(),
+        };
+        dispatch(&mut charm, &action, load_queue(dir.path()), 6).unwrap();
+        assert_eq!(names(&load_queue(dir.path())), ["reconcile"]);
+        // A hook that cannot be deferred (stop) replays it first.
+        charm.calls.clear();
+        dispatch(&mut charm, &Event::Stop, load_queue(dir.path()), 7).unwrap();
+        assert_eq!(
+            charm.calls,
+            [("reconcile".to_string(), true), ("stop".to_string(), false)]
+        );
+        assert!(load_queue(dir.path()).is_empty());
     }
 }

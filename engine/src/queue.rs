@@ -179,6 +179,11 @@ impl Queue {
         true
     }
 
+    /// Drops the entry equal to `event`, if any.
+    pub fn remove(&mut self, event: &Event) {
+        self.entries.retain(|e| &e.event != event);
+    }
+
     pub(crate) fn set_entries(&mut self, entries: Vec<Entry>) {
         self.entries = entries;
     }

@@ -245,6 +245,12 @@ impl<'a> ZooKeeperCharm<'a> {
 impl Charm for ZooKeeperCharm<'_> {
     type Error = CharmError;
 
+    /// Whatever deferred it, a replay only reconciles (what the event meant was recorded when
+    /// it first ran): one queue entry, and a hook runs one reconcile however long the backlog.
+    fn deferred_as(&self, _event: &Event) -> Event {
+        Event::Reconcile
+    }
+
     fn handle(&mut self, event: &Event, replayed: bool) -> Result<Outcome, CharmError> {
         if replayed {
             // What the event itself meant (a departure, a detaching storage) was recorded when it

@@ -87,7 +87,8 @@ pub fn forgets(event: &Event) -> Vec<Forget> {
         | Event::LeaderSettingsChanged
         | Event::Secret { .. }
         | Event::Storage { .. }
-        | Event::Unknown { .. } => vec![],
+        | Event::Unknown { .. }
+        | Event::Reconcile => vec![],
     }
 }
 

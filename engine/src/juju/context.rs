@@ -173,6 +173,9 @@ pub enum Event {
     Unknown {
         hook: String,
     },
+    /// Not a Juju event: the deferred-queue entry of a charm whose deferred events all mean
+    /// "reconcile again" ([`crate::Charm::deferred_as`]), so that a backlog is one entry.
+    Reconcile,
 }
 
 impl Event {
@@ -203,6 +206,7 @@ impl Event {
             },
             Event::Action { name, .. } => format!("action {name}"),
             Event::Unknown { hook } => hook.clone(),
+            Event::Reconcile => "reconcile".into(),
         }
     }
 
