@@ -1,15 +1,15 @@
 //! Real ZooKeeper 3.8 ensembles for integration tests (cargo feature `harness`).
 //!
-//! Each [`Ensemble`] claims a private loopback range `127.A.B.0/24` (so tests run in parallel on
+//! Each [`TestEnsemble`] claims a private loopback range `127.A.B.0/24` (so tests run in parallel on
 //! the standard ports 2181/2888/3888) and a private temporary directory, starts server `id` on
 //! `127.A.B.(10+id)` straight from the Debian `zookeeper` package (`java ... QuorumPeerMain`, no
 //! systemd), and waits for quorum by polling `mntr`.
 //!
 //! Every JVM runs in its own session (`setsid`), with its output in `<dir>/zk<id>/zk.log`, and
-//! is stopped by PID when the `Ensemble` is dropped (SIGCONT, SIGTERM, then SIGKILL after a
+//! is stopped by PID when the `TestEnsemble` is dropped (SIGCONT, SIGTERM, then SIGKILL after a
 //! deadline), also while a panic unwinds. Each JVM also gets `PR_SET_PDEATHSIG(SIGKILL)`, so it
 //! dies if the test process is killed outright. Linux sends that signal when the *thread* that
-//! started the JVM exits: create the `Ensemble` on the thread that owns it (a `#[test]`, or a
+//! started the JVM exits: create the `TestEnsemble` on the thread that owns it (a `#[test]`, or a
 //! `#[tokio::test]` with its default current-thread runtime), not on a short-lived helper thread.
 //!
 //! The servers are configured as in `zookeeper-lab.md`: dynamic reconfiguration enabled,
@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use crate::quorum::member::{Role, ServerSpec};
 use crate::secret::Secret;
-use crate::zk::{self, Credentials, FourLw};
+use crate::zk::{self, Auth, FourLw};
 
 pub const JAVA: &str = "/usr/bin/java";
 pub const ZOOKEEPER_JAR: &str = "/usr/share/java/zookeeper.jar";
@@ -100,8 +100,8 @@ pub struct EnsembleOptions {
     pub extra_jvm_flags: Vec<String>,
     /// Also serve TLS on `<ip>:2182` (Netty), with a test CA made by `openssl`: each server's
     /// certificate names its IP, and clients must present a certificate from the same CA
-    /// (`ssl.clientAuth=need`). See [`Ensemble::tls_ca_pem`] and
-    /// [`Ensemble::tls_client_pem`]. Four-letter words stay on the plain port.
+    /// (`ssl.clientAuth=need`). See [`TestEnsemble::tls_ca_pem`] and
+    /// [`TestEnsemble::tls_client_pem`]. Four-letter words stay on the plain port.
     pub tls: bool,
 }
 
@@ -130,7 +130,7 @@ struct Server {
 
 /// A running ensemble; dropping it stops every JVM it started.
 #[derive(Debug)]
-pub struct Ensemble {
+pub struct TestEnsemble {
     range: loopback::Range,
     root: tempfile::TempDir,
     opts: EnsembleOptions,
@@ -142,9 +142,9 @@ const POLL: Duration = Duration::from_millis(50);
 const FOUR_LW_TIMEOUT: Duration = Duration::from_secs(1);
 const STOP_DEADLINE: Duration = Duration::from_secs(10);
 
-impl Ensemble {
+impl TestEnsemble {
     /// Starts servers `1..=n` as one ensemble and waits for quorum.
-    pub async fn start(n: u32, opts: EnsembleOptions) -> Result<Ensemble, HarnessError> {
+    pub async fn start(n: u32, opts: EnsembleOptions) -> Result<TestEnsemble, HarnessError> {
         for f in [JAVA, ZOOKEEPER_JAR, SLF4J_SIMPLE_JAR] {
             if !Path::new(f).exists() {
                 return Err(HarnessError::MissingZooKeeper(f.to_string()));
@@ -156,7 +156,7 @@ impl Ensemble {
             .prefix("zk-ensemble-")
             .tempdir()
             .map_err(io_err("creating the ensemble directory"))?;
-        let mut e = Ensemble {
+        let mut e = TestEnsemble {
             range,
             root,
             opts,
@@ -211,8 +211,8 @@ impl Ensemble {
     }
 
     /// `super` and its password.
-    pub fn super_credentials(&self) -> Credentials {
-        Credentials::new("super", Secret::new(self.opts.super_password.clone()))
+    pub fn super_auth(&self) -> Auth {
+        Auth::new("super", Secret::new(self.opts.super_password.clone()))
     }
 
     pub fn options(&self) -> &EnsembleOptions {
@@ -243,7 +243,7 @@ impl Ensemble {
         self.start_joiner_as(id, members, Role::Participant)
     }
 
-    /// [`Ensemble::start_joiner`], listing itself with `role`.
+    /// [`TestEnsemble::start_joiner`], listing itself with `role`.
     pub fn start_joiner_as(
         &mut self,
         id: u32,
@@ -290,12 +290,12 @@ impl Ensemble {
         self.signal_and_reap(id, libc::SIGKILL).await
     }
 
-    /// SIGSTOP: the JVM hangs (sockets stay open) until [`Ensemble::resume`].
+    /// SIGSTOP: the JVM hangs (sockets stay open) until [`TestEnsemble::resume`].
     pub fn pause(&self, id: u32) -> Result<(), HarnessError> {
         self.signal(id, libc::SIGSTOP)
     }
 
-    /// SIGCONT after [`Ensemble::pause`].
+    /// SIGCONT after [`TestEnsemble::pause`].
     pub fn resume(&self, id: u32) -> Result<(), HarnessError> {
         self.signal(id, libc::SIGCONT)
     }
@@ -748,7 +748,7 @@ fn indent(text: &str) -> String {
     text.lines().map(|l| format!("    {l}\n")).collect()
 }
 
-impl Drop for Ensemble {
+impl Drop for TestEnsemble {
     fn drop(&mut self) {
         let panicking = std::thread::panicking();
         // Signal all first so they shut down in parallel, then reap each.

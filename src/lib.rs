@@ -52,7 +52,7 @@ pub fn main_entry() -> ExitCode {
     let now = unix_now();
     let queue = engine::load_queue(&ctx.charm_dir);
     let workload = workload::from_env(&env);
-    let mut ensemble = charm::zk_ensemble::ZkEnsemble::new(workload.flavor());
+    let mut ensemble = zk::admin::EnsembleAdmin::new(workload.flavor());
     let mut opts = charm::Options::from_env(&env);
     opts.now = now;
     let cached = charm::cached_tools(&tools, &ctx);

@@ -217,7 +217,9 @@ fn step_until(m: &Model, what: &str, mut between: impl FnMut(), mut done: impl F
     panic!("no {what} within 200 hooks");
 }
 
-/// The leader's deferrals and their replays, from its juju-log lines.
+/// The leader's deferrals and a later hook that completed the deferred reconcile, from its
+/// juju-log lines (the deferred entry completes with the current event's reconcile, or when
+/// replayed before a hook that cannot stand for it).
 fn assert_deferred_then_replayed(m: &Model, unit: &str, reason: &str) {
     let deferred = m.logged(unit, "deferring");
     let matching: Vec<_> = deferred
@@ -229,10 +231,10 @@ fn assert_deferred_then_replayed(m: &Model, unit: &str, reason: &str) {
         "{unit} deferred with {reason:?}; it logged {deferred:?}"
     );
     let first = matching[0].0;
-    let replays = m.logged(unit, "completed after");
+    let replays = m.logged(unit, "deferred reconcile completed");
     assert!(
         replays.iter().any(|(seq, _)| *seq > first),
-        "{unit} replayed the deferred event later; replays: {replays:?}"
+        "{unit} completed the deferred reconcile later; completions: {replays:?}"
     );
 }
 

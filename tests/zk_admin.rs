@@ -5,13 +5,13 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use zookeeper_charm::harness::{Ensemble, EnsembleOptions, QUORUM_PORT};
+use zookeeper_charm::harness::{EnsembleOptions, TestEnsemble, QUORUM_PORT};
 use zookeeper_charm::quorum::member::{EnsembleConfig, Role, ServerSpec};
 use zookeeper_charm::secret::Secret;
 use zookeeper_charm::zk::error::Severity;
 use zookeeper_charm::zk::{
-    self, AclEntry, ConnectOptions, Credentials, FourLw, ManagerOptions, Perms, Retry, TlsConfig,
-    ZkError, ZooKeeperClient, ZooKeeperManager,
+    self, AclEntry, Auth, ConnectOptions, FourLw, ManagerOptions, Perms, Retry, TlsConfig, ZkError,
+    ZooKeeperClient, ZooKeeperManager,
 };
 
 /// Patient enough for an election (about 0.4 s), still bounded: 40 x 50 ms.
@@ -25,16 +25,16 @@ fn manager_options() -> ManagerOptions {
     }
 }
 
-async fn manager(e: &Ensemble, ids: &[u32]) -> ZooKeeperManager {
-    ZooKeeperManager::new(e.hosts(ids), e.super_credentials(), manager_options())
+async fn manager(e: &TestEnsemble, ids: &[u32]) -> ZooKeeperManager {
+    ZooKeeperManager::new(e.hosts(ids), e.super_auth(), manager_options())
         .await
         .unwrap()
 }
 
-async fn client(e: &Ensemble, id: u32, user: &str, pw: &str) -> ZooKeeperClient {
+async fn client(e: &TestEnsemble, id: u32, user: &str, pw: &str) -> ZooKeeperClient {
     ZooKeeperClient::connect(
         &e.host(id),
-        &Credentials::new(user, Secret::new(pw.into())),
+        &Auth::new(user, Secret::new(pw.into())),
         &ConnectOptions::default(),
     )
     .await
@@ -42,16 +42,12 @@ async fn client(e: &Ensemble, id: u32, user: &str, pw: &str) -> ZooKeeperClient 
 }
 
 /// The config every server in `ids` serves (followers apply a commit a moment after the leader).
-async fn wait_config_everywhere(e: &Ensemble, ids: &[u32], want: &EnsembleConfig) {
+async fn wait_config_everywhere(e: &TestEnsemble, ids: &[u32], want: &EnsembleConfig) {
     let deadline = Instant::now() + Duration::from_secs(10);
     for &id in ids {
-        let c = ZooKeeperClient::connect(
-            &e.host(id),
-            &e.super_credentials(),
-            &ConnectOptions::default(),
-        )
-        .await
-        .unwrap();
+        let c = ZooKeeperClient::connect(&e.host(id), &e.super_auth(), &ConnectOptions::default())
+            .await
+            .unwrap();
         loop {
             let got = c.config().await.unwrap();
             if &got == want {
@@ -67,7 +63,7 @@ async fn wait_config_everywhere(e: &Ensemble, ids: &[u32], want: &EnsembleConfig
 }
 
 /// Polls `mntr` on `id` until `check` holds.
-async fn wait_mntr(e: &Ensemble, id: u32, what: &str, check: impl Fn(&zk::Mntr) -> bool) {
+async fn wait_mntr(e: &TestEnsemble, id: u32, what: &str, check: impl Fn(&zk::Mntr) -> bool) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let text = zk::four_letter_word(&e.host(id), "mntr", Duration::from_secs(1)).await;
@@ -89,7 +85,7 @@ fn ms(d: Duration) -> String {
 
 #[tokio::test]
 async fn add_a_fourth_server_remove_it_then_remove_the_leader() {
-    let mut e = Ensemble::start(3, EnsembleOptions::default())
+    let mut e = TestEnsemble::start(3, EnsembleOptions::default())
         .await
         .unwrap();
     let mut m = manager(&e, &[1, 2, 3]).await;
@@ -258,7 +254,7 @@ async fn add_a_fourth_server_remove_it_then_remove_the_leader() {
 async fn members_join_in_numeric_order_one_reconfig_each() {
     // server.10 must come after server.2 (the Python library sorted them as text). With 10 down
     // and 2 running, numeric order adds 2 and then stops at 10; text order would stop at once.
-    let mut e = Ensemble::start(1, EnsembleOptions::default())
+    let mut e = TestEnsemble::start(1, EnsembleOptions::default())
         .await
         .unwrap();
     let mut m = manager(&e, &[1]).await;
@@ -298,7 +294,7 @@ async fn members_join_in_numeric_order_one_reconfig_each() {
 
 #[tokio::test]
 async fn quorum_lost_when_two_of_three_stop_is_reported_in_bounded_time() {
-    let mut e = Ensemble::start(3, EnsembleOptions::default())
+    let mut e = TestEnsemble::start(3, EnsembleOptions::default())
         .await
         .unwrap();
     let mut m = manager(&e, &[1, 2, 3]).await;
@@ -332,7 +328,7 @@ async fn quorum_lost_when_two_of_three_stop_is_reported_in_bounded_time() {
     let t = Instant::now();
     let err = ZooKeeperManager::new(
         e.hosts(&[1, 2, 3]),
-        e.super_credentials(),
+        e.super_auth(),
         ManagerOptions::default(),
     )
     .await
@@ -381,7 +377,7 @@ async fn quorum_lost_when_two_of_three_stop_is_reported_in_bounded_time() {
 
 #[tokio::test]
 async fn members_syncing_and_a_joiner_frozen_mid_sync_are_refused() {
-    let mut e = Ensemble::start(
+    let mut e = TestEnsemble::start(
         1,
         EnsembleOptions {
             heap: "256m".into(),
@@ -392,7 +388,7 @@ async fn members_syncing_and_a_joiner_frozen_mid_sync_are_refused() {
     .unwrap();
     let mut options = manager_options();
     options.connect.four_lw_timeout = Duration::from_millis(500);
-    let mut m = ZooKeeperManager::new(e.hosts(&[1]), e.super_credentials(), options)
+    let mut m = ZooKeeperManager::new(e.hosts(&[1]), e.super_auth(), options)
         .await
         .unwrap();
     // ~18 MB for a joiner to copy.
@@ -496,7 +492,7 @@ async fn znode_acls_let_alice_in_and_keep_bob_and_anonymous_out() {
         ],
         ..EnsembleOptions::default()
     };
-    let e = Ensemble::start(1, opts).await.unwrap();
+    let e = TestEnsemble::start(1, opts).await.unwrap();
     let mut m = manager(&e, &[1]).await;
     let alice_acl = AclEntry::sasl("alice", Perms::parse("cdrwa").unwrap());
     assert_eq!(alice_acl.to_string(), "sasl:alice:cdrwa");
@@ -626,11 +622,11 @@ async fn wrong_super_password_is_a_typed_auth_error_not_a_hang() {
         extra_sasl_users: vec![("alice".into(), "alicepw".into())],
         ..EnsembleOptions::default()
     };
-    let e = Ensemble::start(1, opts).await.unwrap();
+    let e = TestEnsemble::start(1, opts).await.unwrap();
     let t = Instant::now();
     let err = ZooKeeperClient::connect(
         &e.host(1),
-        &Credentials::new("super", Secret::new("not-the-password".into())),
+        &Auth::new("super", Secret::new("not-the-password".into())),
         &ConnectOptions::default(),
     )
     .await
@@ -652,7 +648,7 @@ async fn wrong_super_password_is_a_typed_auth_error_not_a_hang() {
     let t = Instant::now();
     let err = ZooKeeperManager::new(
         e.hosts(&[1]),
-        Credentials::new("super", Secret::new("wrong".into())),
+        Auth::new("super", Secret::new("wrong".into())),
         ManagerOptions::default(),
     )
     .await
@@ -661,7 +657,7 @@ async fn wrong_super_password_is_a_typed_auth_error_not_a_hang() {
     assert!(t.elapsed() < Duration::from_secs(5));
     let err = ZooKeeperClient::connect(
         &e.host(1),
-        &Credentials::new("mallory", Secret::new("x".into())),
+        &Auth::new("mallory", Secret::new("x".into())),
         &ConnectOptions::default(),
     )
     .await
@@ -682,7 +678,7 @@ async fn wrong_super_password_is_a_typed_auth_error_not_a_hang() {
 
 #[tokio::test]
 async fn reconfig_errors_are_typed() {
-    let e = Ensemble::start(3, EnsembleOptions::default())
+    let e = TestEnsemble::start(3, EnsembleOptions::default())
         .await
         .unwrap();
     let c = client(&e, 1, "super", &e.options().super_password).await;
@@ -726,7 +722,7 @@ async fn reconfig_errors_are_typed() {
     // (the leader drops followers frozen longer than syncLimit x tickTime, 2.5 s here).
     let mut options = manager_options();
     options.connect.four_lw_timeout = Duration::from_millis(200);
-    let mut m = ZooKeeperManager::new(e.hosts(&[1, 2, 3]), e.super_credentials(), options)
+    let mut m = ZooKeeperManager::new(e.hosts(&[1, 2, 3]), e.super_auth(), options)
         .await
         .unwrap();
     let pause = || {
@@ -818,7 +814,7 @@ async fn reconfig_errors_are_typed() {
 /// ZooKeeper writes `zoo.cfg.dynamic.next` when it proposes one and renames it on commit. Returns
 /// the leader's proposal count from then on (at least `base + 1`). Panics after 5 s, with the
 /// followers thawed.
-async fn wait_in_flight(e: &Ensemble, leader: u32, version: u64, base: u64) -> u64 {
+async fn wait_in_flight(e: &TestEnsemble, leader: u32, version: u64, base: u64) -> u64 {
     let next = e.dir(leader).join("conf/zoo.cfg.dynamic.next");
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
@@ -846,7 +842,7 @@ async fn wait_in_flight(e: &Ensemble, leader: u32, version: u64, base: u64) -> u
 }
 
 /// The leader's `zk_proposal_count`.
-async fn proposals(e: &Ensemble, leader: u32) -> u64 {
+async fn proposals(e: &TestEnsemble, leader: u32) -> u64 {
     let text = zk::four_letter_word(&e.host(leader), "mntr", Duration::from_secs(1))
         .await
         .unwrap();
@@ -855,7 +851,7 @@ async fn proposals(e: &Ensemble, leader: u32) -> u64 {
 }
 
 /// Polls until the leader has made `at` proposals (false after 5 s).
-async fn wait_proposals(e: &Ensemble, leader: u32, at: u64) -> bool {
+async fn wait_proposals(e: &TestEnsemble, leader: u32, at: u64) -> bool {
     let deadline = Instant::now() + Duration::from_secs(5);
     while Instant::now() < deadline {
         if proposals(e, leader).await >= at {
@@ -872,7 +868,7 @@ async fn reconfig_disabled_is_typed() {
         extra_cfg: vec!["reconfigEnabled=false".into()],
         ..EnsembleOptions::default()
     };
-    let e = Ensemble::start(1, opts).await.unwrap();
+    let e = TestEnsemble::start(1, opts).await.unwrap();
     let c = client(&e, 1, "super", &e.options().super_password).await;
     let err = c.update_ensemble(&[], &[9], None).await.unwrap_err();
     assert!(matches!(err, ZkError::ReconfigDisabled), "{err:?}");
@@ -885,7 +881,7 @@ async fn tls_sessions_check_the_server_and_present_a_client_certificate() {
         tls: true,
         ..EnsembleOptions::default()
     };
-    let e = Ensemble::start(1, opts).await.unwrap();
+    let e = TestEnsemble::start(1, opts).await.unwrap();
     let ca = e.tls_ca_pem().unwrap();
     let (cert, key) = e.tls_client_pem().unwrap();
     let tls = TlsConfig {
@@ -899,7 +895,7 @@ async fn tls_sessions_check_the_server_and_present_a_client_certificate() {
         ..ConnectOptions::default()
     };
 
-    let c = ZooKeeperClient::connect(&e.secure_host(1), &e.super_credentials(), &connect)
+    let c = ZooKeeperClient::connect(&e.secure_host(1), &e.super_auth(), &connect)
         .await
         .unwrap();
     let who = c.whoami().await.unwrap();
@@ -910,7 +906,7 @@ async fn tls_sessions_check_the_server_and_present_a_client_certificate() {
     // The manager over TLS: the leader is found on the plain port, the session is TLS.
     let mut m = ZooKeeperManager::new(
         vec![e.secure_host(1)],
-        e.super_credentials(),
+        e.super_auth(),
         ManagerOptions {
             connect: connect.clone(),
             ..manager_options()
@@ -934,7 +930,7 @@ async fn tls_sessions_check_the_server_and_present_a_client_certificate() {
         ..connect.clone()
     };
     let t = Instant::now();
-    let err = ZooKeeperClient::connect(&e.secure_host(1), &e.super_credentials(), &wrong_ca)
+    let err = ZooKeeperClient::connect(&e.secure_host(1), &e.super_auth(), &wrong_ca)
         .await
         .unwrap_err();
     eprintln!(
@@ -952,7 +948,7 @@ async fn tls_sessions_check_the_server_and_present_a_client_certificate() {
         ..connect.clone()
     };
     assert!(
-        ZooKeeperClient::connect(&e.secure_host(1), &e.super_credentials(), &anonymous_cert)
+        ZooKeeperClient::connect(&e.secure_host(1), &e.super_auth(), &anonymous_cert)
             .await
             .is_err()
     );
@@ -961,7 +957,7 @@ async fn tls_sessions_check_the_server_and_present_a_client_certificate() {
         tls: Some(TlsConfig::new("not a certificate".into())),
         ..connect
     };
-    let err = ZooKeeperClient::connect(&e.secure_host(1), &e.super_credentials(), &bad)
+    let err = ZooKeeperClient::connect(&e.secure_host(1), &e.super_auth(), &bad)
         .await
         .unwrap_err();
     assert!(matches!(err, ZkError::BadArguments { .. }), "{err:?}");

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use zookeeper_charm::harness::{Ensemble, EnsembleOptions};
+use zookeeper_charm::harness::{EnsembleOptions, TestEnsemble};
 use zookeeper_charm::quorum::member::Role;
 use zookeeper_charm::zk::{self, AclEntry, ManagerOptions, Perms, Retry, ZooKeeperManager};
 
@@ -20,8 +20,8 @@ fn manager_options() -> ManagerOptions {
     }
 }
 
-async fn manager(e: &Ensemble, ids: &[u32]) -> ZooKeeperManager {
-    ZooKeeperManager::new(e.hosts(ids), e.super_credentials(), manager_options())
+async fn manager(e: &TestEnsemble, ids: &[u32]) -> ZooKeeperManager {
+    ZooKeeperManager::new(e.hosts(ids), e.super_auth(), manager_options())
         .await
         .unwrap()
 }
@@ -38,12 +38,16 @@ async fn leader_found_on_3_and_5_servers_and_again_within_2s_after_sigkill() {
 
 /// SIGKILLs the leader among `alive` and measures how long a fresh manager takes to find the
 /// new one (must be under 2 s). Returns the new leader's id.
-async fn kill_leader_and_find_the_next(e: &mut Ensemble, alive: &mut Vec<u32>, label: &str) -> u32 {
+async fn kill_leader_and_find_the_next(
+    e: &mut TestEnsemble,
+    alive: &mut Vec<u32>,
+    label: &str,
+) -> u32 {
     let old = e.leader(alive).await.unwrap();
     let killed = Instant::now();
     e.kill(old).await.unwrap();
     alive.retain(|&id| id != old);
-    let m = ZooKeeperManager::new(e.hosts(alive), e.super_credentials(), manager_options())
+    let m = ZooKeeperManager::new(e.hosts(alive), e.super_auth(), manager_options())
         .await
         .unwrap();
     let found = killed.elapsed();
@@ -66,7 +70,7 @@ async fn kill_leader_and_find_the_next(e: &mut Ensemble, alive: &mut Vec<u32>, l
 }
 
 async fn three_servers() {
-    let mut e = Ensemble::start(3, EnsembleOptions::default())
+    let mut e = TestEnsemble::start(3, EnsembleOptions::default())
         .await
         .unwrap();
     eprintln!(
@@ -118,7 +122,7 @@ async fn three_servers() {
 }
 
 async fn five_servers() {
-    let mut e = Ensemble::start(5, EnsembleOptions::default())
+    let mut e = TestEnsemble::start(5, EnsembleOptions::default())
         .await
         .unwrap();
     eprintln!(

@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use zookeeper_charm::harness::{Ensemble, EnsembleOptions};
+use zookeeper_charm::harness::{EnsembleOptions, TestEnsemble};
 
 /// Alive and not a zombie.
 fn running(pid: u32) -> bool {
@@ -33,7 +33,7 @@ fn dropping_an_ensemble_stops_its_jvms_even_when_the_test_panics() {
     let seen = pids.clone();
     let outcome = std::panic::catch_unwind(move || {
         runtime().block_on(async move {
-            let e = Ensemble::start(1, EnsembleOptions::default())
+            let e = TestEnsemble::start(1, EnsembleOptions::default())
                 .await
                 .unwrap();
             seen.lock().unwrap().extend(e.pids());
@@ -52,7 +52,7 @@ fn dropping_an_ensemble_stops_its_jvms_even_when_the_test_panics() {
 #[test]
 fn stop_restart_and_the_leader() {
     runtime().block_on(async {
-        let mut e = Ensemble::start(3, EnsembleOptions::default())
+        let mut e = TestEnsemble::start(3, EnsembleOptions::default())
             .await
             .unwrap();
         let leader = e.leader(&[1, 2, 3]).await.unwrap();
@@ -87,7 +87,7 @@ fn harness_child_holds_an_ensemble() {
         return;
     };
     runtime().block_on(async {
-        let e = Ensemble::start(1, EnsembleOptions::default())
+        let e = TestEnsemble::start(1, EnsembleOptions::default())
             .await
             .unwrap();
         let tmp = PathBuf::from(&out).with_extension("tmp");

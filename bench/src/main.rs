@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use zookeeper_charm::harness::{Ensemble, EnsembleOptions};
+use zookeeper_charm::harness::{EnsembleOptions, TestEnsemble};
 use zookeeper_charm::quorum::member::Role;
 use zookeeper_charm::zk::{ManagerOptions, ZooKeeperManager};
 
@@ -290,7 +290,7 @@ fn convergence_charm(bin: &Path, charm: &Path, full: bool, serial: bool) -> Res<
 }
 
 /// The floor: the same membership changes with the harness and the admin layer, no Juju.
-async fn floor_grow(ens: &mut Ensemble, from: u32, to: u32) -> Res<()> {
+async fn floor_grow(ens: &mut TestEnsemble, from: u32, to: u32) -> Res<()> {
     for id in from + 1..=to {
         let members: Vec<u32> = (1..=id).collect();
         ens.start_joiner(id, &members).map_err(|e| e.to_string())?;
@@ -302,10 +302,9 @@ async fn floor_grow(ens: &mut Ensemble, from: u32, to: u32) -> Res<()> {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let hosts = ens.hosts(&ens.ids());
-        let mut mgr =
-            ZooKeeperManager::new(hosts, ens.super_credentials(), ManagerOptions::default())
-                .await
-                .map_err(|e| e.to_string())?;
+        let mut mgr = ZooKeeperManager::new(hosts, ens.super_auth(), ManagerOptions::default())
+            .await
+            .map_err(|e| e.to_string())?;
         mgr.add_members(&[ens.server_spec(id, Role::Participant)])
             .await
             .map_err(|e| e.to_string())?;
@@ -320,7 +319,7 @@ async fn convergence_floor(full: bool) -> Res<BTreeMap<String, f64>> {
     };
     let mut out = BTreeMap::new();
     let t = Instant::now();
-    let mut ens = Ensemble::start(1, opts.clone())
+    let mut ens = TestEnsemble::start(1, opts.clone())
         .await
         .map_err(|e| e.to_string())?;
     floor_grow(&mut ens, 1, 3).await?;
@@ -335,13 +334,10 @@ async fn convergence_floor(full: bool) -> Res<BTreeMap<String, f64>> {
     let ids = ens.ids();
     let leader = ens.leader(&ids).await.ok_or("no leader")?;
     let other = ids.iter().copied().find(|i| *i != leader).unwrap_or(1);
-    let mut mgr = ZooKeeperManager::new(
-        ens.hosts(&ids),
-        ens.super_credentials(),
-        ManagerOptions::default(),
-    )
-    .await
-    .map_err(|e| e.to_string())?;
+    let mut mgr =
+        ZooKeeperManager::new(ens.hosts(&ids), ens.super_auth(), ManagerOptions::default())
+            .await
+            .map_err(|e| e.to_string())?;
     mgr.remove_members(&[leader, other])
         .await
         .map_err(|e| e.to_string())?;
@@ -358,7 +354,9 @@ async fn convergence_floor(full: bool) -> Res<BTreeMap<String, f64>> {
     out.insert("remove-unit 5 -> 3".to_string(), t.elapsed().as_secs_f64());
     drop(ens);
     let t = Instant::now();
-    let mut ens = Ensemble::start(1, opts).await.map_err(|e| e.to_string())?;
+    let mut ens = TestEnsemble::start(1, opts)
+        .await
+        .map_err(|e| e.to_string())?;
     floor_grow(&mut ens, 1, 5).await?;
     out.insert("deploy -n 5".to_string(), t.elapsed().as_secs_f64());
     Ok(out)
@@ -579,10 +577,12 @@ async fn rejoin(mb: usize, force_snapshot: bool) -> Res<Value> {
         opts.extra_jvm_flags
             .push("-Dzookeeper.forceSnapshotSync=true".into());
     }
-    let mut ens = Ensemble::start(3, opts).await.map_err(|e| e.to_string())?;
+    let mut ens = TestEnsemble::start(3, opts)
+        .await
+        .map_err(|e| e.to_string())?;
     let ids = ens.ids();
     let leader = ens.leader(&ids).await.ok_or("no leader")?;
-    let creds = ens.super_credentials();
+    let creds = ens.super_auth();
     let client = zookeeper_charm::zk::ZooKeeperClient::connect(
         &ens.host(leader),
         &creds,

@@ -4,28 +4,38 @@
 //! also go to stderr, which Juju records in the unit log as warnings. If `juju-log` itself fails
 //! (for instance outside a hook), the line goes to stderr instead, so nothing is lost.
 //! Passwords never reach a log line: they are held as [`crate::secret::Secret`], whose `Debug`
-//! prints `***` and which has no `Display`.
+//! prints `***` and which has no `Display`. Lines reach Juju through the hook-tool seam
+//! ([`HookTools::juju_log`] of [`ProcessTools`], or any sink given to [`init_with`]).
 
 use std::fmt::Write as _;
-use std::process::{Command, Stdio};
 
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::Layer;
 
-use crate::juju::process::argv;
-use crate::juju::tools::LogLevel;
+use crate::juju::process::ProcessTools;
+use crate::juju::tools::{HookTools, LogLevel};
+
+/// Where log lines go: true when delivered.
+pub type LogSink = Box<dyn Fn(LogLevel, &str) -> bool + Send + Sync>;
 
 /// Forwards events to `juju-log`.
 pub struct JujuLogLayer {
     threshold: Level,
+    sink: LogSink,
 }
 
 impl JujuLogLayer {
+    /// Lines go to the real `juju-log` hook tool.
     pub fn new(debug: bool) -> JujuLogLayer {
+        JujuLogLayer::with_sink(debug, Box::new(juju_log))
+    }
+
+    pub fn with_sink(debug: bool, sink: LogSink) -> JujuLogLayer {
         JujuLogLayer {
             threshold: if debug { Level::DEBUG } else { Level::INFO },
+            sink,
         }
     }
 }
@@ -71,16 +81,10 @@ fn format_event(event: &Event<'_>) -> String {
     s
 }
 
+/// `juju-log` through the hook tools (their own instance: the charm's count of tool calls is
+/// about its hook's work, not its logging).
 fn juju_log(level: LogLevel, message: &str) -> bool {
-    let inv = argv::juju_log(level, message);
-    Command::new(inv.tool)
-        .args(&inv.args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
+    ProcessTools::new().juju_log(level, message).is_ok()
 }
 
 impl<S: Subscriber> Layer<S> for JujuLogLayer {
@@ -91,7 +95,7 @@ impl<S: Subscriber> Layer<S> for JujuLogLayer {
         }
         let line = format_event(event);
         let lvl = level_of(&level);
-        let delivered = juju_log(lvl, &line);
+        let delivered = (self.sink)(lvl, &line);
         if !delivered || level <= Level::WARN {
             eprintln!("{} {}", lvl.as_str(), line);
         }
@@ -100,7 +104,12 @@ impl<S: Subscriber> Layer<S> for JujuLogLayer {
 
 /// Installs the juju-log layer as the global subscriber (once per process).
 pub fn init(debug: bool) {
-    let subscriber = tracing_subscriber::registry().with(JujuLogLayer::new(debug));
+    init_with(debug, Box::new(juju_log));
+}
+
+/// [`init`] with another sink (tests, or a charm that logs elsewhere too).
+pub fn init_with(debug: bool, sink: LogSink) {
+    let subscriber = tracing_subscriber::registry().with(JujuLogLayer::with_sink(debug, sink));
     // Already set (tests): keep the first one.
     let _ = tracing::subscriber::set_global_default(subscriber);
 }
@@ -118,26 +127,27 @@ mod tests {
         assert_eq!(level_of(&Level::TRACE), LogLevel::Debug);
     }
 
-    /// A layer that records formatted lines, to check the formatting used by JujuLogLayer.
-    struct Capture(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
-    impl<S: Subscriber> Layer<S> for Capture {
-        fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
-            self.0.lock().unwrap().push(format_event(event));
-        }
-    }
-
     #[test]
-    fn events_format_as_one_line_and_secrets_stay_hidden() {
+    fn events_go_through_the_sink_as_one_line_and_secrets_stay_hidden() {
         let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let sub = tracing_subscriber::registry().with(Capture(lines.clone()));
+        let got = lines.clone();
+        let sink: LogSink = Box::new(move |level, line| {
+            got.lock().unwrap().push((level, line.to_string()));
+            true
+        });
+        let sub = tracing_subscriber::registry().with(JujuLogLayer::with_sink(false, sink));
         let pw = crate::secret::Secret::new("hunter2".to_string());
         tracing::subscriber::with_default(sub, || {
             tracing::info!(unit = "zookeeper/1", password = ?pw, "added member {}", 2);
+            tracing::debug!("below the threshold");
+            tracing::error!("failed");
         });
         let got = lines.lock().unwrap().clone();
-        assert_eq!(got.len(), 1);
-        assert!(got[0].starts_with("added member 2"), "{}", got[0]);
-        assert!(got[0].contains("unit=zookeeper/1"));
-        assert!(!got[0].contains("hunter2"), "{}", got[0]);
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!(got[0].0, LogLevel::Info);
+        assert!(got[0].1.starts_with("added member 2"), "{}", got[0].1);
+        assert!(got[0].1.contains("unit=zookeeper/1"));
+        assert!(!got[0].1.contains("hunter2"), "{}", got[0].1);
+        assert_eq!(got[1], (LogLevel::Error, "failed".to_string()));
     }
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::ensemble::Admin;
+use super::ensemble_io::Admin;
 use super::{CharmError, ZooKeeperCharm};
 use crate::clients::ownership::{self, Stored};
 use crate::clients::request::Chroot;

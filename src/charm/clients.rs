@@ -15,7 +15,7 @@
 use crate::juju::tools::HookTools as _;
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::ensemble::{Admin, ChangeError};
+use super::ensemble_io::{Admin, ChangeError};
 use super::reconcile::{desired_fingerprint, Facts};
 use super::{CharmError, ZooKeeperCharm};
 use crate::clients::ownership::{self, Ownership, Stored};
@@ -26,7 +26,7 @@ use crate::clients::{client_acls, locked, super_only, sweep, ClientUser, CHARM_R
 use crate::engine::status::UnitCondition;
 use crate::juju::tools::{Databag, Missing, SecretAddOptions, SecretOwner};
 use crate::juju::{RelationId, ToolError};
-use crate::quorum::plan::{Ensemble, Hold};
+use crate::quorum::plan::{EnsembleState, Hold};
 use crate::restart::fingerprint;
 use crate::secret::Secret;
 use crate::state::credentials::{self, client_key, Credentials, PASSWORD_LEN};
@@ -131,7 +131,7 @@ impl ZooKeeperCharm<'_> {
     pub(super) fn clients_prepare(
         &mut self,
         f: &mut Facts,
-        ens: Option<&Ensemble>,
+        ens: Option<&EnsembleState>,
     ) -> Result<(Granted, Option<Hold>), CharmError> {
         let Some(config) = f.config.clone() else {
             return Ok((Granted::default(), None));

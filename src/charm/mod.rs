@@ -11,14 +11,13 @@
 
 mod actions;
 mod clients;
-pub mod ensemble;
+pub mod ensemble_io;
 mod reconcile;
 mod rolling;
 #[cfg(test)]
 mod scenarios;
 #[cfg(test)]
 mod testing;
-pub mod zk_ensemble;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -34,7 +33,7 @@ use crate::state::credentials::{self, Credentials, CredentialsError};
 use crate::state::local::LocalState;
 use crate::state::peer::{PeerState, PEER_ENDPOINT};
 use crate::workload::{Workload, WorkloadError};
-use ensemble::EnsembleIo;
+use ensemble_io::EnsembleIo;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CharmError {

@@ -12,12 +12,14 @@
 use crate::juju::tools::HookTools as _;
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::ensemble::{ChangeError, Probe};
+use super::ensemble_io::{ChangeError, Probe};
 use super::{CharmError, ZooKeeperCharm};
 use crate::engine::status::{self, UnitCondition};
 use crate::engine::Outcome;
 use crate::juju::tools::{Databag, Status};
-use crate::quorum::plan::{self, Change, Ensemble, Hold, LocalAction, LocalServer, UnitId, Wait};
+use crate::quorum::plan::{
+    self, Change, EnsembleState, Hold, LocalAction, LocalServer, UnitId, Wait,
+};
 use crate::restart;
 use crate::secret::Secret;
 use crate::state::config::{self, CharmConfig};
@@ -54,7 +56,7 @@ pub(super) struct PlanBase {
 }
 
 impl PlanBase {
-    fn input<'s>(&'s self, me: UnitId, ensemble: Option<&'s Ensemble>) -> plan::Input<'s> {
+    fn input<'s>(&'s self, me: UnitId, ensemble: Option<&'s EnsembleState>) -> plan::Input<'s> {
         plan::Input {
             me,
             is_leader: self.is_leader,
@@ -106,7 +108,7 @@ fn render_key(f: &Facts) -> Option<String> {
     Some(format!("{}@{}", f.desired.as_ref()?, f.address.as_ref()?))
 }
 
-fn observed(ens: Ensemble) -> Option<Ensemble> {
+fn observed(ens: EnsembleState) -> Option<EnsembleState> {
     (ens.leader.is_some() || !ens.members.is_empty()).then_some(ens)
 }
 
@@ -472,7 +474,7 @@ impl ZooKeeperCharm<'_> {
         &mut self,
         f: &Facts,
         observe: Option<&BTreeMap<UnitId, String>>,
-    ) -> Result<(Probe, Option<Ensemble>), CharmError> {
+    ) -> Result<(Probe, Option<EnsembleState>), CharmError> {
         let (probe, ens) = match (&f.address, observe) {
             (Some(a), Some(book)) if self.workload.initialized() && book.contains_key(&f.me) => {
                 let (ens, probe) = self.ensemble.observe_with_probe(book, a);
@@ -500,8 +502,8 @@ impl ZooKeeperCharm<'_> {
         &mut self,
         base: &PlanBase,
         book: &BTreeMap<UnitId, String>,
-        mut first: Option<Ensemble>,
-    ) -> Result<(Option<Ensemble>, plan::Plan, Option<Hold>), CharmError> {
+        mut first: Option<EnsembleState>,
+    ) -> Result<(Option<EnsembleState>, plan::Plan, Option<Hold>), CharmError> {
         let me = self.me();
         let mut super_pws: Vec<Secret> = Vec::new();
         let max_steps = base.peers.len() + base.departed.len() + 2;
@@ -566,8 +568,8 @@ impl ZooKeeperCharm<'_> {
         base: &PlanBase,
         book: &BTreeMap<UnitId, String>,
         acts: bool,
-        first: Option<Ensemble>,
-    ) -> Result<(Outcome, Option<Ensemble>), CharmError> {
+        first: Option<EnsembleState>,
+    ) -> Result<(Outcome, Option<EnsembleState>), CharmError> {
         if !acts {
             return Ok((Outcome::Done, None));
         }
@@ -596,7 +598,7 @@ impl ZooKeeperCharm<'_> {
     }
 
     /// Step 7.
-    fn unit_conditions(&mut self, f: &Facts, probe: &Probe, ens: Option<&Ensemble>) {
+    fn unit_conditions(&mut self, f: &Facts, probe: &Probe, ens: Option<&EnsembleState>) {
         if f.dying {
             self.conditions.push(UnitCondition::Leaving);
             return;

@@ -11,7 +11,7 @@ use super::{CharmError, ZooKeeperCharm};
 use crate::engine::status::UnitCondition;
 use crate::juju::tools::{BagRead, Databag, Status};
 use crate::juju::RelationId;
-use crate::quorum::plan::{Ensemble, UnitId};
+use crate::quorum::plan::{EnsembleState, UnitId};
 use crate::restart::{self, LockInput, LockStep, UnitRestart, KEY_GRANTED, KEY_GRANTED_FOR};
 use crate::state::credentials;
 
@@ -147,7 +147,7 @@ impl ZooKeeperCharm<'_> {
     pub(super) fn rolling(
         &mut self,
         f: &mut Facts,
-        ens: Option<&Ensemble>,
+        ens: Option<&EnsembleState>,
     ) -> Result<(), CharmError> {
         let Some(desired) = f.desired.clone() else {
             return Ok(());
@@ -256,7 +256,7 @@ impl ZooKeeperCharm<'_> {
         f: &Facts,
         rel: RelationId,
         desired: &str,
-        ens: Option<&Ensemble>,
+        ens: Option<&EnsembleState>,
     ) -> Result<Option<bool>, CharmError> {
         let mut grant = self.granted_lock(rel)?;
         let mut states = self.read_restart_states(f, rel)?;

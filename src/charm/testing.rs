@@ -21,9 +21,9 @@ use charm_engine::juju::tools::{Databag, LogLevel, Status};
 use charm_engine::juju::{Context, Event, RelationId, RelationPhase, UnitName};
 use charm_engine::{Outcome, Summary};
 
-use super::ensemble::{Admin, ChangeError, EnsembleIo, MemberReport, Probe, QuorumReport};
+use super::ensemble_io::{Admin, ChangeError, EnsembleIo, MemberReport, Probe, QuorumReport};
 use super::{Options, ZooKeeperCharm};
-use crate::quorum::plan::{Change, Ensemble, Hold, Member, UnitId};
+use crate::quorum::plan::{Change, EnsembleState, Hold, Member, UnitId};
 use crate::secret::Secret;
 use crate::workload::render::{Flavor, Paths};
 use crate::workload::{Workload, WorkloadError};
@@ -81,6 +81,8 @@ pub struct World {
     pub no_serve_on_start: BTreeSet<UnitId>,
     /// These servers exit right after they start.
     pub exit_on_start: BTreeSet<UnitId>,
+    /// What `mntr` says of digest mismatches, by server (0 when not listed).
+    pub digest_mismatches: BTreeMap<UnitId, u64>,
     /// Every server start, in order.
     pub started: Vec<UnitId>,
     /// Installing the software fails on these units.
@@ -197,11 +199,11 @@ impl EnsembleIo for FakeEnsemble {
             peer_state: Some(format!("{state} - broadcast")),
             members: Some(members),
             version: Some("3.8.0".into()),
-            digest_mismatches: Some(0),
+            digest_mismatches: Some(w.digest_mismatches.get(&u).copied().unwrap_or(0)),
         }
     }
 
-    fn observe(&mut self, addresses: &BTreeMap<UnitId, String>) -> Ensemble {
+    fn observe(&mut self, addresses: &BTreeMap<UnitId, String>) -> EnsembleState {
         let w = self.world.borrow();
         let asked: BTreeSet<UnitId> = addresses
             .values()
@@ -209,9 +211,9 @@ impl EnsembleIo for FakeEnsemble {
             .chain(w.members.keys().copied())
             .collect();
         if !w.has_quorum() {
-            return Ensemble::default();
+            return EnsembleState::default();
         }
-        Ensemble {
+        EnsembleState {
             leader: w.leader,
             members: w.members.clone(),
             version: Some(w.version),

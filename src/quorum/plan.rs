@@ -88,7 +88,7 @@ pub struct Member {
 
 /// The ensemble as seen through four-letter words.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Ensemble {
+pub struct EnsembleState {
     /// The unit whose server is the quorum leader; `None`: no leader found (no quorum).
     pub leader: Option<UnitId>,
     /// The members of the committed configuration (from the leader), by unit.
@@ -102,7 +102,7 @@ pub struct Ensemble {
     pub broadcasting: BTreeSet<UnitId>,
 }
 
-impl Ensemble {
+impl EnsembleState {
     /// Members are syncing, for a change that concerns `unit`: a member that is stuck never
     /// blocks its own removal.
     pub fn syncing_for(&self, change: Change) -> bool {
@@ -137,7 +137,7 @@ pub struct Input<'a> {
     pub credentials: bool,
     pub local: LocalServer,
     /// `None`: not observed (nothing answered).
-    pub ensemble: Option<&'a Ensemble>,
+    pub ensemble: Option<&'a EnsembleState>,
     /// The units Juju plans for the application (goal-state, dying ones left out), this one
     /// included; `None` when not asked (then the related units stand in for it).
     pub planned: Option<&'a BTreeSet<UnitId>>,
@@ -464,7 +464,7 @@ pub fn plan(input: &Input<'_>) -> Result<Plan, InvariantViolation> {
 }
 
 /// Started, related units that are not members yet, in numeric order (the leader adds them).
-fn pending_additions(input: &Input<'_>, ens: Option<&Ensemble>) -> Vec<UnitId> {
+fn pending_additions(input: &Input<'_>, ens: Option<&EnsembleState>) -> Vec<UnitId> {
     input
         .peers
         .iter()
@@ -478,7 +478,7 @@ fn pending_additions(input: &Input<'_>, ens: Option<&Ensemble>) -> Vec<UnitId> {
 }
 
 /// Members with evidence of departure (numeric order), including this unit when it is leaving.
-fn pending_removals(input: &Input<'_>, ens: Option<&Ensemble>) -> Vec<UnitId> {
+fn pending_removals(input: &Input<'_>, ens: Option<&EnsembleState>) -> Vec<UnitId> {
     let mut evidence: BTreeSet<UnitId> = input.departed.clone();
     if input.dying {
         evidence.insert(input.me);
@@ -496,7 +496,7 @@ fn pending_removals(input: &Input<'_>, ens: Option<&Ensemble>) -> Vec<UnitId> {
 /// Raft-style checks on a computed plan.
 pub fn check_invariants(
     input: &Input<'_>,
-    ens: &Ensemble,
+    ens: &EnsembleState,
     plan: &Plan,
 ) -> Result<(), InvariantViolation> {
     let mut voters = ens.voters();

@@ -21,7 +21,7 @@
 //! - `clients`: per client relation, what the leader last published to it and the secrets it
 //!   created for it.
 //! - `observe_hosts`: the servers the last hook's first four-letter-word round asked, a guess
-//!   at this hook's first round, started early (see [`crate::charm::ensemble::EnsembleIo::prefetch`]).
+//!   at this hook's first round, started early (see [`crate::charm::ensemble_io::EnsembleIo::prefetch`]).
 //! - `client_facts`, `journal_checked_at`: the leader's copies of ZooKeeper answers for client
 //!   tenancy (see [`crate::clients::plan`]); who owns which znode is never kept here but in the
 //!   peer application bag.

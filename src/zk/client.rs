@@ -16,14 +16,14 @@ use crate::secret::Secret;
 
 /// A SASL DIGEST-MD5 login (the charm uses `super`).
 #[derive(Debug, Clone)]
-pub struct Credentials {
+pub struct Auth {
     pub user: String,
     pub password: Secret,
 }
 
-impl Credentials {
-    pub fn new(user: &str, password: Secret) -> Credentials {
-        Credentials {
+impl Auth {
+    pub fn new(user: &str, password: Secret) -> Auth {
+        Auth {
             user: user.to_string(),
             password,
         }
@@ -131,7 +131,7 @@ impl ZooKeeperClient {
     /// non-serving server is [`ZkError::ConnectionLoss`] or [`ZkError::Timeout`], never a hang.
     pub async fn connect(
         addr: &str,
-        creds: &Credentials,
+        creds: &Auth,
         opts: &ConnectOptions,
     ) -> Result<ZooKeeperClient, ZkError> {
         Self::connect_as(addr, Some(creds), opts).await
@@ -147,7 +147,7 @@ impl ZooKeeperClient {
 
     async fn connect_as(
         addr: &str,
-        creds: Option<&Credentials>,
+        creds: Option<&Auth>,
         opts: &ConnectOptions,
     ) -> Result<ZooKeeperClient, ZkError> {
         let user = creds.map(|c| c.user.clone()).unwrap_or_default();

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 
 use super::acl::AclEntry;
-use super::client::{four_lw_addr, ConnectOptions, Credentials, ZooKeeperClient};
+use super::client::{four_lw_addr, Auth, ConnectOptions, ZooKeeperClient};
 use super::error::ZkError;
 use super::fourlw::{self, FourLw, Mntr, Mode};
 use crate::quorum::member::{EnsembleConfig, ServerSpec};
@@ -189,7 +189,7 @@ fn is_member_addr(spec: &ServerSpec, addr: &str) -> bool {
 #[derive(Debug)]
 pub struct ZooKeeperManager {
     hosts: Vec<String>,
-    creds: Credentials,
+    creds: Auth,
     opts: ManagerOptions,
     leader: Option<String>,
     session: Option<ZooKeeperClient>,
@@ -204,7 +204,7 @@ impl ZooKeeperManager {
     /// opens the session; [`ZkError::QuorumLeaderNotFound`] after the bounded retry.
     pub async fn new(
         hosts: Vec<String>,
-        creds: Credentials,
+        creds: Auth,
         opts: ManagerOptions,
     ) -> Result<ZooKeeperManager, ZkError> {
         let mut m = ZooKeeperManager {

@@ -54,11 +54,11 @@
 //! ```no_run
 //! # async fn demo() -> Result<(), zookeeper_charm::zk::ZkError> {
 //! use zookeeper_charm::secret::Secret;
-//! use zookeeper_charm::zk::{AclEntry, Credentials, ManagerOptions, Perms, ZooKeeperManager};
+//! use zookeeper_charm::zk::{AclEntry, Auth, ManagerOptions, Perms, ZooKeeperManager};
 //! use zookeeper_charm::quorum::member::ServerSpec;
 //!
 //! let hosts = vec!["10.0.0.1:2181".to_string(), "10.0.0.2:2181".to_string()];
-//! let creds = Credentials::new("super", Secret::new("...".into()));
+//! let creds = Auth::new("super", Secret::new("...".into()));
 //! let mut zk = ZooKeeperManager::new(hosts, creds, ManagerOptions::default()).await?;
 //! let joiner = ServerSpec::parse("server.3=10.0.0.3:2888:3888:participant;10.0.0.3:2181").unwrap();
 //! let config = zk.add_members(&[joiner]).await?;
@@ -67,6 +67,7 @@
 //! ```
 
 pub mod acl;
+pub mod admin;
 pub mod client;
 pub mod error;
 pub mod fourlw;
@@ -75,7 +76,7 @@ pub mod observe;
 pub mod path;
 
 pub use acl::{digest_id, AclEntry, AclError, Perms};
-pub use client::{ConnectOptions, Credentials, TlsConfig, ZooKeeperClient};
+pub use client::{Auth, ConnectOptions, TlsConfig, ZooKeeperClient};
 pub use error::ZkError;
 pub use fourlw::{
     four_letter_word, is_broadcast, parse_conf, parse_mntr, parse_srvr, Conf, FourLw, Mntr, Mode,

@@ -1,6 +1,6 @@
 //! The three deferral reasons, the queue, and the holds that are not transient.
 
-use super::super::ensemble::ChangeError;
+use super::super::ensemble_io::ChangeError;
 use super::super::testing::*;
 use crate::quorum::plan::Hold;
 use charm_engine::juju::tools::StatusKind;

@@ -360,3 +360,45 @@ fn converged_hooks_make_no_more_tool_calls_than_before() {
         );
     }
 }
+
+#[test]
+fn a_server_whose_data_differs_from_the_leaders_blocks_until_it_no_longer_does() {
+    let mut m = Model::deployed(3);
+    m.world.borrow_mut().digest_mismatches.insert(2, 5);
+    m.run(2, Event::UpdateStatus);
+    let s = m.status(2);
+    assert_eq!(s.kind, StatusKind::Blocked, "{s:?}");
+    assert!(
+        s.message
+            .starts_with("zookeeper data differs from the quorum leader's (digest mismatches)"),
+        "{s:?}"
+    );
+    m.world.borrow_mut().digest_mismatches.clear();
+    m.run(2, Event::UpdateStatus);
+    assert_eq!(m.status(2).kind, StatusKind::Active);
+}
+
+#[test]
+fn a_joined_server_the_leader_has_not_added_says_so() {
+    let mut m = Model::deployed(3);
+    for _ in 0..20 {
+        m.world
+            .borrow_mut()
+            .refusals
+            .push_back(super::super::ensemble_io::ChangeError::Failed(
+                "refused".into(),
+            ));
+    }
+    let u = m.add_unit();
+    m.settle();
+    assert!(!m.voters().contains(&u), "{}", m.describe());
+    assert_eq!(
+        m.status(u).message,
+        "unit not in the zookeeper quorum yet; the leader is adding it"
+    );
+    m.world.borrow_mut().refusals.clear();
+    m.run(m.leader(), Event::UpdateStatus);
+    m.run(u, Event::UpdateStatus);
+    assert!(m.voters().contains(&u));
+    assert_eq!(m.status(u).kind, StatusKind::Active);
+}

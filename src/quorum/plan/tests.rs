@@ -18,8 +18,8 @@ fn ledger(list: &[(UnitId, Ledger)]) -> BTreeMap<UnitId, Ledger> {
     list.iter().copied().collect()
 }
 
-fn ensemble(leader: Option<UnitId>, voters: &[UnitId], live: &[UnitId]) -> Ensemble {
-    Ensemble {
+fn ensemble(leader: Option<UnitId>, voters: &[UnitId], live: &[UnitId]) -> EnsembleState {
+    EnsembleState {
         leader,
         members: voters
             .iter()
@@ -49,7 +49,7 @@ struct Case {
     departed: BTreeSet<UnitId>,
     credentials: bool,
     local: LocalServer,
-    ensemble: Option<Ensemble>,
+    ensemble: Option<EnsembleState>,
     planned: Option<BTreeSet<UnitId>>,
 }
 
@@ -535,12 +535,12 @@ impl World {
             .filter(|u| self.voters.contains(u) || top.is_none_or(|t| *u > t))
             .collect()
     }
-    fn ensemble(&self) -> Option<Ensemble> {
+    fn ensemble(&self) -> Option<EnsembleState> {
         if self.voters.is_empty() {
             return None;
         }
         let live = self.broadcasting();
-        Some(Ensemble {
+        Some(EnsembleState {
             leader: if self.has_quorum() {
                 self.voters.iter().find(|u| live.contains(u)).copied()
             } else {

@@ -5,16 +5,18 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use super::ensemble::{Admin, ChangeError, EnsembleIo, MemberReport, Probe, QuorumReport};
+use crate::charm::ensemble_io::{
+    Admin, ChangeError, EnsembleIo, MemberReport, Probe, QuorumReport,
+};
 use crate::quorum::member::{EnsembleConfig, Role, ServerSpec};
-use crate::quorum::plan::{server_id, unit_of, Change, Ensemble, Hold, Member, UnitId};
+use crate::quorum::plan::{server_id, unit_of, Change, EnsembleState, Hold, Member, UnitId};
 use crate::secret::Secret;
 use crate::workload::render::{self, Flavor, CLIENT_PORT};
 use crate::zk::acl::AclEntry;
 use crate::zk::error::Severity;
 use crate::zk::{self, ManagerOptions, ZkError, ZooKeeperManager};
 
-pub struct ZkEnsemble {
+pub struct EnsembleAdmin {
     rt: Option<tokio::runtime::Runtime>,
     flavor: Flavor,
     opts: ManagerOptions,
@@ -27,15 +29,15 @@ pub struct ZkEnsemble {
     first_round: Option<Vec<String>>,
 }
 
-impl ZkEnsemble {
-    pub fn new(flavor: Flavor) -> ZkEnsemble {
+impl EnsembleAdmin {
+    pub fn new(flavor: Flavor) -> EnsembleAdmin {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build();
         if let Err(e) = &rt {
             tracing::error!("cannot create the async runtime for ZooKeeper calls: {e}");
         }
-        ZkEnsemble {
+        EnsembleAdmin {
             rt: rt.ok(),
             flavor,
             opts: ManagerOptions::default(),
@@ -94,7 +96,7 @@ impl ZkEnsemble {
     fn observe_raw(
         &mut self,
         addresses: &BTreeMap<UnitId, String>,
-    ) -> Option<(zk::Observed, Ensemble)> {
+    ) -> Option<(zk::Observed, EnsembleState)> {
         let obs = self.observe_all(addresses)?;
         let unit_at = |h: &str| -> Option<UnitId> {
             let st = obs.per_host.get(h)?;
@@ -106,7 +108,7 @@ impl ZkEnsemble {
             })
         };
         let members = obs.config.as_ref().map(members_by_unit).unwrap_or_default();
-        let ens = Ensemble {
+        let ens = EnsembleState {
             leader: obs.leader.as_deref().and_then(unit_at),
             members,
             version: obs.config.as_ref().map(|c| c.version),
@@ -180,7 +182,7 @@ fn classify(e: &ZkError, change: Change) -> ChangeError {
     change_error(e, Some(u), "")
 }
 
-impl EnsembleIo for ZkEnsemble {
+impl EnsembleIo for EnsembleAdmin {
     fn probe(&mut self, address: &str) -> Probe {
         let h = host(address);
         let Some(round) = self.round(std::slice::from_ref(&h)) else {
@@ -225,7 +227,7 @@ impl EnsembleIo for ZkEnsemble {
         self.first_round.clone()
     }
 
-    fn observe(&mut self, addresses: &BTreeMap<UnitId, String>) -> Ensemble {
+    fn observe(&mut self, addresses: &BTreeMap<UnitId, String>) -> EnsembleState {
         self.observe_raw(addresses)
             .map(|(_, ens)| ens)
             .unwrap_or_default()
@@ -235,9 +237,9 @@ impl EnsembleIo for ZkEnsemble {
         &mut self,
         addresses: &BTreeMap<UnitId, String>,
         address: &str,
-    ) -> (Ensemble, Probe) {
+    ) -> (EnsembleState, Probe) {
         let Some((obs, ens)) = self.observe_raw(addresses) else {
-            return (Ensemble::default(), Probe::default());
+            return (EnsembleState::default(), Probe::default());
         };
         // The round answered for this server too; only without a quorum leader (no committed
         // membership to show) is its own `conf` worth another round.
@@ -488,7 +490,7 @@ impl EnsembleIo for ZkEnsemble {
     }
 }
 
-impl ZkEnsemble {
+impl EnsembleAdmin {
     /// The hook's one super session to the quorum leader, opened on first need.
     fn connect(
         &mut self,
@@ -512,7 +514,7 @@ impl ZkEnsemble {
             detail: "no super password".into(),
         };
         for pw in super_passwords {
-            let creds = zk::Credentials::new("super", pw.clone());
+            let creds = zk::Auth::new("super", pw.clone());
             match rt.block_on(ZooKeeperManager::new(
                 hosts.clone(),
                 creds,

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use crate::quorum::plan::{Change, Ensemble, Hold, Member, UnitId};
+use crate::quorum::plan::{Change, EnsembleState, Hold, Member, UnitId};
 use crate::secret::Secret;
 use crate::zk::acl::AclEntry;
 
@@ -93,14 +93,14 @@ pub trait EnsembleIo {
     fn probe(&mut self, address: &str) -> Probe;
     /// The ensemble seen from these servers (and every member their configuration names):
     /// quorum leader, committed membership, syncing, who is broadcasting.
-    fn observe(&mut self, addresses: &BTreeMap<UnitId, String>) -> Ensemble;
+    fn observe(&mut self, addresses: &BTreeMap<UnitId, String>) -> EnsembleState;
     /// [`Self::observe`] and [`Self::probe`] of this unit's server (`address`, one of
     /// `addresses`), in one round of four-letter words where the implementation can.
     fn observe_with_probe(
         &mut self,
         addresses: &BTreeMap<UnitId, String>,
         address: &str,
-    ) -> (Ensemble, Probe) {
+    ) -> (EnsembleState, Probe) {
         let ens = self.observe(addresses);
         (ens, self.probe(address))
     }
