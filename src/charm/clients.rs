@@ -16,7 +16,8 @@ use crate::juju::tools::HookTools as _;
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::ensemble_io::{Admin, ChangeError};
-use super::reconcile::{desired_fingerprint, Facts};
+use super::hook::Snapshot;
+use super::reconcile::desired_fingerprint;
 use super::{CharmError, ZooKeeperCharm};
 use crate::clients::ownership::{self, Ownership, Stored};
 use crate::clients::plan::{self, Client, Op, PathFacts, Started};
@@ -26,7 +27,7 @@ use crate::clients::{client_acls, locked, super_only, sweep, ClientUser, CHARM_R
 use crate::engine::status::UnitCondition;
 use crate::juju::tools::{Databag, Missing, SecretAddOptions, SecretOwner};
 use crate::juju::{RelationId, ToolError};
-use crate::quorum::plan::{EnsembleState, Hold};
+use crate::quorum::plan::EnsembleState;
 use crate::restart::fingerprint;
 use crate::secret::Secret;
 use crate::state::credentials::{self, client_key, Credentials, PASSWORD_LEN};
@@ -74,7 +75,7 @@ const MANAGED: &[&str] = &[
 ];
 
 /// The granted requests of this hook, for the publish half.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub(super) struct Granted {
     pub requests: Vec<Request>,
 }
@@ -130,14 +131,14 @@ impl ZooKeeperCharm<'_> {
     /// is then deferred).
     pub(super) fn clients_prepare(
         &mut self,
-        f: &mut Facts,
+        f: &mut Snapshot,
         ens: Option<&EnsembleState>,
-    ) -> Result<(Granted, Option<Hold>), CharmError> {
+    ) -> Result<Granted, CharmError> {
         let Some(config) = f.config.clone() else {
-            return Ok((Granted::default(), None));
+            return Ok(Granted::default());
         };
         if !f.creds_exist {
-            return Ok((Granted::default(), None));
+            return Ok(Granted::default());
         }
         let clients = self.client_requests()?;
         let now = ownership::rfc3339(self.opts.now);
@@ -157,17 +158,17 @@ impl ZooKeeperCharm<'_> {
                 match self.repair_sweep(&clients, &now, &mut work)? {
                     Ok(r) => Some(r),
                     Err(e) => {
-                        let hold = self.znode_trouble(e);
-                        return Ok((Granted::default(), hold));
+                        self.meet(e.into());
+                        return Ok(Granted::default());
                     }
                 }
             }
         };
         let Some(rec) = record.as_mut() else {
-            return Ok((Granted::default(), None));
+            return Ok(Granted::default());
         };
         let mut refusals = Vec::new();
-        let hold = match self.apply_tenancy(
+        if let Err(e) = self.apply_tenancy(
             &clients,
             rec,
             config.client_znode_policy,
@@ -175,9 +176,8 @@ impl ZooKeeperCharm<'_> {
             &mut work,
             &mut refusals,
         )? {
-            Ok(()) => None,
-            Err(e) => self.znode_trouble(e),
-        };
+            self.meet(e.into());
+        }
         for r in &refusals {
             tracing::warn!(
                 "client relation {} ({}) refused: {}",
@@ -194,7 +194,7 @@ impl ZooKeeperCharm<'_> {
         let served = plan::served(rec, &clients);
         let rec = rec.clone();
         self.finish_tenancy(f, &rec, &stored, &clients, &mut work)?;
-        Ok((Granted { requests: served }, hold))
+        Ok(Granted { requests: served })
     }
 
     /// Decide, apply the operations in order (each moving the record on only once ZooKeeper
@@ -255,7 +255,7 @@ impl ZooKeeperCharm<'_> {
                     }
                     zk!(self.write_journal(e, work));
                 }
-                let result = self.execute(&step.op, work)?;
+                let result = self.execute_znode_op(&step.op, work)?;
                 self.local
                     .client_facts
                     .retain(|path, _| !crate::zk::path::overlaps(path, step.op.path()));
@@ -341,7 +341,7 @@ impl ZooKeeperCharm<'_> {
     }
 
     /// Runs one planned operation on the quorum leader.
-    fn execute(&mut self, op: &Op, work: &mut Work) -> Result<Zk<()>, CharmError> {
+    fn execute_znode_op(&mut self, op: &Op, work: &mut Work) -> Result<Zk<()>, CharmError> {
         let admin = self.admin(work)?;
         let client_acl = |rel: RelationId, roles: &Roles, creds: Option<&Credentials>| {
             let pw = creds.and_then(|c| c.client_password(rel)).cloned();
@@ -663,7 +663,7 @@ impl ZooKeeperCharm<'_> {
                 roles,
                 existing: true,
             };
-            zk!(self.execute(&grant, work));
+            zk!(self.execute_znode_op(&grant, work));
         }
         for note in &s.notes {
             tracing::warn!("client tenancy repair: {note}");
@@ -691,7 +691,7 @@ impl ZooKeeperCharm<'_> {
     /// answers of relations gone.
     fn finish_tenancy(
         &mut self,
-        f: &mut Facts,
+        f: &mut Snapshot,
         record: &Ownership,
         stored: &Stored,
         clients: &[Client],
@@ -780,23 +780,10 @@ impl ZooKeeperCharm<'_> {
         Ok(())
     }
 
-    /// A znode error as this hook's outcome: a transient one defers, any other blocks with its
-    /// message until a later hook succeeds.
-    fn znode_trouble(&mut self, e: ChangeError) -> Option<Hold> {
-        match e {
-            ChangeError::Transient(h) => Some(h),
-            ChangeError::Failed(m) => {
-                tracing::error!("{m}");
-                self.conditions.push(UnitCondition::Held(m));
-                None
-            }
-        }
-    }
-
     /// Second half (leader): answer every provisioned client whose user every server knows.
     pub(super) fn clients_publish(
         &mut self,
-        f: &Facts,
+        f: &Snapshot,
         granted: &Granted,
         version: Option<&str>,
     ) -> Result<(), CharmError> {

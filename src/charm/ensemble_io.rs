@@ -88,6 +88,40 @@ impl ChangeError {
     }
 }
 
+/// What a condition met on the way means for the hook: the one error policy. ZooKeeper errors
+/// reach the charm as [`ChangeError`]s (their severity decided once, by
+/// [`crate::zk::ZkError::severity`]), the planner's reasons not to act as [`Hold`]s; both become
+/// a verdict here and nowhere else, and the charm records it in one place
+/// (`ZooKeeperCharm::meet`). Errors of the hook tools, files and processes are not verdicts: they
+/// fail the hook, and Juju retries it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Goes away by itself: the hook is deferred with this reason (the reconcile runs again at
+    /// the next hook).
+    Defer(String),
+    /// Needs the operator: the unit is blocked with this message until a later hook succeeds.
+    Blocked(String),
+}
+
+impl From<ChangeError> for Verdict {
+    fn from(e: ChangeError) -> Verdict {
+        match e {
+            ChangeError::Transient(h) => Verdict::from(&h),
+            ChangeError::Failed(m) => Verdict::Blocked(m),
+        }
+    }
+}
+
+impl From<&Hold> for Verdict {
+    fn from(h: &Hold) -> Verdict {
+        if h.is_transient() {
+            Verdict::Defer(h.to_string())
+        } else {
+            Verdict::Blocked(h.to_string())
+        }
+    }
+}
+
 pub trait EnsembleIo {
     /// `mntr` + `conf` on one server (`address` without port).
     fn probe(&mut self, address: &str) -> Probe;

@@ -1,17 +1,18 @@
 //! The ZooKeeper charm: which events it acts on, and the one idempotent reconcile most of them
 //! run.
 //!
-//! A reconcile ([`reconcile`]) reads Juju state once per hook (cached across replayed events),
-//! asks the pure planners what should happen, applies it through the workload (this unit's
-//! server), the ensemble (four-letter words, reconfig) and the hook tools, and returns an
-//! [`Outcome`]: `Defer` only when the ensemble answered "members syncing", "member not ready" or
-//! "no quorum leader" while there was work to do. Rolling restarts ([`rolling`]) go through the
-//! leader-driven lock on the `restart` relation. The unit status is set once, at the end of the
-//! hook, from the conditions the reconcile found.
+//! The reconcile ([`hook`], the whole hook in one file) gathers every Juju read once, observes
+//! the servers, and alternates a pure decision with one executed step until nothing is left;
+//! [`reconcile`] holds what the executor does to this unit's server, [`clients`] and
+//! [`rolling`] the client tenancy and the rolling-restart lock. It returns an [`Outcome`]:
+//! `Defer` only when the ensemble answered "members syncing", "member not ready" or "no quorum
+//! leader" ([`ensemble_io::Verdict`], the one error policy). The unit status is set once, at the
+//! end of the hook, from the conditions the reconcile found.
 
 mod actions;
 mod clients;
 pub mod ensemble_io;
+mod hook;
 mod reconcile;
 mod rolling;
 #[cfg(test)]
@@ -33,7 +34,7 @@ use crate::state::credentials::{self, Credentials, CredentialsError};
 use crate::state::local::LocalState;
 use crate::state::peer::{PeerState, PEER_ENDPOINT};
 use crate::workload::{Workload, WorkloadError};
-use ensemble_io::EnsembleIo;
+use ensemble_io::{EnsembleIo, Verdict};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CharmError {
@@ -123,13 +124,8 @@ pub struct ZooKeeperCharm<'a> {
     app_status: Option<Status>,
     /// The restart bags the leader read this hook (the rolling restart and client answers).
     restart_states: Option<BTreeMap<UnitId, crate::restart::UnitRestart>>,
-    /// Why this unit did not restart although it holds the lock (another voter not serving
-    /// just before): the hook is deferred.
-    restart_hold: Option<String>,
-    /// The leader wrote the membership ledger in this pass of the reconcile.
-    ledger_moved: bool,
-    /// The reconcile runs a second pass (at most one).
-    second_pass: bool,
+    /// The first deferral met in this reconcile ([`Self::meet`]): the hook's outcome.
+    deferred: Option<String>,
 }
 
 impl<'a> ZooKeeperCharm<'a> {
@@ -153,9 +149,7 @@ impl<'a> ZooKeeperCharm<'a> {
             conditions: Vec::new(),
             app_status: None,
             restart_states: None,
-            restart_hold: None,
-            ledger_moved: false,
-            second_pass: false,
+            deferred: None,
         }
     }
 
@@ -210,6 +204,32 @@ impl<'a> ZooKeeperCharm<'a> {
     /// Shows a status at once (long steps: starting a server, restarting in a roll).
     fn show_progress(&mut self, status: Status) -> Result<(), CharmError> {
         Ok(self.tools.status_set(false, &status)?)
+    }
+
+    /// Records what a condition met on the way means ([`Verdict`]): a deferral (the first one
+    /// is the hook's outcome) or a block, each shown in the unit status.
+    fn meet(&mut self, verdict: Verdict) {
+        match verdict {
+            Verdict::Defer(why) => {
+                if !self
+                    .conditions
+                    .iter()
+                    .any(|c| matches!(c, UnitCondition::Deferred(w) if *w == why))
+                {
+                    self.conditions.push(UnitCondition::Deferred(why.clone()));
+                }
+                self.deferred.get_or_insert(why);
+            }
+            Verdict::Blocked(message) => {
+                tracing::warn!("{message}");
+                self.conditions.push(UnitCondition::Held(message));
+            }
+        }
+    }
+
+    /// The reconcile's outcome: deferred if it met a deferral.
+    fn outcome(&mut self) -> Outcome {
+        self.deferred.take().map_or(Outcome::Done, Outcome::defer)
     }
 
     /// This unit leads, and did not in its last hook that finished: a new leader reads

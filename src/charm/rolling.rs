@@ -6,7 +6,8 @@
 use crate::juju::tools::HookTools as _;
 use std::collections::BTreeMap;
 
-use super::reconcile::{desired_fingerprint, Facts};
+use super::hook::Snapshot;
+use super::reconcile::desired_fingerprint;
 use super::{CharmError, ZooKeeperCharm};
 use crate::engine::status::UnitCondition;
 use crate::juju::tools::{BagRead, Databag, Status};
@@ -54,7 +55,7 @@ impl ZooKeeperCharm<'_> {
     /// these very inputs by an earlier hook and did not serve in time then (a slow sync): that
     /// server is left to finish (if it serves now, the turn is done; if it still runs, the roll
     /// keeps waiting), and restarted again only if it died. Returns whether the turn is done.
-    fn take_turn(&mut self, f: &Facts, rel: RelationId) -> Result<bool, CharmError> {
+    fn take_turn(&mut self, f: &Snapshot, rel: RelationId) -> Result<bool, CharmError> {
         if let Some((stalled, clients)) = self.local.restart_stalled.clone() {
             if f.desired.as_ref() == Some(&stalled) && self.workload.alive() {
                 let serving = f
@@ -78,7 +79,7 @@ impl ZooKeeperCharm<'_> {
 
     /// Restarts this unit's server now (it holds the lock) and waits until it serves again.
     /// Returns whether it does (if not, the roll stops with this unit).
-    fn restart_now(&mut self, f: &Facts, rel: RelationId) -> Result<bool, CharmError> {
+    fn restart_now(&mut self, f: &Snapshot, rel: RelationId) -> Result<bool, CharmError> {
         tracing::info!(
             "rolling restart: restarting server.{}",
             crate::quorum::plan::server_id(f.me)
@@ -91,7 +92,7 @@ impl ZooKeeperCharm<'_> {
                 crate::quorum::plan::server_id(f.me)
             );
             self.conditions.push(UnitCondition::RestartPending);
-            self.restart_hold = Some(why);
+            self.meet(super::ensemble_io::Verdict::Defer(why));
             return Ok(false);
         }
         self.show_progress(Status::maintenance(
@@ -125,7 +126,7 @@ impl ZooKeeperCharm<'_> {
 
     /// Why restarting this unit's server now would leave the quorum short: no quorum leader,
     /// a member syncing, or another voter not serving.
-    fn others_not_serving(&mut self, f: &Facts) -> Option<String> {
+    fn others_not_serving(&mut self, f: &Snapshot) -> Option<String> {
         let book = self.address_book(&f.peer);
         let ens = self.ensemble.observe(&book);
         if ens.leader.is_none() {
@@ -146,7 +147,7 @@ impl ZooKeeperCharm<'_> {
     /// Step 6 of the reconcile.
     pub(super) fn rolling(
         &mut self,
-        f: &mut Facts,
+        f: &mut Snapshot,
         ens: Option<&EnsembleState>,
     ) -> Result<(), CharmError> {
         let Some(desired) = f.desired.clone() else {
@@ -194,7 +195,7 @@ impl ZooKeeperCharm<'_> {
     /// What the restart bags say, this unit's own state included (started units only).
     fn read_restart_states(
         &mut self,
-        f: &Facts,
+        f: &Snapshot,
         rel: RelationId,
     ) -> Result<BTreeMap<UnitId, UnitRestart>, CharmError> {
         let mut states = BTreeMap::new();
@@ -253,7 +254,7 @@ impl ZooKeeperCharm<'_> {
     /// `Some(just_completed)` once every unit is current.
     fn lead_restarts(
         &mut self,
-        f: &Facts,
+        f: &Snapshot,
         rel: RelationId,
         desired: &str,
         ens: Option<&EnsembleState>,
@@ -339,7 +340,7 @@ impl ZooKeeperCharm<'_> {
     /// After a completed roll (leader): drop the previous super password (no file changes),
     /// or move a staged sync rotation to its next phase (a new roll). Returns whether a new
     /// roll is needed.
-    fn after_roll(&mut self, f: &mut Facts) -> Result<bool, CharmError> {
+    fn after_roll(&mut self, f: &mut Snapshot) -> Result<bool, CharmError> {
         let Some(mut creds) = self.creds()? else {
             return Ok(false);
         };
