@@ -685,6 +685,8 @@ fn main() {
     let full = mode != "quick";
     let result = if mode == "tenancy" {
         run_tenancy()
+    } else if mode == "hooks" {
+        run_hooks()
     } else if mode == "convergence" {
         run_convergence()
     } else {
@@ -802,18 +804,21 @@ fn run_tenancy() -> Res<Value> {
     }))
 }
 
-fn run(full: bool) -> Res<Value> {
-    let bin = env_path("JUJUSIM_BIN")?;
-    let charm = env_path("ZK_CHARM_PACKED")?;
-    let python = env_path("ZK_TEST_PYTHON")?;
+/// Per-hook cost of the charm and of the ops floor, their ratios, and the per-hook targets.
+fn hook_rows(
+    bin: &Path,
+    charm: &Path,
+    python: &Path,
+    full: bool,
+    targets: &mut Vec<Value>,
+) -> Res<(Value, Value, BTreeMap<String, Value>)> {
     let (ticks, pokes) = if full { (8, 10) } else { (2, 3) };
     eprintln!("==> per-hook cost: the Rust charm");
-    let rust = per_hook(&bin, &charm, "zookeeper", ticks, pokes)?;
+    let rust = per_hook(bin, charm, "zookeeper", ticks, pokes)?;
     eprintln!("==> per-hook cost: the ops floor charm");
-    let floor_dir = floor_charm(&python)?;
-    let ops = per_hook(&bin, &floor_dir, "floor", ticks, pokes)?;
+    let floor_dir = floor_charm(python)?;
+    let ops = per_hook(bin, &floor_dir, "floor", ticks, pokes)?;
     let _ = std::fs::remove_dir_all(&floor_dir);
-    let mut targets = Vec::new();
     let mut ratios = BTreeMap::new();
     for hook in ["update-status", "cluster-relation-changed"] {
         let r = ratio(
@@ -829,6 +834,31 @@ fn run(full: bool) -> Res<Value> {
         let rss = rust[hook]["peak_rss_kib"]["max"].as_f64().unwrap_or(0.0);
         targets.push(json!({"target": format!("{hook}: peak RSS under 10 MiB"), "met": rss > 0.0 && rss < 10240.0, "value": rss}));
     }
+    Ok((rust, ops, ratios))
+}
+
+/// `bench hooks`: the per-hook cost alone (a minute or two; for comparing two charm builds on
+/// one machine, one right after the other).
+fn run_hooks() -> Res<Value> {
+    let bin = env_path("JUJUSIM_BIN")?;
+    let charm = env_path("ZK_CHARM_PACKED")?;
+    let python = env_path("ZK_TEST_PYTHON")?;
+    let mut targets = Vec::new();
+    let (rust, ops, ratios) = hook_rows(&bin, &charm, &python, true, &mut targets)?;
+    Ok(json!({
+        "mode": "hooks",
+        "machine": machine(),
+        "per_hook": {"rust": rust, "ops": ops, "ops_over_rust": ratios},
+        "targets": targets,
+    }))
+}
+
+fn run(full: bool) -> Res<Value> {
+    let bin = env_path("JUJUSIM_BIN")?;
+    let charm = env_path("ZK_CHARM_PACKED")?;
+    let python = env_path("ZK_TEST_PYTHON")?;
+    let mut targets = Vec::new();
+    let (rust, ops, ratios) = hook_rows(&bin, &charm, &python, full, &mut targets)?;
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

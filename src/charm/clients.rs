@@ -28,7 +28,8 @@ use crate::engine::status::UnitCondition;
 use crate::juju::tools::{Databag, Missing, SecretAddOptions, SecretOwner};
 use crate::juju::{RelationId, ToolError};
 use crate::quorum::plan::EnsembleState;
-use crate::restart::fingerprint;
+use crate::quorum::plan::UnitId;
+use crate::restart::{fingerprint, UnitRestart};
 use crate::secret::Secret;
 use crate::state::credentials::{self, client_key, Credentials, PASSWORD_LEN};
 use crate::state::local::CachedFacts;
@@ -785,9 +786,9 @@ impl ZooKeeperCharm<'_> {
         &mut self,
         f: &Snapshot,
         granted: &Granted,
+        states: &BTreeMap<UnitId, UnitRestart>,
         version: Option<&str>,
     ) -> Result<(), CharmError> {
-        let states = self.restart_states.clone().unwrap_or_default();
         let servers: Vec<u32> = f
             .peer
             .units

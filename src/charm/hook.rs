@@ -204,6 +204,8 @@ pub(super) struct Progress {
     pub published: bool,
     /// The leader's granted client requests (from tenancy, for the answers).
     pub granted: Option<Granted>,
+    /// What the `restart` bags said in the roll (the leader's, for the answers).
+    pub restart_states: Option<BTreeMap<UnitId, crate::restart::UnitRestart>>,
 }
 
 /// One thing to do.
@@ -608,7 +610,7 @@ impl ZooKeeperCharm<'_> {
                 p.roll = true;
                 let starts = self.local.starts;
                 let ens = self.ensemble_for_operations(s, o);
-                self.rolling(s, ens.as_ref())?;
+                p.restart_states = self.rolling(s, ens.as_ref())?;
                 // A restart in the roll, or a server that did not serve at first: look again.
                 if self.local.starts != starts || o.probe.peer_state.is_none() {
                     return Ok(Touched::Probe);
@@ -618,8 +620,9 @@ impl ZooKeeperCharm<'_> {
             Step::AnswerClients => {
                 p.published = true;
                 if let Some(granted) = p.granted.take() {
+                    let states = p.restart_states.take().unwrap_or_default();
                     let version = o.probe.version.clone();
-                    self.clients_publish(s, &granted, version.as_deref())?;
+                    self.clients_publish(s, &granted, &states, version.as_deref())?;
                 }
                 Ok(Touched::Nothing)
             }

@@ -122,8 +122,6 @@ pub struct ZooKeeperCharm<'a> {
     conditions: Vec<UnitCondition>,
     /// The leader's application status, when it computed one.
     app_status: Option<Status>,
-    /// The restart bags the leader read this hook (the rolling restart and client answers).
-    restart_states: Option<BTreeMap<UnitId, crate::restart::UnitRestart>>,
     /// The first deferral met in this reconcile ([`Self::meet`]): the hook's outcome.
     deferred: Option<String>,
 }
@@ -148,7 +146,6 @@ impl<'a> ZooKeeperCharm<'a> {
             view: None,
             conditions: Vec::new(),
             app_status: None,
-            restart_states: None,
             deferred: None,
         }
     }

@@ -144,20 +144,21 @@ impl ZooKeeperCharm<'_> {
         (!down.is_empty()).then(|| format!("{} not serving", down.join(", ")))
     }
 
-    /// Step 6 of the reconcile.
+    /// The rolling-restart step of the reconcile. The leader gets back what every unit's
+    /// `restart` bag says (which servers know which client users, for the answers to clients).
     pub(super) fn rolling(
         &mut self,
         f: &mut Snapshot,
         ens: Option<&EnsembleState>,
-    ) -> Result<(), CharmError> {
+    ) -> Result<Option<BTreeMap<UnitId, UnitRestart>>, CharmError> {
         let Some(desired) = f.desired.clone() else {
-            return Ok(());
+            return Ok(None);
         };
         if f.dying || !self.workload.initialized() || !self.workload.alive() {
-            return Ok(());
+            return Ok(None);
         }
         let Some(rel) = self.restart_relation()? else {
-            return Ok(());
+            return Ok(None);
         };
         self.publish_restart(rel)?;
         let behind = self.local.loaded.as_deref() != Some(desired.as_str());
@@ -171,7 +172,8 @@ impl ZooKeeperCharm<'_> {
                     self.lead_restarts(f, rel, &desired, ens)?;
                 }
             }
-            return Ok(());
+            // The bags were just read: the hook tools' cache answers without a tool call.
+            return Ok(Some(self.read_restart_states(f, rel)?));
         }
         if behind {
             let app = self.tools.relation_get(rel, &self.ctx.app, true)?;
@@ -189,7 +191,7 @@ impl ZooKeeperCharm<'_> {
                 self.conditions.push(UnitCondition::RestartPending);
             }
         }
-        Ok(())
+        Ok(None)
     }
 
     /// What the restart bags say, this unit's own state included (started units only).
@@ -261,7 +263,6 @@ impl ZooKeeperCharm<'_> {
     ) -> Result<Option<bool>, CharmError> {
         let mut grant = self.granted_lock(rel)?;
         let mut states = self.read_restart_states(f, rel)?;
-        self.restart_states = Some(states.clone());
         let mut ens = ens.cloned().unwrap_or_default();
         for _ in 0..=states.len() {
             let granted = grant
