@@ -1080,6 +1080,19 @@ impl Model {
         }
     }
 
+    /// A client relation that exists on every unit with its application bag, no hook run (a
+    /// relation made before the charm was upgraded).
+    pub fn add_client_quietly(&mut self, id: u32, app: &str, bag: &[(&str, &str)]) {
+        assert!(id >= 10);
+        let remote = format!("{app}/0");
+        for x in self.units.values_mut() {
+            let rel = FakeRelation::new(super::clients::ENDPOINT, app)
+                .with_unit(&remote, &[("ingress-address", "10.1.0.1")])
+                .with_bag(app, bag);
+            x.juju.relations.insert(id, rel);
+        }
+    }
+
     /// The client rewrites its application bag; every unit runs -changed.
     pub fn client_writes(&mut self, id: u32, bag: &[(&str, &str)]) {
         let mut app = String::new();

@@ -321,3 +321,40 @@ fn client_operations_wait_for_a_quorum() {
         m.describe()
     );
 }
+
+#[test]
+fn overlapping_grants_found_when_upgrading_are_served_to_neither() {
+    // A deployment from before the ownership record: two clients hold overlapping chroots.
+    let mut m = Model::deployed(1);
+    m.add_client_quietly(10, "a", &[("database", "/nest")]);
+    m.add_client_quietly(11, "b", &[("database", "/nest/inner")]);
+    {
+        let mut w = m.world.borrow_mut();
+        let acl = |u: &str| {
+            vec![crate::zk::acl::AclEntry::sasl(
+                u,
+                crate::zk::acl::Perms::ALL,
+            )]
+        };
+        w.znodes
+            .insert("/nest".into(), (Vec::new(), acl("relation-10")));
+        w.znodes
+            .insert("/nest/inner".into(), (Vec::new(), acl("relation-11")));
+    }
+    m.unit_mut(0)
+        .juju
+        .relations
+        .get_mut(&PEER)
+        .and_then(|r| r.bags.get_mut(APP))
+        .map(|b| b.remove(crate::clients::ownership::KEY));
+    m.run(0, Event::UpgradeCharm);
+    m.settle();
+    let s = m.status(0);
+    assert_eq!(s.kind, StatusKind::Blocked, "{s:?}");
+    assert!(s.message.contains("(found when upgrading)"), "{s:?}");
+    assert!(!m.client_reply(10).contains_key("password"));
+    assert!(!m.client_reply(11).contains_key("password"));
+    // Left as they were: nothing guessed.
+    assert_eq!(acl_ids(&m, "/nest"), ["sasl:relation-10"]);
+    assert_eq!(acl_ids(&m, "/nest/inner"), ["sasl:relation-11"]);
+}

@@ -402,3 +402,20 @@ fn a_joined_server_the_leader_has_not_added_says_so() {
     assert!(m.voters().contains(&u));
     assert_eq!(m.status(u).kind, StatusKind::Active);
 }
+
+#[test]
+fn starting_servers_show_what_they_do() {
+    let m = Model::deployed(2);
+    assert!(
+        m.shown(0)
+            .contains(&"starting zookeeper server (bootstrapping the ensemble)".to_string()),
+        "{:?}",
+        m.shown(0)
+    );
+    assert!(
+        m.shown(1)
+            .contains(&"starting zookeeper server (joining the ensemble)".to_string()),
+        "{:?}",
+        m.shown(1)
+    );
+}
