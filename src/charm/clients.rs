@@ -807,16 +807,13 @@ impl ZooKeeperCharm<'_> {
         );
         let mut waiting = 0;
         for req in &granted.requests {
-            let everywhere = !servers.is_empty()
-                && servers.iter().all(|u| {
-                    if *u == f.me {
-                        self.local.loaded_clients.contains(&req.relation.0)
-                    } else {
-                        states
-                            .get(u)
-                            .is_some_and(|s| s.clients.contains(&req.relation.0))
-                    }
-                });
+            let everywhere = response::known_everywhere(
+                req.relation.0,
+                f.me,
+                &servers,
+                &self.local.loaded_clients,
+                states,
+            );
             if !everywhere {
                 waiting += 1;
                 continue;

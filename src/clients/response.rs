@@ -7,11 +7,13 @@
 //! group (`user`: username, password, uris; `tls`: tls, tls-ca), whose URI the databag carries as
 //! `secret-user` / `secret-tls`; everything else goes in the databag itself.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::request::Request;
 use crate::juju::tools::Databag;
 use crate::juju::RelationId;
+use crate::quorum::plan::UnitId;
+use crate::restart::UnitRestart;
 use crate::secret::Secret;
 
 /// data_interfaces' secret groups and their fields.
@@ -44,6 +46,27 @@ pub struct Answer<'a> {
 pub struct Published {
     pub databag: Databag,
     pub secrets: BTreeMap<&'static str, Databag>,
+}
+
+/// Whether a client may be answered: every started server's JAAS file holds its user
+/// (`relation`), this unit's as its running server loaded it (`mine`), the others' as their
+/// `restart` bags say. Before that, a client given its credentials could fail to authenticate to
+/// a server that does not know it yet. No started server at all: not yet.
+pub fn known_everywhere(
+    relation: u32,
+    me: UnitId,
+    servers: &[UnitId],
+    mine: &BTreeSet<u32>,
+    others: &BTreeMap<UnitId, UnitRestart>,
+) -> bool {
+    !servers.is_empty()
+        && servers.iter().all(|u| {
+            if *u == me {
+                mine.contains(&relation)
+            } else {
+                others.get(u).is_some_and(|s| s.clients.contains(&relation))
+            }
+        })
 }
 
 pub fn endpoints(mut hosts: Vec<String>) -> Vec<String> {
@@ -107,6 +130,32 @@ mod tests {
             chroot: Chroot::parse("kafka").unwrap(),
             roles: Roles::all(),
             requested_secrets: secrets.map(|s| s.iter().map(|x| x.to_string()).collect()),
+        }
+    }
+
+    #[test]
+    fn a_client_is_answered_only_once_every_started_server_knows_its_user() {
+        let restart = |clients: &[u32]| UnitRestart {
+            loaded: Some("x".into()),
+            clients: clients.iter().copied().collect(),
+        };
+        let others: BTreeMap<UnitId, UnitRestart> =
+            [(1, restart(&[7, 8])), (2, restart(&[8]))].into();
+        let mine: BTreeSet<u32> = [7, 8].into();
+        let table: [(u32, &[UnitId], &BTreeSet<u32>, bool); 6] = [
+            (8, &[0, 1, 2], &mine, true),
+            (7, &[0, 1, 2], &mine, false), // unit 2 has not loaded it yet
+            (7, &[0, 1], &mine, true),     // unit 2 is not started: not asked
+            (9, &[0], &mine, false),       // this unit's server does not know it
+            (8, &[0, 3], &mine, false),    // unit 3 published no restart bag yet
+            (8, &[], &mine, false),        // no server at all
+        ];
+        for (rel, servers, mine, want) in table {
+            assert_eq!(
+                known_everywhere(rel, 0, servers, mine, &others),
+                want,
+                "relation {rel} on {servers:?}"
+            );
         }
     }
 
