@@ -435,6 +435,9 @@ fn deploy(g: &Global, args: &[String]) -> Result<i32> {
         };
         ops::deploy(&mut s.core().world, &paths, &staged, d)?;
     }
+    // The charm is in the model now: the scratch copy goes before the hooks run, so a deploy
+    // killed while its hooks run leaves nothing behind in the temporary directory.
+    drop(scratch);
     println!(
         "Deployed {app:?} from {} ({n} unit{})",
         src.display(),
