@@ -93,6 +93,13 @@ fn parse_secs(s: &str, what: &str) -> Result<Duration> {
 }
 
 /// Splits global options from the command and its arguments.
+/// The global options for the model in `dir`, from the environment otherwise (for the `juju`
+/// front end, which names models instead of directories).
+pub fn global_for(dir: &std::path::Path) -> Result<Global> {
+    let (g, _, _) = parse_global(vec!["--model".into(), dir.to_string_lossy().into_owned()])?;
+    Ok(g)
+}
+
 fn parse_global(argv: Vec<String>) -> Result<(Global, bool, Vec<String>)> {
     let mut model = std::env::var_os("JUJUSIM_MODEL").map(PathBuf::from);
     let mut seed = match std::env::var("JUJUSIM_SEED") {
@@ -323,6 +330,10 @@ pub fn main(argv: Vec<String>) -> i32 {
 }
 
 fn run(argv: Vec<String>) -> Result<i32> {
+    // `jujusim juju ...` is the `juju` front end: its options are Juju's, not jujusim's.
+    if argv.first().map(String::as_str) == Some("juju") {
+        return Ok(crate::juju_cli::main(argv[1..].to_vec()));
+    }
     let (g, _shuffle, rest) = parse_global(argv)?;
     let Some((cmd, args)) = rest.split_first() else {
         print!("{HELP}");

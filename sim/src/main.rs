@@ -9,6 +9,7 @@ mod charm;
 mod cli;
 mod driver;
 mod error;
+mod juju_cli;
 mod lifecycle;
 mod model;
 mod ops;
@@ -31,6 +32,13 @@ fn main() {
         .unwrap_or_default();
     if tools::is_tool(&name) {
         std::process::exit(tools::client::main(&name));
+    }
+    if name == "juju" {
+        let args = std::env::args_os()
+            .skip(1)
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        std::process::exit(juju_cli::main(args));
     }
     let args: Vec<String> = std::env::args_os()
         .skip(1)

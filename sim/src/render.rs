@@ -140,6 +140,100 @@ pub fn status_json(w: &World) -> Value {
     })
 }
 
+/// `juju status --format json` in Juju 3.6's schema (the keys jubilant's `Status` reads;
+/// `sim/docs/jubilant-contract.md` §3.1): `model`, `machines`, `applications` with their units
+/// and relations. jujusim has no controller, cloud or charm store: it says `jujusim`, `localhost`
+/// and `local` there, and revision 0.
+pub fn juju_status_json(w: &World) -> Value {
+    let mut machines = Map::new();
+    let mut apps = Map::new();
+    for a in w.apps.values() {
+        let mut units = Map::new();
+        for u in a.units.values() {
+            let (wl, ag) = display_status(u);
+            let address = w.address(u.host);
+            let ports: Vec<String> = u.ports.iter().map(|p| p.range.clone()).collect();
+            let mut unit = json!({
+                "workload-status": st_json(&wl),
+                "juju-status": st_json(&ag),
+                "machine": u.machine.to_string(),
+                "public-address": address,
+                "address": address,
+            });
+            if w.is_leader(&u.name) {
+                unit["leader"] = json!(true);
+            }
+            if !ports.is_empty() {
+                unit["open-ports"] = json!(ports);
+            }
+            units.insert(u.name.clone(), unit);
+            machines
+                .entry(u.machine.to_string())
+                .or_insert_with(|| {
+                    json!({
+                        "juju-status": {"current": "started", "since": ag.since},
+                        "hostname": format!("juju-machine-{}", u.machine),
+                        "dns-name": address,
+                        "ip-addresses": [address],
+                        "instance-id": format!("jujusim-{}", u.machine),
+                        "machine-status": {"current": "running", "message": "running", "since": ag.since},
+                        "base": {"name": "ubuntu", "channel": "22.04"},
+                    })
+                });
+        }
+        let mut rels: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+        for r in w.relations.values().filter(|r| r.involves(&a.name)) {
+            if let (Some(e), Some(remote)) = (r.end(&a.name), r.remote_app(&a.name)) {
+                rels.entry(e.endpoint.clone()).or_default().push(json!({
+                    "related-application": remote,
+                    "interface": r.interface,
+                    "scope": "global",
+                }));
+            }
+        }
+        let charm = if a.stub {
+            format!("local:{}-0", a.name)
+        } else {
+            format!("local:{}-0", a.meta.name)
+        };
+        let mut app = json!({
+            "charm": charm,
+            "charm-origin": "local",
+            "charm-name": if a.stub { a.name.clone() } else { a.meta.name.clone() },
+            "charm-rev": 0,
+            "exposed": false,
+            "base": {"name": "ubuntu", "channel": "22.04"},
+            "application-status": st_json(&app_status(a)),
+            "units": units,
+        });
+        if !a.workload_version.is_empty() {
+            app["version"] = json!(a.workload_version);
+        }
+        if !rels.is_empty() {
+            app["relations"] = json!(rels);
+        }
+        if a.life != Life::Alive {
+            app["life"] = json!("dying");
+        }
+        apps.insert(a.name.clone(), app);
+    }
+    json!({
+        "model": {
+            "name": w.name,
+            "type": "iaas",
+            "controller": "jujusim",
+            "cloud": "localhost",
+            "region": "localhost",
+            "version": w.juju_version,
+            "model-status": {"current": "available", "since": ""},
+            "sla": "unsupported",
+        },
+        "machines": machines,
+        "applications": apps,
+        "controller": {"timestamp": ""},
+    })
+}
+
 pub fn table(rows: &[Vec<String>]) -> String {
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..cols)

@@ -1,0 +1,333 @@
+//! The `juju` command line (issue 16, first part): the binary run as `juju` (argv[0], or
+//! `jujusim juju ...`) answers Juju 3.6's syntax for what jubilant calls, over jujusim models
+//! named like Juju's. This part: `add-model`, `destroy-model`, `status`, `version`; any other
+//! command fails as Juju's usage errors do, saying jujusim does not support it yet.
+//!
+//! Models live in `<root>/models/<name>`, the root being `$JUJUSIM_ROOT`, else
+//! `$JUJU_DATA/jujusim`, else `$HOME/.local/share/juju/jujusim`; the current model (what
+//! `juju` without `--model` uses) is named in `<root>/current-model`. `--model` / `-m` take
+//! `[controller:][user/]model`, as Juju does; controller and user are accepted and ignored (one
+//! controller, one user). Flags may come anywhere on the line, as Go's gnuflag allows.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Result, SimError};
+use crate::model::{Paths, World, JUJU_VERSION};
+use crate::render;
+
+/// Entry point; returns the exit code.
+pub fn main(args: Vec<String>) -> i32 {
+    match run(args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("ERROR {e}");
+            e.exit_code()
+        }
+    }
+}
+
+/// The models' root directory.
+pub fn root() -> PathBuf {
+    if let Some(r) = std::env::var_os("JUJUSIM_ROOT").filter(|r| !r.is_empty()) {
+        return PathBuf::from(r);
+    }
+    if let Some(d) = std::env::var_os("JUJU_DATA").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d).join("jujusim");
+    }
+    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("/root"), PathBuf::from);
+    home.join(".local/share/juju/jujusim")
+}
+
+/// `[controller:][user/]model` -> the model's name.
+fn model_name(arg: &str) -> &str {
+    let no_controller = arg.rsplit_once(':').map_or(arg, |(_, m)| m);
+    no_controller
+        .rsplit_once('/')
+        .map_or(no_controller, |(_, m)| m)
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !name.starts_with('-')
+}
+
+/// A parsed command line: the subcommand, its positionals, its flags (name -> values, in order).
+struct Line {
+    cmd: String,
+    pos: Vec<String>,
+    flags: Vec<(String, Option<String>)>,
+}
+
+impl Line {
+    /// `with_value` lists the flags that take a value (`--f v` or `--f=v`); the rest are
+    /// booleans. `--model`/`-m` always take one.
+    fn parse(args: &[String], with_value: &[&str]) -> Result<Line> {
+        let Some((cmd, rest)) = args.split_first() else {
+            return Err(SimError::Usage(
+                "no command given (jujusim's juju front end answers add-model, destroy-model, status, version)"
+                    .into(),
+            ));
+        };
+        let mut pos = Vec::new();
+        let mut flags = Vec::new();
+        let mut it = rest.iter();
+        while let Some(a) = it.next() {
+            if a == "--" {
+                pos.extend(it.by_ref().cloned());
+                break;
+            }
+            if !a.starts_with('-') || a == "-" {
+                pos.push(a.clone());
+                continue;
+            }
+            let (name, inline) = match a.split_once('=') {
+                Some((n, v)) => (n.to_string(), Some(v.to_string())),
+                None => (a.clone(), None),
+            };
+            let takes = name == "--model" || name == "-m" || with_value.contains(&name.as_str());
+            let value = match (takes, inline) {
+                (true, Some(v)) => Some(v),
+                (true, None) => match it.next() {
+                    Some(v) => Some(v.clone()),
+                    None => {
+                        return Err(SimError::Usage(format!("option needs an argument: {name}")))
+                    }
+                },
+                (false, Some(v)) => Some(v),
+                (false, None) => None,
+            };
+            flags.push((name, value));
+        }
+        Ok(Line {
+            cmd: cmd.clone(),
+            pos,
+            flags,
+        })
+    }
+
+    fn value(&self, names: &[&str]) -> Option<&str> {
+        self.flags
+            .iter()
+            .rev()
+            .find(|(n, _)| names.contains(&n.as_str()))
+            .and_then(|(_, v)| v.as_deref())
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.flags.iter().any(|(n, _)| n == name)
+    }
+
+    /// Refuses flags this command does not know: never silently ignore one that changes
+    /// meaning.
+    fn only(&self, known: &[&str]) -> Result<()> {
+        for (n, _) in &self.flags {
+            if n != "--model" && n != "-m" && !known.contains(&n.as_str()) {
+                return Err(SimError::Usage(format!(
+                    "option provided but not defined: {n} (jujusim's juju {} does not support it)",
+                    self.cmd
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The model this command is about: `--model`, else the current one.
+    fn model(&self, root: &Path) -> Result<(String, PathBuf)> {
+        let name = match self.value(&["--model", "-m"]) {
+            Some(m) => model_name(m).to_string(),
+            None => std::fs::read_to_string(root.join("current-model"))
+                .map(|s| s.trim().to_string())
+                .ok()
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| {
+                    SimError::Failed("no current model specified: use --model or add-model".into())
+                })?,
+        };
+        let dir = root.join("models").join(&name);
+        Ok((name, dir))
+    }
+}
+
+fn run(args: Vec<String>) -> Result<i32> {
+    let root = root();
+    let cmd = args.first().map(String::as_str).unwrap_or_default();
+    match cmd {
+        "version" => version(&Line::parse(&args, &["--format", "-o", "--output"])?),
+        "add-model" => add_model(
+            &root,
+            &Line::parse(&args, &["--config", "--controller", "-c", "--credential", "--owner"])?,
+        ),
+        "destroy-model" => destroy_model(
+            &root,
+            &Line::parse(&args, &["--timeout", "-t", "--model"])?,
+        ),
+        "status" => status(&root, &Line::parse(&args, &["--format", "-o", "--output"])?),
+        "" => Err(SimError::Usage("no command given".into())),
+        other => Err(SimError::Usage(format!(
+            "jujusim does not support \"juju {other}\" yet: its juju front end answers add-model, destroy-model, status and version (see sim/README.md)"
+        ))),
+    }
+}
+
+fn version(l: &Line) -> Result<i32> {
+    l.only(&["--format", "-o", "--output", "--all"])?;
+    let full = format!("{JUJU_VERSION}-genericlinux-amd64");
+    match (l.value(&["--format"]), l.has("--all")) {
+        (Some("json"), true) => println!(
+            "{}",
+            serde_json::json!({
+                "version": full,
+                "git-commit": format!("jujusim-{}", env!("CARGO_PKG_VERSION")),
+                "git-tree-state": "clean",
+                "compiler": "jujusim",
+                "go-version": "none (jujusim)",
+                "official-build": false,
+            })
+        ),
+        (Some("json"), false) => println!("{}", serde_json::json!(full)),
+        (Some("yaml"), _) => println!("{full}"),
+        (Some(f), _) if f != "smart" => {
+            return Err(SimError::Usage(format!(
+                "invalid value {f:?} for option --format: unknown format"
+            )))
+        }
+        _ => println!("{full}"),
+    }
+    Ok(0)
+}
+
+fn add_model(root: &Path, l: &Line) -> Result<i32> {
+    l.only(&[
+        "--no-switch",
+        "--config",
+        "--controller",
+        "-c",
+        "--credential",
+        "--owner",
+    ])?;
+    let [name, ..] = l.pos.as_slice() else {
+        return Err(SimError::Usage("model name required".into()));
+    };
+    if l.pos.len() > 2 {
+        return Err(SimError::Usage(format!(
+            "unrecognized args: {:?}",
+            &l.pos[2..]
+        )));
+    }
+    if l.has("--config") {
+        return Err(SimError::Usage(
+            "jujusim does not support model configuration (--config) yet".into(),
+        ));
+    }
+    if !valid_name(name) {
+        return Err(SimError::Failed(format!(
+            "{name:?} is not a valid name: model names may only contain lowercase letters, digits and hyphens"
+        )));
+    }
+    let dir = root.join("models").join(name);
+    if Paths::new(dir.clone()).model_json().is_file() {
+        return Err(SimError::Failed(format!(
+            "failed to create new model: model \"admin/{name}\" already exists"
+        )));
+    }
+    std::fs::create_dir_all(root.join("models"))
+        .map_err(|e| SimError::io("cannot create", &root.join("models"), e))?;
+    let g = crate::cli::global_for(&dir)?;
+    drop(crate::session::Session::open(&g, true)?);
+    if !l.has("--no-switch") {
+        std::fs::write(root.join("current-model"), format!("{name}\n"))
+            .map_err(|e| SimError::io("cannot write", &root.join("current-model"), e))?;
+    }
+    eprintln!(
+        "Added '{name}' model on localhost/localhost with credential 'jujusim' for user 'admin'"
+    );
+    Ok(0)
+}
+
+fn destroy_model(root: &Path, l: &Line) -> Result<i32> {
+    l.only(&[
+        "--no-prompt",
+        "-y",
+        "--destroy-storage",
+        "--release-storage",
+        "--force",
+        "--no-wait",
+        "--timeout",
+        "-t",
+    ])?;
+    let [arg] = l.pos.as_slice() else {
+        return Err(SimError::Usage("no model specified".into()));
+    };
+    let name = model_name(arg);
+    let dir = root.join("models").join(name);
+    if !Paths::new(dir.clone()).model_json().is_file() {
+        return Err(SimError::Failed(format!("model admin/{name} not found")));
+    }
+    let code = crate::cli::main(vec![
+        "--model".into(),
+        dir.to_string_lossy().into_owned(),
+        "destroy".into(),
+    ]);
+    if code == 0 {
+        let current = root.join("current-model");
+        if std::fs::read_to_string(&current).is_ok_and(|c| c.trim() == name) {
+            let _ = std::fs::remove_file(current);
+        }
+    }
+    Ok(code)
+}
+
+fn status(root: &Path, l: &Line) -> Result<i32> {
+    l.only(&["--format", "-o", "--output", "--relations", "--storage"])?;
+    let (_, dir) = l.model(root)?;
+    let w = World::load(&Paths::new(dir))?;
+    match l.value(&["--format"]) {
+        Some("json") => println!(
+            "{}",
+            serde_json::to_string(&render::juju_status_json(&w)).unwrap_or_default()
+        ),
+        Some("yaml") => print!(
+            "{}",
+            serde_yaml::to_string(&render::juju_status_json(&w)).unwrap_or_default()
+        ),
+        None | Some("tabular") => print!("{}", render::status_table(&w)),
+        Some(f) => {
+            return Err(SimError::Usage(format!(
+                "invalid value {f:?} for option --format: unknown format"
+            )))
+        }
+    }
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(args: &[&str]) -> Line {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        Line::parse(&args, &["--format"]).expect("parses")
+    }
+
+    #[test]
+    fn flags_anywhere_and_model_names_as_juju_takes_them() {
+        let l = line(&[
+            "status",
+            "--model",
+            "ctl:admin/m1",
+            "--format=json",
+            "extra",
+        ]);
+        assert_eq!(l.value(&["--format"]), Some("json"));
+        assert_eq!(l.pos, ["extra"]);
+        assert_eq!(model_name(l.value(&["--model"]).unwrap_or_default()), "m1");
+        let l = line(&["status", "--format", "json", "-m", "m2"]);
+        assert_eq!(model_name(l.value(&["-m"]).unwrap_or_default()), "m2");
+        assert!(line(&["status", "--bogus"]).only(&["--format"]).is_err());
+        assert!(valid_name("jubilant-0a1b2c3d"));
+        assert!(!valid_name("Bad_Name"));
+    }
+}
