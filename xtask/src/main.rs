@@ -112,7 +112,7 @@ fn ensure_venv(root: &Path) -> Result<PathBuf, String> {
     let python = venv.join("bin/python");
     let ok = |p: &Path| {
         Command::new(p)
-            .args(["-c", "import kazoo, puresasl, ops"])
+            .args(["-c", "import kazoo, puresasl, ops, jubilant"])
             .status()
             .map(|s| s.success())
             .unwrap_or(false)
@@ -131,8 +131,9 @@ fn ensure_venv(root: &Path) -> Result<PathBuf, String> {
             "kazoo==2.11.0",
             "pure-sasl==0.6.2",
             "ops==3.9.0",
+            "jubilant==1.14.0",
         ]),
-        "installing kazoo (a client for the tests) and ops (the benchmark's floor charm) into .venv",
+        "installing kazoo (a client for the tests), ops (the benchmark's floor charm) and jubilant (Juju's integration-test library, against jujusim's juju front end) into .venv",
     )?;
     if ok(&python) {
         Ok(python)
