@@ -1,7 +1,11 @@
-//! The `juju` command line (issue 16, first part): the binary run as `juju` (argv[0], or
+//! The `juju` command line (issue 16, in progress): the binary run as `juju` (argv[0], or
 //! `jujusim juju ...`) answers Juju 3.6's syntax for what jubilant calls, over jujusim models
-//! named like Juju's. This part: `add-model`, `destroy-model`, `status`, `version`; any other
-//! command fails as Juju's usage errors do, saying jujusim does not support it yet.
+//! named like Juju's: `add-model`, `destroy-model`, `status`, `version`, `deploy`, `add-unit`,
+//! `remove-unit`, `remove-application`, `integrate`/`relate`, `remove-relation`, `config`. Any
+//! other command, and any flag that would change meaning, fails as Juju's usage errors do,
+//! saying jujusim does not support it yet. Commands that change the model run its hooks until
+//! it settles before returning (a per-model agent that runs them in the background, as Juju's
+//! do, comes next); `juju status` polling (jubilant's `wait`) sees the same end state.
 //!
 //! Models live in `<root>/models/<name>`, the root being `$JUJUSIM_ROOT`, else
 //! `$JUJU_DATA/jujusim`, else `$HOME/.local/share/juju/jujusim`; the current model (what
@@ -165,9 +169,29 @@ fn run(args: Vec<String>) -> Result<i32> {
             &Line::parse(&args, &["--timeout", "-t", "--model"])?,
         ),
         "status" => status(&root, &Line::parse(&args, &["--format", "-o", "--output"])?),
+        "deploy" => deploy(
+            &root,
+            &Line::parse(
+                &args,
+                &[
+                    "--config", "-n", "--num-units", "--to", "--base", "--channel", "--constraints",
+                    "--bind", "--resource", "--revision", "--storage", "--attach-storage",
+                    "--overlay", "--series",
+                ],
+            )?,
+        ),
+        "add-unit" => add_unit(
+            &root,
+            &Line::parse(&args, &["-n", "--num-units", "--to", "--attach-storage"])?,
+        ),
+        "remove-unit" => remove_units(&root, &Line::parse(&args, &["--num-units"])?),
+        "remove-application" => remove_applications(&root, &Line::parse(&args, &[])?),
+        "integrate" | "relate" => relation_change(&root, &Line::parse(&args, &["--via"])?, "integrate"),
+        "remove-relation" => relation_change(&root, &Line::parse(&args, &[])?, "remove-relation"),
+        "config" => config(&root, &Line::parse(&args, &["--format", "-o", "--output", "--reset", "--file"])?),
         "" => Err(SimError::Usage("no command given".into())),
         other => Err(SimError::Usage(format!(
-            "jujusim does not support \"juju {other}\" yet: its juju front end answers add-model, destroy-model, status and version (see sim/README.md)"
+            "jujusim does not support \"juju {other}\" yet: its juju front end answers add-model, destroy-model, status, version, deploy, add-unit, remove-unit, remove-application, integrate, remove-relation and config (see sim/README.md)"
         ))),
     }
 }
@@ -278,6 +302,247 @@ fn destroy_model(root: &Path, l: &Line) -> Result<i32> {
         }
     }
     Ok(code)
+}
+
+/// The model a changing command works on: it must exist (as in Juju, where a model is added
+/// before anything is deployed to it).
+fn existing_model(root: &Path, l: &Line) -> Result<PathBuf> {
+    let (name, dir) = l.model(root)?;
+    if !Paths::new(dir.clone()).model_json().is_file() {
+        return Err(SimError::Failed(format!(
+            "model \"admin/{name}\" not found"
+        )));
+    }
+    Ok(dir)
+}
+
+/// Runs jujusim's own command line on the model in `dir`.
+fn sim(dir: &Path, args: Vec<String>) -> i32 {
+    let mut argv = vec!["--model".to_string(), dir.to_string_lossy().into_owned()];
+    argv.extend(args);
+    crate::cli::main(argv)
+}
+
+/// Flags jujusim cannot honour: refused, with what it does not model.
+fn refuse(l: &Line, flags: &[&str]) -> Result<()> {
+    for f in flags {
+        if l.has(f) {
+            return Err(SimError::Usage(format!(
+                "jujusim does not support {f} for juju {} yet",
+                l.cmd
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn count(l: &Line) -> Result<Option<String>> {
+    match l.value(&["-n", "--num-units"]) {
+        None => Ok(None),
+        Some(n) if n.parse::<u32>().is_ok_and(|n| n >= 1) => Ok(Some(n.to_string())),
+        Some(n) => Err(SimError::Usage(format!(
+            "invalid value {n:?} for option -n: must be a positive number"
+        ))),
+    }
+}
+
+fn deploy(root: &Path, l: &Line) -> Result<i32> {
+    l.only(&[
+        "--config",
+        "-n",
+        "--num-units",
+        "--to",
+        "--base",
+        "--channel",
+        "--constraints",
+        "--bind",
+        "--resource",
+        "--revision",
+        "--storage",
+        "--attach-storage",
+        "--overlay",
+        "--series",
+        "--trust",
+        "--force",
+    ])?;
+    // --trust grants the charm cloud credentials, which jujusim has none of; --base, --channel
+    // and --series choose what a store would serve, and jujusim deploys local charms only.
+    refuse(
+        l,
+        &[
+            "--constraints",
+            "--bind",
+            "--resource",
+            "--revision",
+            "--storage",
+            "--attach-storage",
+            "--overlay",
+            "--channel",
+        ],
+    )?;
+    let dir = existing_model(root, l)?;
+    let (charm, app) = match l.pos.as_slice() {
+        [c] => (c.clone(), None),
+        [c, a] => (c.clone(), Some(a.clone())),
+        _ => {
+            return Err(SimError::Usage(
+                "deploy takes a charm and an optional application name".into(),
+            ))
+        }
+    };
+    if !(charm.starts_with('.') || charm.starts_with('/')) {
+        return Err(SimError::Usage(format!(
+            "jujusim deploys local charms only (a path starting with ./ or /), not {charm:?} from Charmhub"
+        )));
+    }
+    let mut args = vec!["deploy".to_string(), charm];
+    args.extend(app);
+    if let Some(n) = count(l)? {
+        args.extend(["-n".into(), n]);
+    }
+    for (f, v) in &l.flags {
+        if let ("--config", Some(v)) = (f.as_str(), v) {
+            args.extend(["--config".into(), v.clone()]);
+        }
+    }
+    if let Some(to) = l.value(&["--to"]) {
+        args.extend(["--to".into(), to.to_string()]);
+    }
+    Ok(sim(&dir, args))
+}
+
+fn add_unit(root: &Path, l: &Line) -> Result<i32> {
+    l.only(&["-n", "--num-units", "--to", "--attach-storage"])?;
+    refuse(l, &["--attach-storage"])?;
+    let dir = existing_model(root, l)?;
+    let [app] = l.pos.as_slice() else {
+        return Err(SimError::Usage("add-unit takes one application".into()));
+    };
+    let mut args = vec!["add-unit".to_string(), app.clone()];
+    if let Some(n) = count(l)? {
+        args.extend(["-n".into(), n]);
+    }
+    if let Some(to) = l.value(&["--to"]) {
+        args.extend(["--to".into(), to.to_string()]);
+    }
+    Ok(sim(&dir, args))
+}
+
+fn remove_units(root: &Path, l: &Line) -> Result<i32> {
+    l.only(&[
+        "--no-prompt",
+        "-y",
+        "--destroy-storage",
+        "--force",
+        "--no-wait",
+        "--num-units",
+    ])?;
+    // --num-units removes units of a Kubernetes application: jujusim models machines.
+    refuse(l, &["--num-units"])?;
+    let dir = existing_model(root, l)?;
+    if l.pos.is_empty() || l.pos.iter().any(|u| !u.contains('/')) {
+        return Err(SimError::Usage(
+            "remove-unit takes unit names (app/N) on a machine model".into(),
+        ));
+    }
+    let mut args = vec!["remove-unit".to_string()];
+    args.extend(l.pos.iter().cloned());
+    Ok(sim(&dir, args))
+}
+
+fn remove_applications(root: &Path, l: &Line) -> Result<i32> {
+    l.only(&[
+        "--no-prompt",
+        "-y",
+        "--destroy-storage",
+        "--force",
+        "--no-wait",
+    ])?;
+    let dir = existing_model(root, l)?;
+    if l.pos.is_empty() {
+        return Err(SimError::Usage("no application specified".into()));
+    }
+    for app in &l.pos {
+        let code = sim(&dir, vec!["remove-application".into(), app.clone()]);
+        if code != 0 {
+            return Ok(code);
+        }
+    }
+    Ok(0)
+}
+
+fn relation_change(root: &Path, l: &Line, what: &str) -> Result<i32> {
+    l.only(&["--via", "--force"])?;
+    refuse(l, &["--via"])?;
+    let dir = existing_model(root, l)?;
+    let [a, b] = l.pos.as_slice() else {
+        return Err(SimError::Usage(format!(
+            "{what} takes two applications (app[:endpoint])"
+        )));
+    };
+    Ok(sim(&dir, vec![what.to_string(), a.clone(), b.clone()]))
+}
+
+fn config(root: &Path, l: &Line) -> Result<i32> {
+    l.only(&["--format", "-o", "--output", "--reset", "--file"])?;
+    refuse(l, &["--file", "-o", "--output"])?;
+    let dir = existing_model(root, l)?;
+    let Some((app, rest)) = l.pos.split_first() else {
+        return Err(SimError::Usage("no application name specified".into()));
+    };
+    let resets = l.value(&["--reset"]);
+    if !rest.is_empty() || resets.is_some() {
+        let mut args = vec!["config".to_string(), app.clone()];
+        args.extend(rest.iter().cloned());
+        if let Some(r) = resets {
+            args.extend(["--reset".into(), r.to_string()]);
+        }
+        return Ok(sim(&dir, args));
+    }
+    // Juju's `config --format json`: every option with its type, description, default, source
+    // and (when it has one) value; the application's own settings under application-config.
+    let w = World::load(&Paths::new(dir))?;
+    let Some(a) = w.apps.get(app.as_str()) else {
+        return Err(SimError::Failed(format!("application {app:?} not found")));
+    };
+    let mut settings = serde_json::Map::new();
+    for (k, o) in &a.meta.options {
+        let mut e = serde_json::json!({
+            "type": o.kind,
+            "description": "",
+            "source": if a.config.contains_key(k) { "user" } else { "default" },
+        });
+        if let Some(d) = &o.default {
+            e["default"] = d.clone();
+        }
+        if let Some(v) = a
+            .config
+            .get(k)
+            .or(o.default.as_ref())
+            .filter(|v| !v.is_null())
+        {
+            e["value"] = v.clone();
+        }
+        settings.insert(k.clone(), e);
+    }
+    let v = serde_json::json!({
+        "application": app,
+        "charm": a.meta.name,
+        "application-config": {
+            "trust": {"default": false, "description": "Does this application have access to trusted credentials", "source": "default", "type": "bool", "value": false}
+        },
+        "settings": settings,
+    });
+    match l.value(&["--format"]) {
+        Some("json") => println!("{}", serde_json::to_string(&v).unwrap_or_default()),
+        None | Some("yaml") => print!("{}", serde_yaml::to_string(&v).unwrap_or_default()),
+        Some(f) => {
+            return Err(SimError::Usage(format!(
+                "invalid value {f:?} for option --format: unknown format"
+            )))
+        }
+    }
+    Ok(0)
 }
 
 fn status(root: &Path, l: &Line) -> Result<i32> {

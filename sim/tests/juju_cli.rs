@@ -164,8 +164,12 @@ fn version_and_refusals_are_jujus() {
     );
     for (args, says) in [
         (
-            vec!["juju", "deploy", "x"],
-            "does not support \"juju deploy\" yet",
+            vec!["juju", "offer", "x"],
+            "does not support \"juju offer\" yet",
+        ),
+        (
+            vec!["juju", "deploy", "./x", "--model", "none"],
+            "model \"admin/none\" not found",
         ),
         (
             vec!["juju", "status", "--frobnicate"],
