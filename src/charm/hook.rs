@@ -836,6 +836,17 @@ mod tests {
         }
     }
 
+    /// Unit 0 leads a one-voter ensemble; unit 1's server serves as a joiner.
+    fn joiner_serving() -> Observed {
+        let mut ensemble = serving(&[0], 0);
+        ensemble.broadcasting.insert(1);
+        Observed {
+            local: running(),
+            probe: broadcasting(),
+            ensemble: Some(ensemble),
+        }
+    }
+
     fn next(s: &Snapshot, o: &Observed, p: &Progress) -> Option<Step> {
         decide(s, o, p, true).expect("a plan")
     }
@@ -989,15 +1000,7 @@ mod tests {
     #[test]
     fn the_leader_adds_a_started_joiner_then_records_it() {
         let s = snapshot(0, true, 2, &[0, 1], &[0]);
-        let mut o = Observed {
-            local: running(),
-            probe: broadcasting(),
-            ensemble: Some(serving(&[0], 0)),
-        };
-        o.ensemble
-            .as_mut()
-            .map(|e| e.broadcasting.insert(1))
-            .expect("ensemble");
+        let mut o = joiner_serving();
         let p = Progress {
             announced: Some(o.probe.clone()),
             ..Progress::default()
@@ -1015,15 +1018,7 @@ mod tests {
     #[test]
     fn a_hold_stops_changes_but_the_hook_goes_on() {
         let s = snapshot(0, true, 2, &[0, 1], &[0]);
-        let mut o = Observed {
-            local: running(),
-            probe: broadcasting(),
-            ensemble: Some(serving(&[0], 0)),
-        };
-        o.ensemble
-            .as_mut()
-            .map(|e| e.broadcasting.insert(1))
-            .expect("ensemble");
+        let o = joiner_serving();
         let p = Progress {
             announced: Some(o.probe.clone()),
             changes: 1,
@@ -1037,15 +1032,7 @@ mod tests {
     #[test]
     fn the_step_budget_bounds_changes() {
         let s = snapshot(0, true, 2, &[0, 1], &[0]);
-        let mut o = Observed {
-            local: running(),
-            probe: broadcasting(),
-            ensemble: Some(serving(&[0], 0)),
-        };
-        o.ensemble
-            .as_mut()
-            .map(|e| e.broadcasting.insert(1))
-            .expect("ensemble");
+        let o = joiner_serving();
         let p = Progress {
             announced: Some(o.probe.clone()),
             changes: 4,

@@ -1063,14 +1063,8 @@ impl Model {
     /// A client application `app` related on relation `id` (>= 10) with one unit, its
     /// application bag `bag`; runs -created/-joined/-changed on every unit.
     pub fn relate_client(&mut self, id: u32, app: &str, bag: &[(&str, &str)]) {
-        assert!(id >= 10);
+        self.add_client_quietly(id, app, bag);
         let remote = format!("{app}/0");
-        for x in self.units.values_mut() {
-            let rel = FakeRelation::new(super::clients::ENDPOINT, app)
-                .with_unit(&remote, &[("ingress-address", "10.1.0.1")])
-                .with_bag(app, bag);
-            x.juju.relations.insert(id, rel);
-        }
         let units: Vec<UnitId> = self.units.keys().copied().collect();
         for u in units {
             for phase in [RelationPhase::Created, RelationPhase::Joined] {
