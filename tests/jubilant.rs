@@ -1,7 +1,9 @@
-//! jubilant (Canonical's Juju integration-test library, pinned in the test venv) drives the
-//! packed charm through jujusim's `juju` front end (issue 16, in progress), with nothing but its
-//! public API: a model added, the charm deployed with three units, `wait(all_active)`, the
-//! configuration read and set, a unit added and removed, status read, the model destroyed.
+//! The jubilant suite (`tests/jubilant/`, pytest, jubilant's public API only) against jujusim's
+//! `juju` front end: the packed charm deployed with three units, `wait(all_active)`, actions
+//! through `run`, `exec`, a client charm integrated and its data read through `show_unit` (and
+//! used against ZooKeeper with kazoo), config and model-config, secrets, scaling, removal and
+//! `destroy_model`. The same suite runs against a real controller with `JUJU` unset (see
+//! `tests/jubilant/conftest.py`). Afterwards no model, agent or ZooKeeper of the run is left.
 
 mod support;
 
@@ -10,72 +12,91 @@ use std::process::Command;
 
 use support::{jujusim_bin, packed_charm, python};
 
-const SCRIPT: &str = r#"
-import sys, jubilant
-juju = jubilant.Juju(cli_binary=sys.argv[1])
-juju.add_model("zk")
-juju.deploy(sys.argv[2], "zookeeper", num_units=3)
-status = juju.wait(jubilant.all_active, error=jubilant.any_error, timeout=180)
-app = status.apps["zookeeper"]
-assert len(app.units) == 3, app.units
-assert sum(1 for u in app.units.values() if u.leader) == 1, app.units
-assert all(u.public_address.startswith("127.") for u in app.units.values()), app.units
-assert app.app_status.message == "3/3 members in quorum", app.app_status
-assert "cluster" in app.relations, app.relations
-assert app.version == "3.8.0", app.version
-config = juju.config("zookeeper")
-assert config["tick-time"] == 2000 and config["client-znode-policy"] == "keep", config
-juju.config("zookeeper", {"client-znode-policy": "delete"})
-assert juju.config("zookeeper")["client-znode-policy"] == "delete"
-juju.add_unit("zookeeper")
-status = juju.wait(lambda s: jubilant.all_active(s) and len(s.apps["zookeeper"].units) == 4, timeout=180)
-assert status.apps["zookeeper"].app_status.message == "4/4 members in quorum", status
-juju.remove_unit("zookeeper/3")
-status = juju.wait(lambda s: jubilant.all_active(s) and len(s.apps["zookeeper"].units) == 3, timeout=180)
-juju.destroy_model("zk", destroy_storage=True, force=True)
-print("ok", jubilant.__version__)
-"#;
-
-/// Destroys the model if the script did not (a failed test leaves nothing running).
+/// Destroys whatever models the suite left (a failed test leaves nothing running).
 struct Cleanup(PathBuf);
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        let dir = self.0.join("models/zk");
-        if dir.exists() {
+        let Ok(models) = std::fs::read_dir(self.0.join("models")) else {
+            return;
+        };
+        for m in models.flatten() {
             let _ = Command::new(jujusim_bin())
                 .arg("--model")
-                .arg(&dir)
+                .arg(m.path())
                 .arg("destroy")
                 .output();
         }
     }
 }
 
-fn link(target: &Path, at: &Path) {
-    std::os::unix::fs::symlink(target, at).expect("symlink");
+/// Processes whose command line or working directory mentions `root`.
+fn processes_under(root: &Path) -> Vec<String> {
+    let needle = root.to_string_lossy().into_owned();
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let pid = e.file_name().to_string_lossy().into_owned();
+        if !pid.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let cmdline = std::fs::read(e.path().join("cmdline"))
+            .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+            .unwrap_or_default();
+        let cwd = std::fs::read_link(e.path().join("cwd")).unwrap_or_default();
+        if cmdline.contains(&needle) || cwd.starts_with(root) {
+            out.push(format!("{pid}: {cmdline}"));
+        }
+    }
+    out
 }
 
 #[test]
-fn jubilant_drives_the_charm_through_the_juju_front_end() {
+fn the_jubilant_suite_passes_against_the_juju_front_end() {
     let tmp = tempfile::tempdir().expect("tmp");
     let root = tmp.path().join("root");
     let _cleanup = Cleanup(root.clone());
-    let juju = tmp.path().join("juju");
-    link(&jujusim_bin(), &juju);
+    let bin = tmp.path().join("bin");
+    std::fs::create_dir_all(&bin).expect("bin");
+    let juju = bin.join("juju");
+    std::os::unix::fs::symlink(jujusim_bin(), &juju).expect("symlink");
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     let out = Command::new(python())
-        .args(["-c", SCRIPT])
-        .arg(&juju)
-        .arg(packed_charm())
+        .args([
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "tests/jubilant",
+        ])
+        .current_dir(repo)
+        .env("JUJU", &juju)
+        .env("PATH", path)
         .env("JUJUSIM_ROOT", &root)
+        .env("ZK_CHARM_PACKED", packed_charm())
+        .env_remove("JUJU_DATA")
         .output()
-        .expect("python runs");
+        .expect("pytest runs");
     let text = format!(
         "stdout: {}\nstderr: {}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(out.status.success(), "{text}");
-    assert!(text.contains("ok 1.14.0"), "{text}");
-    assert!(!root.join("models/zk").exists(), "destroyed");
+    assert!(text.contains(" passed"), "{text}");
+    assert!(!text.contains("skipped"), "nothing skipped: {text}");
+    let left: Vec<_> = std::fs::read_dir(root.join("models"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "models left behind: {left:?}");
+    let running = processes_under(&root);
+    assert!(running.is_empty(), "processes left behind: {running:?}");
 }

@@ -70,7 +70,8 @@ Commands:
   kill-workload <unit>
   revoke-leader <app>  the leader loses its lease; another unit claims it
   log [--unit U] [--format json]
-  destroy
+  destroy              stop the model's agent and workloads, remove the model
+  agent                the model's background agent (the juju front end starts and stops it)
 ";
 
 /// Options that apply to every command.
@@ -375,6 +376,11 @@ fn run(argv: Vec<String>) -> Result<i32> {
         "revoke-leader" => revoke_leader(&g, &args),
         "log" | "debug-log" => log(&g, &args),
         "destroy" | "destroy-model" => destroy(&g, &args),
+        "agent" => {
+            let a = Args::parse(&args, &[], &[])?;
+            check_no_pos(&a, "usage: jujusim agent")?;
+            crate::agent::run(&g)
+        }
         other => usage!("unknown command {other:?} (see `jujusim help`)"),
     }
 }
@@ -961,6 +967,7 @@ fn destroy(g: &Global, args: &[String]) -> Result<i32> {
             paths.root.display()
         );
     }
+    let agent = crate::agent::stop(&paths);
     let _lock = ModelLock::acquire(&paths, Duration::from_secs(900))?;
     let world = World::load(&paths).ok();
     let mut dirs = Vec::new();
@@ -981,10 +988,14 @@ fn destroy(g: &Global, args: &[String]) -> Result<i32> {
     }
     fs::remove_dir_all(&paths.root).map_err(|e| SimError::io("cannot remove", &paths.root, e))?;
     println!(
-        "destroyed model {} (stopped {} workload process{})",
+        "destroyed model {} (stopped {} workload process{}{})",
         paths.root.display(),
         stopped.len(),
-        if stopped.len() == 1 { "" } else { "es" }
+        if stopped.len() == 1 { "" } else { "es" },
+        match agent {
+            Some(pid) => format!(" and agent {pid}"),
+            None => String::new(),
+        }
     );
     Ok(0)
 }

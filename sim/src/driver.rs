@@ -36,6 +36,9 @@ pub struct Options {
     pub serial: bool,
     /// A breakpoint for this command.
     pub pause: Option<Pause>,
+    /// The model's background agent: start nothing new while a command waits for the model's
+    /// lock (or the agent is asked to stop), so that it gets in once the running hooks end.
+    pub yielding: bool,
 }
 
 /// A finished operation's process.
@@ -163,6 +166,7 @@ impl Driver {
                 loop {
                     if limit.is_some_and(|l| started >= l)
                         || (self.opts.serial && !self.running.is_empty())
+                        || (self.opts.yielding && crate::agent::should_yield(&self.paths))
                     {
                         ready_left = true;
                         break;

@@ -5,6 +5,7 @@
 //! `jujusim` command line. The tool check comes first, before any other work, so tool calls
 //! stay fast.
 
+mod agent;
 mod charm;
 mod cli;
 mod driver;

@@ -396,6 +396,9 @@ impl Relation {
 pub enum SecretOwner {
     Application(String),
     Unit(String),
+    /// A user secret (`juju add-secret`): owned by the model, read by the applications it is
+    /// granted to (`juju grant-secret`), with no relation needed.
+    Model(String),
 }
 
 impl SecretOwner {
@@ -403,6 +406,7 @@ impl SecretOwner {
         match self {
             SecretOwner::Application(a) => a,
             SecretOwner::Unit(u) => app_of(u),
+            SecretOwner::Model(_) => "",
         }
     }
 }
@@ -491,6 +495,9 @@ pub struct World {
     pub secrets: BTreeMap<String, Secret>,
     #[serde(default)]
     pub actions: BTreeMap<u64, Action>,
+    /// `juju model-config` settings an operator set (the rest have Juju's defaults).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub model_config: BTreeMap<String, Value>,
 }
 
 pub fn app_of(unit: &str) -> &str {
@@ -543,6 +550,7 @@ impl World {
             relations: BTreeMap::new(),
             secrets: BTreeMap::new(),
             actions: BTreeMap::new(),
+            model_config: BTreeMap::new(),
         }
     }
 
@@ -696,42 +704,106 @@ pub struct ModelLock {
     _file: fs::File,
 }
 
+/// While a command waits for the model's lock it says so with a file `.yield-<pid>` in the model
+/// directory: the model's agent (which runs hooks in the background for the `juju` front end)
+/// then starts no new hook and lets go of the lock once its running hooks end.
+pub fn yield_requested(paths: &Paths) -> bool {
+    let Ok(entries) = fs::read_dir(&paths.root) else {
+        return false;
+    };
+    entries.flatten().any(|e| {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        name.strip_prefix(".yield-")
+            .and_then(|pid| pid.parse::<i32>().ok())
+            .is_some_and(|pid| {
+                let live = crate::procs::alive(pid);
+                if !live {
+                    // Left by a command that was killed while it waited.
+                    let _ = fs::remove_file(e.path());
+                }
+                live
+            })
+    })
+}
+
+/// The `.yield-<pid>` file of a waiting command, removed when the wait ends.
+struct YieldRequest(PathBuf);
+
+impl YieldRequest {
+    fn new(paths: &Paths) -> YieldRequest {
+        let p = paths.root.join(format!(".yield-{}", std::process::id()));
+        let _ = fs::write(&p, b"");
+        YieldRequest(p)
+    }
+}
+
+impl Drop for YieldRequest {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
+    }
+}
+
+fn open_lock_file(paths: &Paths) -> Result<fs::File> {
+    let path = paths.lock();
+    fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| SimError::io("cannot open", &path, e))
+}
+
+fn try_flock(file: &fs::File) -> bool {
+    // SAFETY: flock on a file descriptor we own.
+    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
+}
+
 impl ModelLock {
-    /// Takes the lock, waiting (with a message) up to `timeout` if another command holds it.
+    /// Takes the lock, waiting up to `timeout` if another command (or the model's agent) holds
+    /// it, and saying so on stderr (when the model has an agent, only after two seconds: the
+    /// agent lets go between hooks).
     pub fn acquire(paths: &Paths, timeout: Duration) -> Result<ModelLock> {
-        let path = paths.lock();
-        let file = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| SimError::io("cannot open", &path, e))?;
-        let fd = file.as_raw_fd();
-        // SAFETY: flock on a file descriptor we own.
-        if unsafe { libc::flock(fd, libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        let file = open_lock_file(paths)?;
+        if try_flock(&file) {
             return Ok(ModelLock { _file: file });
         }
-        eprintln!(
-            "jujusim: another command is running on model {}; waiting up to {} s",
-            paths.root.display(),
-            timeout.as_secs()
-        );
-        let deadline = Instant::now() + timeout;
+        let _asking = YieldRequest::new(paths);
+        let start = Instant::now();
+        let quiet_for = if crate::agent::running(paths).is_some() {
+            Duration::from_secs(2)
+        } else {
+            Duration::ZERO
+        };
+        let mut said = false;
         loop {
-            std::thread::sleep(Duration::from_millis(50));
-            // SAFETY: as above.
-            if unsafe { libc::flock(fd, libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            std::thread::sleep(Duration::from_millis(20));
+            if try_flock(&file) {
                 return Ok(ModelLock { _file: file });
             }
-            if Instant::now() > deadline {
+            if !said && start.elapsed() >= quiet_for {
+                said = true;
+                eprintln!(
+                    "jujusim: another command is running on model {}; waiting up to {} s",
+                    paths.root.display(),
+                    timeout.as_secs()
+                );
+            }
+            if start.elapsed() > timeout {
                 fail!(
                     "model {} is still busy after {} s (another jujusim command holds {}); try again later",
                     paths.root.display(),
                     timeout.as_secs(),
-                    path.display()
+                    paths.lock().display()
                 );
             }
         }
+    }
+
+    /// The lock if nobody holds it now (the agent: it never waits, and never asks to be let in).
+    pub fn try_acquire(paths: &Paths) -> Result<Option<ModelLock>> {
+        let file = open_lock_file(paths)?;
+        Ok(try_flock(&file).then_some(ModelLock { _file: file }))
     }
 }
 

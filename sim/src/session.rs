@@ -87,6 +87,12 @@ impl Session {
         fs::create_dir_all(&paths.root)
             .map_err(|e| SimError::io("cannot create", &paths.root, e))?;
         let lock = ModelLock::acquire(&paths, Duration::from_secs(900))?;
+        Session::open_locked(g, lock)
+    }
+
+    /// Opens the model whose lock the caller holds.
+    pub fn open_locked(g: &Global, lock: ModelLock) -> Result<Session> {
+        let paths = Paths::new(g.model.clone());
         let mut world = if paths.model_json().is_file() {
             let w = World::load(&paths)?;
             match loopback::Range::reopen_for_dir(w.range.0, w.range.1, &paths.root) {
@@ -118,6 +124,7 @@ impl Session {
                 max_hooks: g.max_hooks,
                 serial: g.serial,
                 pause: g.pause.clone(),
+                yielding: false,
             },
         );
         Ok(Session {

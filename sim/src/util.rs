@@ -176,6 +176,46 @@ impl Rng {
 }
 
 /// Reads `key=value`; `None` without `=` or with an empty key.
+/// Go's `time.ParseDuration` (what Juju takes for `--wait` and duration settings): a sequence of
+/// decimal numbers with units `ns`, `us`, `µs`, `ms`, `s`, `m`, `h` (`1.5s`, `5m`, `1h30m`), or
+/// a bare `0`. Negative durations are refused.
+pub fn parse_go_duration(s: &str) -> Option<std::time::Duration> {
+    if s == "0" {
+        return Some(std::time::Duration::ZERO);
+    }
+    let mut rest = s.strip_prefix('+').unwrap_or(s);
+    if rest.is_empty() {
+        return None;
+    }
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let (num, tail) = rest.split_at(num_len);
+        if num.is_empty() || num == "." {
+            return None;
+        }
+        let n: f64 = num.parse().ok()?;
+        let unit_len = tail
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(tail.len());
+        let (unit, tail) = tail.split_at(unit_len);
+        let scale = match unit {
+            "ns" => 1e-9,
+            "us" | "µs" | "μs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        total += n * scale;
+        rest = tail;
+    }
+    (total.is_finite() && total < 1e12).then(|| std::time::Duration::from_secs_f64(total))
+}
+
 pub fn split_kv(s: &str) -> Option<(&str, &str)> {
     let (k, v) = s.split_once('=')?;
     (!k.is_empty()).then_some((k, v))
@@ -184,6 +224,19 @@ pub fn split_kv(s: &str) -> Option<(&str, &str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn go_durations() {
+        use std::time::Duration;
+        assert_eq!(parse_go_duration("5s"), Some(Duration::from_secs(5)));
+        assert_eq!(parse_go_duration("0.001s"), Some(Duration::from_millis(1)));
+        assert_eq!(parse_go_duration("1h30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_go_duration("5m"), Some(Duration::from_secs(300)));
+        assert_eq!(parse_go_duration("0"), Some(Duration::ZERO));
+        for bad in ["", "5", "s", "-1s", "1x", "1.2.3s"] {
+            assert_eq!(parse_go_duration(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn dates_and_base64() {

@@ -1,6 +1,8 @@
-//! The `juju` front end (issue 16, first part): models by name, `status --format json` in Juju
-//! 3.6's schema (the keys jubilant's `Status` requires), `version`, and refusals of what it does
-//! not support yet.
+//! The `juju` front end (issue 16): models by name, `status --format json` in Juju 3.6's schema
+//! (the keys jubilant's `Status` requires), `version`, the model's background agent (commands
+//! return once the change is recorded; hooks run behind them; destroy-model stops it), `run` and
+//! `exec` in Juju 3's task JSON and exit codes, secrets, and refusals of what it does not
+//! support. The whole jubilant suite runs in the top-level `tests/jubilant.rs`.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -165,7 +167,7 @@ fn version_and_refusals_are_jujus() {
     for (args, says) in [
         (
             vec!["juju", "offer", "x"],
-            "does not support \"juju offer\" yet",
+            "does not support \"juju offer\"",
         ),
         (
             vec!["juju", "deploy", "./x", "--model", "none"],
@@ -190,4 +192,202 @@ fn version_and_refusals_are_jujus() {
         assert!(!o.status.success(), "{args:?}: {}", text(&o));
         assert!(text(&o).contains(says), "{args:?}: {}", text(&o));
     }
+}
+
+fn json_of(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(o)))
+}
+
+fn poll<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        !s.rsplit_once(')')
+            .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
+    })
+}
+
+#[test]
+fn the_models_agent_runs_hooks_behind_commands_and_tasks_report_as_juju_3() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let root = tmp.path().join("root");
+    let juju_bin = tmp.path().join("bin/juju");
+    std::fs::create_dir_all(tmp.path().join("bin")).expect("bin");
+    std::os::unix::fs::symlink(BIN, &juju_bin).expect("symlink");
+    let _models = Models {
+        root: &root,
+        juju: &juju_bin,
+        names: vec!["bg".into()],
+    };
+    let j = |args: &[&str]| juju(&root, &juju_bin, args);
+    let o = j(&["add-model", "bg"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let dir = root.join("models/bg");
+    let pid: i32 = std::fs::read_to_string(dir.join("agent.pid"))
+        .expect("agent.pid recorded")
+        .trim()
+        .parse()
+        .expect("a pid");
+    assert!(alive(pid), "the agent runs");
+    // Install hooks wait for a file: deploy must return while they are still running.
+    std::fs::write(
+        dir.join("probe.sh"),
+        "if [ \"$JUJU_HOOK_NAME\" = install ]; then\n  i=0; while [ ! -f \"$JUJUSIM_MODEL_DIR/go\" ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done\nfi\n",
+    )
+    .expect("probe.sh");
+    let o = j(&["deploy", "--model", "bg", &fixture("probe"), "-n", "2"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let busy = poll("an install hook running", || {
+        let v = json_of(&j(&["status", "--format", "json"]));
+        let units = v["applications"]["probe"]["units"].as_object()?.clone();
+        units
+            .values()
+            .any(|u| u["juju-status"]["message"] == "running install hook")
+            .then_some(units)
+    });
+    assert!(
+        busy.values()
+            .all(|u| u["workload-status"]["current"] != "active"),
+        "deploy returned before the hooks ran: {busy:?}"
+    );
+    std::fs::write(dir.join("go"), b"").expect("go");
+    poll("both units active and idle", || {
+        let v = json_of(&j(&["status", "--format", "json"]));
+        let units = v["applications"]["probe"]["units"].as_object()?.clone();
+        (units.len() == 2
+            && units.values().all(|u| {
+                u["workload-status"]["current"] == "active" && u["juju-status"]["current"] == "idle"
+            }))
+        .then_some(())
+    });
+    // jujusim's synchronous commands still work next to the agent.
+    let settle = Command::new(BIN)
+        .args([
+            "--model",
+            &dir.to_string_lossy(),
+            "settle",
+            "--timeout",
+            "30",
+        ])
+        .output()
+        .expect("settle");
+    assert!(settle.status.success(), "{}", text(&settle));
+
+    // juju run: Juju 3's task JSON keyed by the resolved unit.
+    let o = j(&["run", "probe/leader", "typed", "n=3", "--format", "json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let v = json_of(&o);
+    let (unit, task) = v
+        .as_object()
+        .and_then(|m| m.iter().next())
+        .expect("one task");
+    assert!(unit.starts_with("probe/"), "{v}");
+    assert_eq!(task["status"], "completed", "{v}");
+    assert_eq!(task["unit"], unit.as_str(), "{v}");
+    assert!(
+        task["id"].is_string() && task["results"]["return-code"] == 0,
+        "{v}"
+    );
+    // An action that cannot be scheduled: empty stdout, exit 0, the reason on stderr (Juju 3).
+    for bad in [["probe/0", "nope"], ["probe/7", "typed"]] {
+        let o = j(&["run", bad[0], bad[1], "n=1", "--format", "json"]);
+        assert!(o.status.success() && o.stdout.is_empty(), "{}", text(&o));
+        assert!(text(&o).contains("failed to schedule"), "{}", text(&o));
+    }
+    // --params: a YAML file, as jubilant writes it.
+    let params = tmp.path().join("params.yaml");
+    std::fs::write(&params, "mode: slow\nn: 4\ntags:\n- a\n").expect("params");
+    let o = j(&[
+        "run",
+        "--format",
+        "json",
+        "probe/0",
+        "typed",
+        "--params",
+        &params.to_string_lossy(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        json_of(&o)["probe/0"]["status"],
+        "completed",
+        "{}",
+        text(&o)
+    );
+
+    // juju exec: output keyed by unit; a failing command exits 1 with "task failed" and the
+    // task JSON still on stdout.
+    let o = j(&[
+        "exec", "--format", "json", "--unit", "probe/1", "--", "echo", "bar baz",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(json_of(&o)["probe/1"]["results"]["stdout"], "bar baz\n");
+    let o = j(&[
+        "exec",
+        "--unit",
+        "probe/0",
+        "--format",
+        "json",
+        "--",
+        "is-leader",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(json_of(&o)["probe/0"]["results"]["stdout"]
+        .as_str()
+        .is_some_and(|s| s == "True\n" || s == "False\n"));
+    let o = j(&[
+        "exec", "--format", "json", "--unit", "probe/0", "--", "exit 3",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("task failed"), "{}", text(&o));
+    assert_eq!(json_of(&o)["probe/0"]["results"]["return-code"], 3);
+
+    // User secrets: add (prints the URI), grant, show --reveal (content.Data).
+    let o = j(&["add-secret", "creds", "user=alice", "--info", "test"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let uri = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    assert!(uri.starts_with("secret:"), "{uri}");
+    let o = j(&["grant-secret", &uri, "probe"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = j(&["show-secret", "creds", "--reveal", "--format", "json"]);
+    let v = json_of(&o);
+    let s = v
+        .as_object()
+        .and_then(|m| m.values().next())
+        .expect("one secret");
+    assert_eq!(s["content"]["Data"]["user"], "alice", "{v}");
+    assert_eq!(s["access"][0]["target"], "application-probe", "{v}");
+    // A granted unit reads it with secret-get.
+    let o = j(&[
+        "exec",
+        "--format",
+        "json",
+        "--unit",
+        "probe/0",
+        "--",
+        &format!("secret-get {uri} user"),
+    ]);
+    assert_eq!(
+        json_of(&o)["probe/0"]["results"]["stdout"],
+        "alice\n",
+        "{}",
+        text(&o)
+    );
+
+    // destroy-model stops the agent and leaves nothing behind.
+    let o = j(&["destroy-model", "--no-prompt", "bg"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!dir.exists());
+    poll("the agent gone", || (!alive(pid)).then_some(()));
 }

@@ -112,7 +112,7 @@ fn ensure_venv(root: &Path) -> Result<PathBuf, String> {
     let python = venv.join("bin/python");
     let ok = |p: &Path| {
         Command::new(p)
-            .args(["-c", "import kazoo, puresasl, ops, jubilant"])
+            .args(["-c", "import kazoo, puresasl, ops, jubilant, pytest"])
             .status()
             .map(|s| s.success())
             .unwrap_or(false)
@@ -132,8 +132,9 @@ fn ensure_venv(root: &Path) -> Result<PathBuf, String> {
             "pure-sasl==0.6.2",
             "ops==3.9.0",
             "jubilant==1.14.0",
+            "pytest==9.2.0",
         ]),
-        "installing kazoo (a client for the tests), ops (the benchmark's floor charm) and jubilant (Juju's integration-test library, against jujusim's juju front end) into .venv",
+        "installing kazoo (a client for the tests), ops (the benchmark's floor charm), jubilant and pytest (the jubilant suite in tests/jubilant, run against jujusim's juju front end) into .venv",
     )?;
     if ok(&python) {
         Ok(python)

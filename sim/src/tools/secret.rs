@@ -179,6 +179,7 @@ fn owns(unit: &str, s: &Secret) -> bool {
     match &s.owner {
         SecretOwner::Application(a) => a == app_of(unit),
         SecretOwner::Unit(u) => u == unit,
+        SecretOwner::Model(_) => false,
     }
 }
 
@@ -200,15 +201,18 @@ fn check_manage(c: &mut Call, xid: &str) -> Result<(), ToolErr> {
     }
 }
 
-/// Is the unit (or its application) granted the secret on a live relation it takes part in?
+/// Is the unit (or its application) granted the secret on a live relation it takes part in
+/// (or, for a user secret, granted at all)?
 pub fn granted(world: &World, unit: &str, s: &Secret) -> bool {
     let app = app_of(unit);
+    let user_secret = matches!(s.owner, SecretOwner::Model(_));
     s.grants.iter().any(|g| {
         (g.target == unit || g.target == app)
-            && world
-                .relations
-                .get(&g.relation)
-                .is_some_and(|r| r.involves(app))
+            && (user_secret
+                || world
+                    .relations
+                    .get(&g.relation)
+                    .is_some_and(|r| r.involves(app)))
     })
 }
 
@@ -479,6 +483,7 @@ pub fn secret_info_get(c: &mut Call) -> ToolResult {
         json!(match s.owner {
             SecretOwner::Application(_) => "application",
             SecretOwner::Unit(_) => "unit",
+            SecretOwner::Model(_) => "model",
         }),
     );
     if let Some(d) = &s.description {

@@ -1,17 +1,24 @@
-//! The `juju` command line (issue 16, in progress): the binary run as `juju` (argv[0], or
-//! `jujusim juju ...`) answers Juju 3.6's syntax for what jubilant calls, over jujusim models
-//! named like Juju's: `add-model`, `destroy-model`, `status`, `version`, `deploy`, `add-unit`,
-//! `remove-unit`, `remove-application`, `integrate`/`relate`, `remove-relation`, `config`. Any
-//! other command, and any flag that would change meaning, fails as Juju's usage errors do,
-//! saying jujusim does not support it yet. Commands that change the model run its hooks until
-//! it settles before returning (a per-model agent that runs them in the background, as Juju's
-//! do, comes next); `juju status` polling (jubilant's `wait`) sees the same end state.
+//! The `juju` command line (issue 16): the binary run as `juju` (argv[0], or `jujusim juju ...`)
+//! answers Juju 3.6's syntax for what jubilant calls, over jujusim models named like Juju's:
+//! `add-model`, `destroy-model`, `show-model`, `status`, `version`, `deploy`,
+//! `add-unit`, `remove-unit`, `remove-application`, `integrate`/`relate`, `remove-relation`,
+//! `config`, `model-config`, `run`, `exec`, `show-unit`, `secrets`, `show-secret`, `add-secret`,
+//! `grant-secret`, `debug-log`. Any other command, and any flag that would change meaning,
+//! fails as Juju's usage errors do, saying jujusim does not support it.
+//!
+//! As with Juju, a command that changes the model returns once the change is recorded: the
+//! model's agent (`crate::agent`, one background process per model, started on `add-model` or
+//! the first command on a model, stopped by `destroy-model`) runs the hooks, and `juju status`
+//! polling (jubilant's `wait`) watches them. `juju run` waits for its task, as Juju 3's does.
 //!
 //! Models live in `<root>/models/<name>`, the root being `$JUJUSIM_ROOT`, else
 //! `$JUJU_DATA/jujusim`, else `$HOME/.local/share/juju/jujusim`; the current model (what
 //! `juju` without `--model` uses) is named in `<root>/current-model`. `--model` / `-m` take
 //! `[controller:][user/]model`, as Juju does; controller and user are accepted and ignored (one
 //! controller, one user). Flags may come anywhere on the line, as Go's gnuflag allows.
+
+mod info;
+mod tasks;
 
 use std::path::{Path, PathBuf};
 
@@ -189,9 +196,46 @@ fn run(args: Vec<String>) -> Result<i32> {
         "integrate" | "relate" => relation_change(&root, &Line::parse(&args, &["--via"])?, "integrate"),
         "remove-relation" => relation_change(&root, &Line::parse(&args, &[])?, "remove-relation"),
         "config" => config(&root, &Line::parse(&args, &["--format", "-o", "--output", "--reset", "--file"])?),
+        "model-config" => info::model_config(
+            &root,
+            &Line::parse(&args, &["--format", "-o", "--output", "--reset", "--file"])?,
+        ),
+        "run" => tasks::run(
+            &root,
+            &Line::parse(&args, &["--format", "-o", "--output", "--params", "--wait"])?,
+        ),
+        "exec" => tasks::exec(
+            &root,
+            &Line::parse(
+                &args,
+                &[
+                    "--format", "-o", "--output", "--unit", "-u", "--machine", "--application",
+                    "-a", "--wait", "--execution-group",
+                ],
+            )?,
+        ),
+        "show-unit" => info::show_unit(
+            &root,
+            &Line::parse(&args, &["--format", "-o", "--output", "--app", "--endpoint", "--related-unit"])?,
+        ),
+        "show-model" => info::show_model(&root, &Line::parse(&args, &["--format", "-o", "--output"])?),
+        "secrets" | "list-secrets" => info::secrets(
+            &root,
+            &Line::parse(&args, &["--format", "-o", "--output", "--owner"])?,
+        ),
+        "show-secret" => info::show_secret(
+            &root,
+            &Line::parse(&args, &["--format", "-o", "--output", "--revision"])?,
+        ),
+        "add-secret" => info::add_secret(&root, &Line::parse(&args, &["--file", "--info"])?),
+        "grant-secret" => info::grant_secret(&root, &Line::parse(&args, &[])?),
+        "debug-log" => info::debug_log(
+            &root,
+            &Line::parse(&args, &["--limit", "-n", "--lines", "--include", "-i", "--level", "-l"])?,
+        ),
         "" => Err(SimError::Usage("no command given".into())),
         other => Err(SimError::Usage(format!(
-            "jujusim does not support \"juju {other}\" yet: its juju front end answers add-model, destroy-model, status, version, deploy, add-unit, remove-unit, remove-application, integrate, remove-relation and config (see sim/README.md)"
+            "jujusim does not support \"juju {other}\": its juju front end answers add-model, destroy-model, show-model, status, version, deploy, add-unit, remove-unit, remove-application, integrate, remove-relation, config, model-config, run, exec, show-unit, secrets, show-secret, add-secret, grant-secret and debug-log (see sim/README.md)"
         ))),
     }
 }
@@ -241,10 +285,17 @@ fn add_model(root: &Path, l: &Line) -> Result<i32> {
             &l.pos[2..]
         )));
     }
-    if l.has("--config") {
-        return Err(SimError::Usage(
-            "jujusim does not support model configuration (--config) yet".into(),
-        ));
+    let mut config = Vec::new();
+    for (f, v) in &l.flags {
+        if let ("--config", Some(v)) = (f.as_str(), v) {
+            if std::path::Path::new(v).is_file() || !v.contains('=') {
+                return Err(SimError::Usage(format!(
+                    "jujusim takes --config as key=value only, not a file ({v:?})"
+                )));
+            }
+            let (k, val) = v.split_once('=').unwrap_or((v, ""));
+            config.push((k.to_string(), info::model_value(k, val)?));
+        }
     }
     if !valid_name(name) {
         return Err(SimError::Failed(format!(
@@ -260,7 +311,13 @@ fn add_model(root: &Path, l: &Line) -> Result<i32> {
     std::fs::create_dir_all(root.join("models"))
         .map_err(|e| SimError::io("cannot create", &root.join("models"), e))?;
     let g = crate::cli::global_for(&dir)?;
-    drop(crate::session::Session::open(&g, true)?);
+    {
+        let mut s = crate::session::Session::open(&g, true)?;
+        s.core().world.model_config.extend(config);
+        s.no_wait = true;
+        s.commit()?;
+    }
+    crate::agent::ensure(&dir)?;
     if !l.has("--no-switch") {
         std::fs::write(root.join("current-model"), format!("{name}\n"))
             .map_err(|e| SimError::io("cannot write", &root.join("current-model"), e))?;
@@ -304,23 +361,53 @@ fn destroy_model(root: &Path, l: &Line) -> Result<i32> {
     Ok(code)
 }
 
-/// The model a changing command works on: it must exist (as in Juju, where a model is added
-/// before anything is deployed to it).
-fn existing_model(root: &Path, l: &Line) -> Result<PathBuf> {
+/// The model a command works on: it must exist (as in Juju, where a model is added before
+/// anything is deployed to it), and its agent runs (started if it does not).
+fn ensure_model(root: &Path, l: &Line) -> Result<PathBuf> {
     let (name, dir) = l.model(root)?;
     if !Paths::new(dir.clone()).model_json().is_file() {
         return Err(SimError::Failed(format!(
             "model \"admin/{name}\" not found"
         )));
     }
+    crate::agent::ensure(&dir)?;
     Ok(dir)
 }
 
-/// Runs jujusim's own command line on the model in `dir`.
+/// Runs jujusim's own command line on the model in `dir`, recording the change only: the
+/// model's agent runs the hooks.
 fn sim(dir: &Path, args: Vec<String>) -> i32 {
-    let mut argv = vec!["--model".to_string(), dir.to_string_lossy().into_owned()];
+    let mut argv = vec![
+        "--model".to_string(),
+        dir.to_string_lossy().into_owned(),
+        "--no-wait".to_string(),
+    ];
     argv.extend(args);
     crate::cli::main(argv)
+}
+
+/// The model's lock and world, for a change that the agent will act on (no hooks run here).
+fn session(dir: &Path) -> Result<crate::session::Session> {
+    let mut g = crate::cli::global_for(dir)?;
+    g.no_wait = true;
+    crate::session::Session::open(&g, false)
+}
+
+/// Prints `v` as `--format` asks: `json` (one line, as Juju), else YAML (Juju's default for
+/// these commands).
+fn print_as(l: &Line, v: &serde_json::Value, _default: &str) -> Result<i32> {
+    match l.value(&["--format", "-o", "--output"]) {
+        Some("json") => println!("{}", serde_json::to_string(v).unwrap_or_default()),
+        None | Some("yaml") | Some("tabular") | Some("summary") => {
+            print!("{}", serde_yaml::to_string(v).unwrap_or_default())
+        }
+        Some(f) => {
+            return Err(SimError::Usage(format!(
+                "invalid value {f:?} for option --format: unknown format"
+            )))
+        }
+    }
+    Ok(0)
 }
 
 /// Flags jujusim cannot honour: refused, with what it does not model.
@@ -380,7 +467,7 @@ fn deploy(root: &Path, l: &Line) -> Result<i32> {
             "--channel",
         ],
     )?;
-    let dir = existing_model(root, l)?;
+    let dir = ensure_model(root, l)?;
     let (charm, app) = match l.pos.as_slice() {
         [c] => (c.clone(), None),
         [c, a] => (c.clone(), Some(a.clone())),
@@ -414,7 +501,7 @@ fn deploy(root: &Path, l: &Line) -> Result<i32> {
 fn add_unit(root: &Path, l: &Line) -> Result<i32> {
     l.only(&["-n", "--num-units", "--to", "--attach-storage"])?;
     refuse(l, &["--attach-storage"])?;
-    let dir = existing_model(root, l)?;
+    let dir = ensure_model(root, l)?;
     let [app] = l.pos.as_slice() else {
         return Err(SimError::Usage("add-unit takes one application".into()));
     };
@@ -439,7 +526,7 @@ fn remove_units(root: &Path, l: &Line) -> Result<i32> {
     ])?;
     // --num-units removes units of a Kubernetes application: jujusim models machines.
     refuse(l, &["--num-units"])?;
-    let dir = existing_model(root, l)?;
+    let dir = ensure_model(root, l)?;
     if l.pos.is_empty() || l.pos.iter().any(|u| !u.contains('/')) {
         return Err(SimError::Usage(
             "remove-unit takes unit names (app/N) on a machine model".into(),
@@ -458,7 +545,7 @@ fn remove_applications(root: &Path, l: &Line) -> Result<i32> {
         "--force",
         "--no-wait",
     ])?;
-    let dir = existing_model(root, l)?;
+    let dir = ensure_model(root, l)?;
     if l.pos.is_empty() {
         return Err(SimError::Usage("no application specified".into()));
     }
@@ -474,7 +561,7 @@ fn remove_applications(root: &Path, l: &Line) -> Result<i32> {
 fn relation_change(root: &Path, l: &Line, what: &str) -> Result<i32> {
     l.only(&["--via", "--force"])?;
     refuse(l, &["--via"])?;
-    let dir = existing_model(root, l)?;
+    let dir = ensure_model(root, l)?;
     let [a, b] = l.pos.as_slice() else {
         return Err(SimError::Usage(format!(
             "{what} takes two applications (app[:endpoint])"
@@ -486,7 +573,7 @@ fn relation_change(root: &Path, l: &Line, what: &str) -> Result<i32> {
 fn config(root: &Path, l: &Line) -> Result<i32> {
     l.only(&["--format", "-o", "--output", "--reset", "--file"])?;
     refuse(l, &["--file", "-o", "--output"])?;
-    let dir = existing_model(root, l)?;
+    let dir = ensure_model(root, l)?;
     let Some((app, rest)) = l.pos.split_first() else {
         return Err(SimError::Usage("no application name specified".into()));
     };
@@ -546,8 +633,17 @@ fn config(root: &Path, l: &Line) -> Result<i32> {
 }
 
 fn status(root: &Path, l: &Line) -> Result<i32> {
-    l.only(&["--format", "-o", "--output", "--relations", "--storage"])?;
-    let (_, dir) = l.model(root)?;
+    l.only(&[
+        "--format",
+        "-o",
+        "--output",
+        "--relations",
+        "--storage",
+        "--color",
+        "--no-color",
+        "--utc",
+    ])?;
+    let dir = ensure_model(root, l)?;
     let w = World::load(&Paths::new(dir))?;
     match l.value(&["--format"]) {
         Some("json") => println!(
