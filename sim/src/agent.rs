@@ -32,8 +32,8 @@ use crate::util;
 
 const RETRY_FIRST: Duration = Duration::from_secs(5);
 const RETRY_MAX: Duration = Duration::from_secs(300);
-/// How long `stop` lets the running hooks finish before it kills the agent.
-const STOP_GRACE: Duration = Duration::from_secs(60);
+/// `agent.log` is started afresh when it has grown past this.
+const LOG_MAX: u64 = 16 << 20;
 
 fn lock_file(paths: &Paths) -> PathBuf {
     paths.root.join("agent.lock")
@@ -43,6 +43,10 @@ fn pid_file(paths: &Paths) -> PathBuf {
 }
 fn stop_file(paths: &Paths) -> PathBuf {
     paths.root.join("agent.stop")
+}
+/// Written by `destroy` before it stops the agent: no agent starts again.
+pub fn destroying_file(paths: &Paths) -> PathBuf {
+    paths.root.join("destroying")
 }
 pub fn log_file(paths: &Paths) -> PathBuf {
     paths.root.join("agent.log")
@@ -77,13 +81,36 @@ pub fn running(paths: &Paths) -> Option<i32> {
 /// Starts the model's agent unless one runs; returns once it holds its lock.
 pub fn ensure(dir: &Path) -> Result<()> {
     let paths = Paths::new(dir.to_path_buf());
-    if running(&paths).is_some() {
-        return Ok(());
+    for _ in 0..3 {
+        if running(&paths).is_some() {
+            return Ok(());
+        }
+        if destroying_file(&paths).exists() {
+            return Err(SimError::Failed(format!(
+                "model {} is being destroyed",
+                paths.root.display()
+            )));
+        }
+        if spawn(&paths)? {
+            return Ok(());
+        }
     }
-    let _ = fs::remove_file(stop_file(&paths));
+    Err(SimError::Failed(format!(
+        "the model's agent did not start; see {}",
+        log_file(&paths).display()
+    )))
+}
+
+/// Starts an agent; true once one runs (false: it exited at once, try again).
+fn spawn(paths: &Paths) -> Result<bool> {
+    let dir = &paths.root;
+    let _ = fs::remove_file(stop_file(paths));
+    if fs::metadata(log_file(paths)).is_ok_and(|m| m.len() > LOG_MAX) {
+        let _ = fs::remove_file(log_file(paths));
+    }
     let exe = std::env::current_exe()
         .map_err(|e| SimError::Failed(format!("cannot find the jujusim executable: {e}")))?;
-    let log_path = log_file(&paths);
+    let log_path = log_file(paths);
     let log = fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -113,13 +140,16 @@ pub fn ensure(dir: &Path) -> Result<()> {
         .map_err(|e| SimError::Failed(format!("cannot start the model's agent: {e}")))?;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        if running(&paths).is_some_and(|p| p != 0) {
-            return Ok(());
+        if running(paths).is_some_and(|p| p != 0) {
+            return Ok(true);
         }
         if let Ok(Some(st)) = child.try_wait() {
             // Lost a race with another command's agent (it exits at once), or failed.
-            if running(&paths).is_some() {
-                return Ok(());
+            if running(paths).is_some() {
+                return Ok(true);
+            }
+            if st.success() {
+                return Ok(false);
             }
             return Err(SimError::Failed(format!(
                 "the model's agent exited ({st}); see {}",
@@ -137,14 +167,23 @@ pub fn ensure(dir: &Path) -> Result<()> {
 }
 
 /// Stops the model's agent if one runs: it finishes its running hooks and exits (killed, with
-/// its process group, if that takes longer than a minute). Returns its PID.
-pub fn stop(paths: &Paths) -> Option<i32> {
-    let pid = running(paths)?;
+/// its process group, if that takes longer than `grace`: a hook's timeout and a little more).
+/// Returns its PID.
+pub fn stop(paths: &Paths, grace: Duration) -> Option<i32> {
     let _ = fs::write(stop_file(paths), b"");
-    let deadline = Instant::now() + STOP_GRACE;
+    let pid = running(paths)?;
+    let deadline = Instant::now() + grace;
     while running(paths).is_some() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
+    // The PID file may lag the lock by a moment.
+    let pid = match pid {
+        0 => fs::read_to_string(pid_file(paths))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0),
+        p => p,
+    };
     if running(paths).is_some() && pid > 1 {
         // SAFETY: kill(2) on the agent's process group (it called setsid) and on itself.
         unsafe {
@@ -207,9 +246,15 @@ pub fn run(g: &Global) -> Result<i32> {
         .write(true)
         .open(&lock_path)
         .map_err(|e| SimError::io("cannot open", &lock_path, e))?;
-    if !try_flock(&own) {
-        return Ok(0); // another agent runs this model
+    // `running` (any command's check) holds the lock for an instant: try for a second.
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while !try_flock(&own) {
+        if Instant::now() > deadline {
+            return Ok(0); // another agent runs this model
+        }
+        std::thread::sleep(Duration::from_millis(10));
     }
+    let own_ino = own.metadata().map(|m| m.ino()).ok();
     let pid = std::process::id();
     util::atomic_write(&pid_file(&paths), format!("{pid}\n").as_bytes())
         .map_err(|e| SimError::io("cannot write", &pid_file(&paths), e))?;
@@ -224,8 +269,18 @@ pub fn run(g: &Global) -> Result<i32> {
         update_status: Duration::from_secs(300),
         auto_retry: true,
     };
+    let mut first = true;
     loop {
         if stop_file(&paths).exists() || !paths.model_json().is_file() {
+            break;
+        }
+        // The model was removed and made again under the same name (another agent's now), or
+        // the binary was rebuilt (its hook tools would point at a deleted file): leave.
+        if fs::metadata(&lock_path).map(|m| m.ino()).ok() != own_ino
+            || fs::read_link("/proc/self/exe")
+                .is_ok_and(|e| e.to_string_lossy().ends_with(" (deleted)"))
+        {
+            say("jujusim agent: model or binary replaced; leaving");
             break;
         }
         if model::yield_requested(&paths) {
@@ -265,6 +320,15 @@ pub fn run(g: &Global) -> Result<i32> {
             {
                 let mut core = s.core();
                 conf = settings(&core.world);
+                if first {
+                    // Tasks a previous agent was running when it died: they ended unfinished.
+                    for a in core.world.actions.values_mut() {
+                        if a.status == "running" {
+                            a.status = "aborted".into();
+                            a.message = "the unit's agent stopped while the task ran".into();
+                        }
+                    }
+                }
                 if tick_due {
                     lifecycle::tick(&mut core.world);
                     last_tick = now;
@@ -284,6 +348,7 @@ pub fn run(g: &Global) -> Result<i32> {
                 .any(|u| u.local.error.is_some()))
         })();
         s.report();
+        first = false;
         match pass {
             Ok(in_error) => {
                 retry = match (in_error && conf.auto_retry, retry) {
@@ -304,8 +369,9 @@ pub fn run(g: &Global) -> Result<i32> {
         // Let a waiting command in before looking again; and if it made no change, the work
         // the agent left for it is still pending: look again anyway.
         let yielded = should_yield(&paths);
+        let after = stamp(&paths);
         drop(s);
-        seen = if yielded { None } else { stamp(&paths) };
+        seen = if yielded { None } else { after };
     }
     let _ = fs::remove_file(pid_file(&paths));
     say(&format!("jujusim agent {pid} stopped"));

@@ -967,8 +967,15 @@ fn destroy(g: &Global, args: &[String]) -> Result<i32> {
             paths.root.display()
         );
     }
-    let agent = crate::agent::stop(&paths);
-    let _lock = ModelLock::acquire(&paths, Duration::from_secs(900))?;
+    let _ = fs::write(crate::agent::destroying_file(&paths), b"");
+    let agent = crate::agent::stop(&paths, g.hook_timeout + Duration::from_secs(30));
+    let _lock = match ModelLock::acquire(&paths, Duration::from_secs(900)) {
+        Ok(l) => l,
+        Err(e) => {
+            let _ = fs::remove_file(crate::agent::destroying_file(&paths));
+            return Err(e);
+        }
+    };
     let world = World::load(&paths).ok();
     let mut dirs = Vec::new();
     if let Ok(entries) = fs::read_dir(paths.root.join("units")) {
@@ -993,8 +1000,8 @@ fn destroy(g: &Global, args: &[String]) -> Result<i32> {
         stopped.len(),
         if stopped.len() == 1 { "" } else { "es" },
         match agent {
-            Some(pid) => format!(" and agent {pid}"),
-            None => String::new(),
+            Some(pid) if pid > 0 => format!(" and agent {pid}"),
+            _ => String::new(),
         }
     );
     Ok(0)

@@ -705,42 +705,56 @@ pub struct ModelLock {
 }
 
 /// While a command waits for the model's lock it says so with a file `.yield-<pid>` in the model
-/// directory: the model's agent (which runs hooks in the background for the `juju` front end)
-/// then starts no new hook and lets go of the lock once its running hooks end.
+/// directory, on which it holds a `flock` for as long as it waits: the model's agent (which runs
+/// hooks in the background for the `juju` front end) then starts no new hook and lets go of the
+/// lock once its running hooks end. A file nobody holds (its command was killed) is removed.
 pub fn yield_requested(paths: &Paths) -> bool {
     let Ok(entries) = fs::read_dir(&paths.root) else {
         return false;
     };
-    entries.flatten().any(|e| {
-        let name = e.file_name();
-        let name = name.to_string_lossy();
-        name.strip_prefix(".yield-")
-            .and_then(|pid| pid.parse::<i32>().ok())
-            .is_some_and(|pid| {
-                let live = crate::procs::alive(pid);
-                if !live {
-                    // Left by a command that was killed while it waited.
-                    let _ = fs::remove_file(e.path());
-                }
-                live
-            })
-    })
+    let mut asked = false;
+    for e in entries.flatten() {
+        if !e.file_name().to_string_lossy().starts_with(".yield-") {
+            continue;
+        }
+        let Ok(f) = fs::File::open(e.path()) else {
+            continue;
+        };
+        // SAFETY: flock on a file descriptor we own.
+        let free = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) } == 0;
+        if free {
+            let _ = fs::remove_file(e.path());
+        } else {
+            asked = true;
+        }
+    }
+    asked
 }
 
-/// The `.yield-<pid>` file of a waiting command, removed when the wait ends.
-struct YieldRequest(PathBuf);
+/// The `.yield-<pid>` file of a waiting command, locked while it waits (the open file holds
+/// the `flock`), removed after.
+struct YieldRequest {
+    path: PathBuf,
+    _held: Option<fs::File>,
+}
 
 impl YieldRequest {
     fn new(paths: &Paths) -> YieldRequest {
         let p = paths.root.join(format!(".yield-{}", std::process::id()));
-        let _ = fs::write(&p, b"");
-        YieldRequest(p)
+        let f = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&p)
+            .ok()
+            .filter(try_flock);
+        YieldRequest { path: p, _held: f }
     }
 }
 
 impl Drop for YieldRequest {
     fn drop(&mut self) {
-        let _ = fs::remove_file(&self.0);
+        let _ = fs::remove_file(&self.path);
     }
 }
 
@@ -800,16 +814,42 @@ impl ModelLock {
         }
     }
 
-    /// The lock if nobody holds it now (the agent: it never waits, and never asks to be let in).
+    /// The lock of an existing model if nobody holds it now (the agent: it never waits, never
+    /// asks to be let in, and never creates a model, even half of one being removed).
     pub fn try_acquire(paths: &Paths) -> Result<Option<ModelLock>> {
-        let file = open_lock_file(paths)?;
-        Ok(try_flock(&file).then_some(ModelLock { _file: file }))
+        let path = paths.lock();
+        let file = match fs::OpenOptions::new().write(true).open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(SimError::io("cannot open", &path, e)),
+        };
+        if !try_flock(&file) {
+            return Ok(None);
+        }
+        if !paths.model_json().is_file() {
+            return Ok(None);
+        }
+        Ok(Some(ModelLock { _file: file }))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_yield_request_counts_only_while_its_command_waits() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let paths = Paths::new(dir.path().to_path_buf());
+        // Left by a killed command (nobody holds it): removed, not obeyed.
+        std::fs::write(dir.path().join(".yield-1"), b"").expect("write");
+        assert!(!yield_requested(&paths));
+        assert!(!dir.path().join(".yield-1").exists());
+        let asking = YieldRequest::new(&paths);
+        assert!(yield_requested(&paths));
+        drop(asking);
+        assert!(!yield_requested(&paths));
+    }
 
     /// A realistic 5-unit model: peer relation with data, a client relation, secrets, state.
     fn five_unit_world() -> World {

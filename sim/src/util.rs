@@ -175,7 +175,6 @@ impl Rng {
     }
 }
 
-/// Reads `key=value`; `None` without `=` or with an empty key.
 /// Go's `time.ParseDuration` (what Juju takes for `--wait` and duration settings): a sequence of
 /// decimal numbers with units `ns`, `us`, `µs`, `ms`, `s`, `m`, `h` (`1.5s`, `5m`, `1h30m`), or
 /// a bare `0`. Negative durations are refused.
@@ -216,6 +215,7 @@ pub fn parse_go_duration(s: &str) -> Option<std::time::Duration> {
     (total.is_finite() && total < 1e12).then(|| std::time::Duration::from_secs_f64(total))
 }
 
+/// Reads `key=value`; `None` without `=` or with an empty key.
 pub fn split_kv(s: &str) -> Option<(&str, &str)> {
     let (k, v) = s.split_once('=')?;
     (!k.is_empty()).then_some((k, v))

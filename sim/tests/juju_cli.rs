@@ -353,6 +353,43 @@ fn the_models_agent_runs_hooks_behind_commands_and_tasks_report_as_juju_3() {
     assert!(text(&o).contains("task failed"), "{}", text(&o));
     assert_eq!(json_of(&o)["probe/0"]["results"]["return-code"], 3);
 
+    // exec on a target that does not exist schedules nothing (empty stdout, exit 0, as Juju
+    // 3); app/leader is the leader.
+    let o = j(&[
+        "exec", "--format", "json", "--unit", "probe/9", "--", "true",
+    ]);
+    assert!(o.status.success() && o.stdout.is_empty(), "{}", text(&o));
+    assert!(text(&o).contains("failed to schedule"), "{}", text(&o));
+    let o = j(&[
+        "exec",
+        "--format",
+        "json",
+        "--unit",
+        "probe/leader",
+        "--",
+        "is-leader",
+    ]);
+    let v = json_of(&o);
+    let (leader, t) = v
+        .as_object()
+        .and_then(|m| m.iter().next())
+        .expect("one task");
+    assert!(
+        leader.starts_with("probe/") && t["results"]["stdout"] == "True\n",
+        "{v}"
+    );
+    // Flags Juju reads differently are refused or read as Go does, never ignored.
+    let o = j(&["status", "-o", "out.json"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let o = j(&[
+        "exec", "--unit", "probe/0", "--wait", "0.2s", "--format", "json", "--", "sleep 5",
+    ]);
+    assert!(
+        !o.status.success() && text(&o).contains("timed out"),
+        "{}",
+        text(&o)
+    );
+
     // User secrets: add (prints the URI), grant, show --reveal (content.Data).
     let o = j(&["add-secret", "creds", "user=alice", "--info", "test"]);
     assert!(o.status.success(), "{}", text(&o));
@@ -368,6 +405,14 @@ fn the_models_agent_runs_hooks_behind_commands_and_tasks_report_as_juju_3() {
         .expect("one secret");
     assert_eq!(s["content"]["Data"]["user"], "alice", "{v}");
     assert_eq!(s["access"][0]["target"], "application-probe", "{v}");
+    let o = j(&["show-secret", "creds", "--reveal=false", "--format", "json"]);
+    let v = json_of(&o);
+    assert!(
+        v.as_object()
+            .and_then(|m| m.values().next())
+            .is_some_and(|s| s.get("content").is_none()),
+        "{v}"
+    );
     // A granted unit reads it with secret-get.
     let o = j(&[
         "exec",

@@ -144,15 +144,7 @@ pub fn model_config(root: &Path, l: &Line) -> Result<i32> {
     super::refuse(l, &["--file", "--ignore-read-only-fields"])?;
     let dir = ensure_model(root, l)?;
     let sets: Vec<&String> = l.pos.iter().filter(|p| p.contains('=')).collect();
-    let resets: Vec<String> = l
-        .value(&["--reset"])
-        .map(|r| {
-            r.split(',')
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default();
+    let resets = l.list(&["--reset"]);
     if !sets.is_empty() || !resets.is_empty() {
         if sets.len() != l.pos.len() {
             return Err(SimError::Usage(
@@ -307,7 +299,11 @@ fn secret_json(s: &Secret, reveal: bool, revision: Option<u32>, revisions: bool)
                 Some(_) => format!("unit-{}", g.target.replace('/', "-")),
                 None => format!("application-{}", g.target),
             };
-            json!({"target": target, "scope": if g.relation == 0 { "model".to_string() } else { format!("relation-{}", g.relation) }, "role": "view"})
+            let scope = match &s.owner {
+                SecretOwner::Model(uuid) => format!("model-{uuid}"),
+                _ => format!("relation-{}", g.relation),
+            };
+            json!({"target": target, "scope": scope, "role": "view"})
         })
         .collect();
     if !access.is_empty() {
@@ -319,6 +315,12 @@ fn secret_json(s: &Secret, reveal: bool, revision: Option<u32>, revisions: bool)
             .keys()
             .map(|r| json!({"revision": r, "created": timestamp(s), "updated": timestamp(s)}))
             .collect::<Vec<_>>());
+    }
+    if let Some(r) = revision {
+        if !s.revisions.contains_key(&r) {
+            return Err(SimError::Failed(format!("secret revision {r} not found")));
+        }
+        v["revision"] = json!(r);
     }
     if reveal {
         let rev = revision.unwrap_or(s.latest);
@@ -387,7 +389,7 @@ pub fn show_secret(root: &Path, l: &Line) -> Result<i32> {
         };
     let w = World::load(&Paths::new(dir))?;
     let s = find_secret(&w, id)?;
-    let reveal = l.has("--reveal") || l.has("-r");
+    let reveal = l.has("--reveal");
     let v = json!({ s.xid.clone(): secret_json(s, reveal, revision, l.has("--revisions"))? });
     print_as(l, &v, "yaml")
 }
@@ -542,6 +544,7 @@ pub fn debug_log(root: &Path, l: &Line) -> Result<i32> {
         "--level",
         "-l",
     ])?;
+    super::refuse(l, &["--level", "-l"])?;
     let dir = ensure_model(root, l)?;
     let paths = Paths::new(dir);
     let mut entries = crate::timeline::read(&paths)?;
@@ -552,10 +555,13 @@ pub fn debug_log(root: &Path, l: &Line) -> Result<i32> {
         .filter_map(|(_, v)| v.as_deref())
         .collect();
     if !include.is_empty() {
+        // A unit (`app/0`, `unit-app-0`) or an application (`app`), as Juju's --include.
         entries.retain(|e| {
-            include
-                .iter()
-                .any(|i| e.unit == *i || e.unit.replace('/', "-") == i.trim_start_matches("unit-"))
+            include.iter().any(|i| {
+                e.unit == *i
+                    || e.unit.replace('/', "-") == i.trim_start_matches("unit-")
+                    || app_of(&e.unit) == *i
+            })
         });
     }
     let limit = match l.value(&["--limit", "-n", "--lines"]) {

@@ -98,6 +98,11 @@ impl Line {
                 Some((n, v)) => (n.to_string(), Some(v.to_string())),
                 None => (a.clone(), None),
             };
+            if name == "-o" || name == "--output" {
+                return Err(SimError::Usage(format!(
+                    "jujusim does not support {name} (writing the output to a file): redirect stdout instead"
+                )));
+            }
             let takes = name == "--model" || name == "-m" || with_value.contains(&name.as_str());
             let value = match (takes, inline) {
                 (true, Some(v)) => Some(v),
@@ -107,7 +112,16 @@ impl Line {
                         return Err(SimError::Usage(format!("option needs an argument: {name}")))
                     }
                 },
-                (false, Some(v)) => Some(v),
+                // A boolean flag given a value, as Go's flag package reads it.
+                (false, Some(v)) => match v.as_str() {
+                    "1" | "t" | "T" | "true" | "TRUE" | "True" => None,
+                    "0" | "f" | "F" | "false" | "FALSE" | "False" => continue,
+                    _ => {
+                        return Err(SimError::Usage(format!(
+                            "invalid boolean value {v:?} for flag {name}"
+                        )))
+                    }
+                },
                 (false, None) => None,
             };
             flags.push((name, value));
@@ -125,6 +139,18 @@ impl Line {
             .rev()
             .find(|(n, _)| names.contains(&n.as_str()))
             .and_then(|(_, v)| v.as_deref())
+    }
+
+    /// Every value of a repeatable flag that takes comma-separated lists (`--reset a,b --reset c`).
+    fn list(&self, names: &[&str]) -> Vec<String> {
+        self.flags
+            .iter()
+            .filter(|(n, _)| names.contains(&n.as_str()))
+            .filter_map(|(_, v)| v.as_deref())
+            .flat_map(|v| v.split(','))
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect()
     }
 
     fn has(&self, name: &str) -> bool {
@@ -225,7 +251,7 @@ fn run(args: Vec<String>) -> Result<i32> {
         ),
         "show-secret" => info::show_secret(
             &root,
-            &Line::parse(&args, &["--format", "-o", "--output", "--revision"])?,
+            &Line::parse(&args, &["--format", "--revision", "-r"])?,
         ),
         "add-secret" => info::add_secret(&root, &Line::parse(&args, &["--file", "--info"])?),
         "grant-secret" => info::grant_secret(&root, &Line::parse(&args, &[])?),
@@ -452,8 +478,19 @@ fn deploy(root: &Path, l: &Line) -> Result<i32> {
         "--trust",
         "--force",
     ])?;
-    // --trust grants the charm cloud credentials, which jujusim has none of; --base, --channel
-    // and --series choose what a store would serve, and jujusim deploys local charms only.
+    // --trust grants the charm cloud credentials, which jujusim has none of (accepted: the
+    // charm sees no difference until it asks, and credential-get fails either way); --channel
+    // chooses what a store would serve, and jujusim deploys local charms only. Every machine
+    // is ubuntu 22.04 (status says so): another base is refused, not ignored.
+    for (flag, ours) in [("--base", "ubuntu@22.04"), ("--series", "jammy")] {
+        if let Some(b) = l.value(&[flag]) {
+            if b != ours {
+                return Err(SimError::Usage(format!(
+                    "jujusim's machines are {ours}: it does not support deploying with {flag} {b}"
+                )));
+            }
+        }
+    }
     refuse(
         l,
         &[
@@ -577,12 +614,12 @@ fn config(root: &Path, l: &Line) -> Result<i32> {
     let Some((app, rest)) = l.pos.split_first() else {
         return Err(SimError::Usage("no application name specified".into()));
     };
-    let resets = l.value(&["--reset"]);
-    if !rest.is_empty() || resets.is_some() {
+    let resets = l.list(&["--reset"]);
+    if !rest.is_empty() || !resets.is_empty() {
         let mut args = vec!["config".to_string(), app.clone()];
         args.extend(rest.iter().cloned());
-        if let Some(r) = resets {
-            args.extend(["--reset".into(), r.to_string()]);
+        if !resets.is_empty() {
+            args.extend(["--reset".into(), resets.join(",")]);
         }
         return Ok(sim(&dir, args));
     }

@@ -211,6 +211,8 @@ pub fn run(root: &Path, l: &Line) -> Result<i32> {
         if !matches!(a.status.as_str(), "pending" | "running") {
             break a.clone();
         }
+        // An agent that died while the task ran: a new one marks the task aborted.
+        crate::agent::ensure(&dir)?;
         if limit.is_some_and(|d| start.elapsed() >= d) {
             return Err(SimError::Failed(format!(
                 "timed out waiting for results from: unit {}",
@@ -286,7 +288,7 @@ pub fn exec(root: &Path, l: &Line) -> Result<i32> {
         &["--all", "--operator", "--execution-group", "--parallel"],
     )?;
     let dir = ensure_model(root, l)?;
-    let _ = wait_limit(l)?;
+    let wait = wait_limit(l)?;
     if l.pos.is_empty() {
         return Err(SimError::Usage("no commands specified".into()));
     }
@@ -309,17 +311,36 @@ pub fn exec(root: &Path, l: &Line) -> Result<i32> {
                 .into(),
         ));
     }
+    if wait.is_some() && !machines.is_empty() {
+        return Err(SimError::Usage(
+            "jujusim does not support --wait with --machine".into(),
+        ));
+    }
     let paths = Paths::new(dir.clone());
+    // Targets that do not exist: as for `run`, Juju 3 schedules nothing, says why on stderr,
+    // prints nothing and exits 0. `app/leader` is the application's leader.
+    let unscheduled = |why: String| {
+        eprintln!("Operation failed to schedule any tasks:\n    {why}");
+        Ok(0)
+    };
     {
         let w = World::load(&paths)?;
         for a in &apps {
             let Some(app) = w.apps.get(a) else {
-                return Err(SimError::Failed(format!("application {a:?} not found")));
+                return unscheduled(format!("application {a:?} not found"));
             };
-            units.extend(app.units.keys().map(|n| format!("{a}/{n}")));
+            units.extend(app.units.values().map(|u| u.name.clone()));
         }
-        for u in &units {
-            ops::require_unit(&w, u)?;
+        for u in units.iter_mut() {
+            if let Some(app) = u.strip_suffix("/leader") {
+                match w.apps.get(app).and_then(|a| a.leader.clone()) {
+                    Some(l) => *u = l,
+                    None => return unscheduled(format!("application {app:?} has no leader")),
+                }
+            }
+            if let Err(e) = ops::require_unit(&w, u) {
+                return unscheduled(e.to_string());
+            }
         }
         for m in &machines {
             let known = m.parse::<u32>().is_ok_and(|m| {
@@ -329,18 +350,27 @@ pub fn exec(root: &Path, l: &Line) -> Result<i32> {
                     .any(|u| u.machine == m)
             });
             if !known {
-                return Err(SimError::Failed(format!("machine {m:?} not found")));
+                return unscheduled(format!("machine {m:?} not found"));
             }
         }
     }
     let mut tasks: BTreeMap<String, Value> = BTreeMap::new();
     if !units.is_empty() {
         let mut s = session(&dir)?;
+        if let Some(w) = wait {
+            s.driver.opts.hook_timeout = w;
+        }
         for u in &units {
             let id = next_task_id(&mut s.core().world);
             let run = s
                 .driver
                 .run_exec(u, &["/bin/bash".into(), "-c".into(), command.clone()])?;
+            if run.timed_out {
+                s.commit()?;
+                return Err(SimError::Failed(format!(
+                    "timed out waiting for results from: unit {u}"
+                )));
+            }
             let t = exec_task(id, ("unit", u), &run);
             tasks.insert(u.clone(), t);
         }
