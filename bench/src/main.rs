@@ -689,6 +689,8 @@ fn main() {
         run_hooks()
     } else if mode == "convergence" {
         run_convergence()
+    } else if mode == "juju" {
+        run_juju()
     } else {
         run(full)
     };
@@ -804,6 +806,148 @@ fn run_tenancy() -> Res<Value> {
     }))
 }
 
+fn run_juju() -> Res<Value> {
+    let bin = env_path("JUJUSIM_BIN")?;
+    let charm = env_path("ZK_CHARM_PACKED")?;
+    let mut targets = Vec::new();
+    let row = juju_front_end(&bin, &charm, &mut targets)?;
+    Ok(json!({
+        "mode": "juju",
+        "machine": machine(),
+        "note": "absolute times vary between runs and machines",
+        "juju": row,
+        "targets": targets,
+    }))
+}
+
+fn median_max_ms(v: &mut [f64]) -> Value {
+    v.sort_by(|a, b| a.total_cmp(b));
+    let r = |x: f64| (x * 10.0).round() / 10.0;
+    json!({"n": v.len(), "median": r(v.get(v.len() / 2).copied().unwrap_or(0.0)), "max": r(v.last().copied().unwrap_or(0.0))})
+}
+
+/// jujusim's `juju` front end as jubilant uses it: `deploy -n 3` returns once recorded, the
+/// model's agent runs the hooks while `status --format json` is polled (as `wait` does) until
+/// all three units are active in quorum; then `run` round trips of a quick action, and
+/// `destroy-model`, after which no process of the model runs.
+fn juju_front_end(bin: &Path, charm: &Path, targets: &mut Vec<Value>) -> Res<Value> {
+    eprintln!("==> juju front end: deploy 3, poll status to active, run, destroy-model");
+    let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let juju = tmp.path().join("juju");
+    std::os::unix::fs::symlink(bin, &juju).map_err(|e| e.to_string())?;
+    let root = tmp.path().join("root");
+    let call = |args: &[&str]| -> Res<(f64, std::process::Output)> {
+        let t = Instant::now();
+        let o = Command::new(&juju)
+            .args(args)
+            .env("JUJUSIM_ROOT", &root)
+            .output()
+            .map_err(|e| e.to_string())?;
+        let ms = t.elapsed().as_secs_f64() * 1000.0;
+        if !o.status.success() {
+            return Err(format!(
+                "juju {args:?}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            ));
+        }
+        Ok((ms, o))
+    };
+    /// Destroys the model also when a step fails (nothing left running).
+    struct Destroy(PathBuf, PathBuf);
+    impl Drop for Destroy {
+        fn drop(&mut self) {
+            let _ = Command::new(&self.0)
+                .args(["destroy-model", "--no-prompt", "bench"])
+                .env("JUJUSIM_ROOT", &self.1)
+                .output();
+        }
+    }
+    call(&["add-model", "bench"])?;
+    let _guard = Destroy(juju.clone(), root.clone());
+    let charm_s = charm.to_string_lossy().into_owned();
+    let t0 = Instant::now();
+    let (deploy_ms, _) = call(&[
+        "deploy",
+        "--model",
+        "bench",
+        &charm_s,
+        "zookeeper",
+        "-n",
+        "3",
+    ])?;
+    let mut status_ms = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let active_s = loop {
+        let (ms, o) = call(&["status", "--model", "bench", "--format", "json"])?;
+        status_ms.push(ms);
+        let v: Value = serde_json::from_slice(&o.stdout).map_err(|e| e.to_string())?;
+        let app = &v["applications"]["zookeeper"];
+        let units = app["units"].as_object().cloned().unwrap_or_default();
+        let ready = units.len() == 3
+            && app["application-status"]["message"] == "3/3 members in quorum"
+            && units.values().all(|u| {
+                u["workload-status"]["current"] == "active" && u["juju-status"]["current"] == "idle"
+            });
+        if ready {
+            break t0.elapsed().as_secs_f64();
+        }
+        if Instant::now() > deadline {
+            return Err("the juju front end's model did not reach 3/3 in quorum in 300 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let mut run_ms = Vec::new();
+    for _ in 0..5 {
+        let (ms, o) = call(&[
+            "run",
+            "--model",
+            "bench",
+            "zookeeper/leader",
+            "get-super-password",
+            "--format",
+            "json",
+        ])?;
+        let v: Value = serde_json::from_slice(&o.stdout).map_err(|e| e.to_string())?;
+        if !v
+            .as_object()
+            .is_some_and(|m| m.values().all(|t| t["status"] == "completed"))
+        {
+            return Err(format!("juju run did not complete: {v}"));
+        }
+        run_ms.push(ms);
+    }
+    let dir = root.join("models/bench");
+    let agent_pid = std::fs::read_to_string(dir.join("agent.pid")).unwrap_or_default();
+    let (destroy_ms, _) = call(&["destroy-model", "--no-prompt", "bench"])?;
+    let needle = dir.to_string_lossy().into_owned();
+    let left = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| {
+            std::fs::read(e.path().join("cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&needle))
+        })
+        .count();
+    let status = median_max_ms(&mut status_ms);
+    let run = median_max_ms(&mut run_ms);
+    let st_med = status["median"].as_f64().unwrap_or(f64::MAX);
+    let run_med = run["median"].as_f64().unwrap_or(f64::MAX);
+    targets.push(json!({"target": "juju deploy -n 3 returns once recorded (hooks run in the background): under 1 s", "met": deploy_ms < 1000.0, "value": (deploy_ms * 10.0).round() / 10.0}));
+    targets.push(json!({"target": "juju status --format json (what jubilant's wait polls each second): median under 50 ms", "met": st_med < 50.0, "value": st_med}));
+    targets.push(json!({"target": "juju run of a quick action, round trip: median under 500 ms", "met": run_med < 500.0, "value": run_med}));
+    targets.push(json!({"target": "destroy-model leaves no process of the model (agent, hooks, ZooKeeper)", "met": left == 0 && !dir.exists(), "value": left}));
+    Ok(json!({
+        "deploy_ms": (deploy_ms * 10.0).round() / 10.0,
+        "deploy_to_active_s": (active_s * 100.0).round() / 100.0,
+        "status_ms": status,
+        "run_ms": run,
+        "destroy_ms": (destroy_ms * 10.0).round() / 10.0,
+        "agent_pid": agent_pid.trim(),
+        "processes_left": left,
+    }))
+}
+
 /// Per-hook cost of the charm and of the ops floor, their ratios, and the per-hook targets.
 fn hook_rows(
     bin: &Path,
@@ -878,6 +1022,7 @@ fn run(full: bool) -> Res<Value> {
         client_rows.push(row);
     }
     let tenancy_rows = tenancy_rows(&bin, &charm, &python, full, &mut targets)?;
+    let juju_row = juju_front_end(&bin, &charm, &mut targets)?;
 
     let mb = if full { 100 } else { 10 };
     let mut rejoin_rows = Vec::new();
@@ -914,6 +1059,7 @@ fn run(full: bool) -> Res<Value> {
         "convergence": conv_rows,
         "clients": client_rows,
         "tenancy": tenancy_rows,
+        "juju": juju_row,
         "rejoin": rejoin_rows,
         "targets": targets,
     }))
@@ -1043,6 +1189,21 @@ fn print_main_tables(r: &Value) {
 }
 
 fn print_tenancy_and_targets(r: &Value) {
+    if !r["juju"].is_null() {
+        let j = &r["juju"];
+        let mm = |v: &Value| format!("{} / {}", cell(&v["median"]), cell(&v["max"]));
+        println!("\njujusim's juju front end (3 units; median / max)");
+        println!(
+            "deploy returns {} ms; deploy to 3/3 active {} s; status {} ms (n {}); run {} ms; destroy-model {} ms; processes left {}",
+            cell(&j["deploy_ms"]),
+            cell(&j["deploy_to_active_s"]),
+            mm(&j["status_ms"]),
+            cell(&j["status_ms"]["n"]),
+            mm(&j["run_ms"]),
+            cell(&j["destroy_ms"]),
+            cell(&j["processes_left"])
+        );
+    }
     if let Some(rows) = r["rejoin"].as_array() {
         println!("\nData integrity: a restarted follower rejoins (3 servers, data written as 512 KiB znodes)");
         println!(
