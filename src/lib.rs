@@ -21,6 +21,7 @@ pub mod quorum;
 pub mod restart;
 pub use charm_engine::secret;
 pub mod state;
+pub mod tls;
 pub mod workload;
 pub mod zk;
 

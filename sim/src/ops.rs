@@ -532,7 +532,7 @@ pub fn check_remove_relation(w: &World, x: &str, y: &str) -> Result<u64> {
     require_app(w, &ay)?;
     let matches = |r: &Relation, app: &str, ep: &Option<String>| {
         r.end(app)
-            .is_some_and(|e| ep.as_ref().map_or(true, |ep| *ep == e.endpoint))
+            .is_some_and(|e| ep.as_ref().is_none_or(|ep| *ep == e.endpoint))
     };
     let found: Vec<u64> = w
         .relations

@@ -148,7 +148,7 @@ impl ZooKeeperCharm<'_> {
         let mut record = match &stored {
             Stored::Valid(r) => Some(r.clone()),
             // Built once the ensemble serves: never a reason to defer a deployment.
-            _ if !ens.is_some_and(|e| e.leader.is_some()) => None,
+            _ if ens.is_none_or(|e| e.leader.is_none()) => None,
             other => {
                 if let Stored::Unreadable(why) = other {
                     tracing::warn!(

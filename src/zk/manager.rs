@@ -78,7 +78,7 @@ pub async fn find_leader(
                 Ok(Ok(FourLw::Serving(s))) => {
                     if s.mode == Mode::Leader
                         && !exclude.contains(&host)
-                        && best.as_ref().map_or(true, |(z, _)| s.zxid > *z)
+                        && best.as_ref().is_none_or(|(z, _)| s.zxid > *z)
                     {
                         best = Some((s.zxid, host.clone()));
                     }

@@ -168,7 +168,7 @@ pub fn interpret(hosts: &[String], round: Round) -> Observed {
             && a.mntr.as_ref().is_some_and(Mntr::is_leader);
         if is_leader {
             let zxid = a.srvr.as_ref().map_or(0, |s| s.zxid);
-            if best.as_ref().map_or(true, |(z, _)| zxid > *z) {
+            if best.as_ref().is_none_or(|(z, _)| zxid > *z) {
                 best = Some((zxid, host.clone()));
             }
         }

@@ -112,7 +112,10 @@ fn ensure_venv(root: &Path) -> Result<PathBuf, String> {
     let python = venv.join("bin/python");
     let ok = |p: &Path| {
         Command::new(p)
-            .args(["-c", "import kazoo, puresasl, ops, jubilant, pytest"])
+            .args([
+                "-c",
+                "import kazoo, puresasl, ops, jubilant, pytest, charmlibs.interfaces.tls_certificates",
+            ])
             .status()
             .map(|s| s.success())
             .unwrap_or(false)
@@ -133,8 +136,9 @@ fn ensure_venv(root: &Path) -> Result<PathBuf, String> {
             "ops==3.9.0",
             "jubilant==1.14.0",
             "pytest==9.2.0",
+            "charmlibs-interfaces-tls-certificates==1.12.0",
         ]),
-        "installing kazoo (a client for the tests), ops (the benchmark's floor charm), jubilant and pytest (the jubilant suite in tests/jubilant, run against jujusim's juju front end) into .venv",
+        "installing kazoo (a client for the tests), ops (the benchmark's floor charm), jubilant and pytest (the jubilant suite in tests/jubilant, run against jujusim's juju front end) and charmlibs-interfaces-tls-certificates (the TLS provider test charm) into .venv",
     )?;
     if ok(&python) {
         Ok(python)

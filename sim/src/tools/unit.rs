@@ -587,7 +587,7 @@ pub fn storage_list(c: &mut Call) -> ToolResult {
         .map(|u| {
             u.storage
                 .iter()
-                .filter(|s| name.as_ref().map_or(true, |n| *n == s.name))
+                .filter(|s| name.as_ref().is_none_or(|n| *n == s.name))
                 .map(|s| s.id.clone())
                 .collect()
         })
