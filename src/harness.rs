@@ -790,3 +790,125 @@ impl Drop for TestEnsemble {
         }
     }
 }
+
+/// The charm's own TLS material on every server of an ensemble (issue 17's lab and bench
+/// floor): keys and CSRs made by [`crate::tls::material`], signed by a fresh CA (rcgen, as a
+/// provider would), checked, and written as the charm's PEM stores ([`crate::tls::serve`]).
+#[derive(Debug, Clone)]
+pub struct TlsLab {
+    /// The CA's certificate (PEM), and the file holding it.
+    pub ca_pem: String,
+    pub ca_file: PathBuf,
+    /// Each server's stores.
+    pub files: BTreeMap<u32, crate::tls::serve::TlsFiles>,
+}
+
+impl TestEnsemble {
+    /// Gives every running server the charm's TLS material (see [`TlsLab`]). The ensemble must
+    /// have been started with [`EnsembleOptions::tls`] (the Netty factory and its jars).
+    pub fn charm_tls_material(&self) -> Result<TlsLab, HarnessError> {
+        use crate::tls::{material, serve};
+        let bad = |what: &str, e: String| HarnessError::Command {
+            what: what.to_string(),
+            detail: e,
+        };
+        let ca_key = rcgen::KeyPair::generate().map_err(|e| bad("CA key", e.to_string()))?;
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new())
+            .map_err(|e| bad("CA params", e.to_string()))?;
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "zookeeper-charm TLS lab CA");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca_pem = params
+            .self_signed(&ca_key)
+            .map_err(|e| bad("CA", e.to_string()))?
+            .pem();
+        let ca_cert = material::parse_cert(&ca_pem).map_err(|e| bad("CA", e.to_string()))?;
+        let issuer = rcgen::Issuer::from_params(&params, &ca_key);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or_default();
+        let ca_file = self.root.path().join("charm-ca.pem");
+        fs::write(&ca_file, &ca_pem).map_err(io_err("writing the lab CA"))?;
+        let mut files = BTreeMap::new();
+        for id in self.ids() {
+            let ip = self.ip(id);
+            let key = material::UnitKey::generate().map_err(|e| bad("key", e.to_string()))?;
+            let csr = material::csr(
+                &key,
+                &material::Subject {
+                    common_name: ip.to_string(),
+                    ips: vec![std::net::IpAddr::V4(ip)],
+                    dns: vec![],
+                },
+            )
+            .map_err(|e| bad("CSR", e.to_string()))?;
+            let signed = rcgen::CertificateSigningRequestParams::from_pem(&csr)
+                .and_then(|r| r.signed_by(&issuer))
+                .map_err(|e| bad("signing", e.to_string()))?
+                .pem();
+            let cert = material::parse_cert(&signed).map_err(|e| bad("cert", e.to_string()))?;
+            material::check(&cert, &[], &ca_cert, &key, now)
+                .map_err(|e| bad("checking the certificate", e.to_string()))?;
+            let f = serve::TlsFiles::under(&self.dir(id).join("conf"));
+            if let Some(d) = f.key_store.parent() {
+                fs::create_dir_all(d).map_err(io_err(format!("creating {}", d.display())))?;
+            }
+            fs::write(
+                &f.key_store,
+                serve::key_store_pem(key.pem(), &signed, &[], &ca_pem),
+            )
+            .map_err(io_err("writing the key store"))?;
+            fs::write(&f.trust_store, serve::trust_store_pem(&[&ca_pem]))
+                .map_err(io_err("writing the trust store"))?;
+            files.insert(id, f);
+        }
+        Ok(TlsLab {
+            ca_pem,
+            ca_file,
+            files,
+        })
+    }
+
+    /// Restarts every server of `lab` into `step` of the TLS switch (zoo.cfg's TLS keys
+    /// replaced by the charm's for that step), one at a time, each restart gated on the whole
+    /// ensemble answering with a quorum again. Returns the number of restarts.
+    pub async fn roll_tls_step(
+        &mut self,
+        lab: &TlsLab,
+        step: crate::tls::serve::Serving,
+    ) -> Result<usize, HarnessError> {
+        use crate::tls::serve::{self, Serving};
+        let ids = self.ids();
+        let mut restarts = 0;
+        for (&id, files) in &lab.files {
+            let ip = self.ip(id).to_string();
+            self.stop(id).await?;
+            let path = self.dir(id).join("conf/zoo.cfg");
+            let text = fs::read_to_string(&path).map_err(io_err("reading zoo.cfg"))?;
+            let managed: Vec<String> =
+                serve::zoo_cfg_pairs(Serving::UnifiedQuorum, files, Some(&ip))
+                    .into_iter()
+                    .map(|(k, _)| k)
+                    .chain(["portUnification".into(), "sslQuorum".into()])
+                    .collect();
+            let mut out: String = text
+                .lines()
+                .filter(|l| {
+                    let key = l.split('=').next().unwrap_or_default().trim();
+                    !managed.iter().any(|m| m == key)
+                })
+                .map(|l| format!("{l}\n"))
+                .collect();
+            for (k, v) in serve::zoo_cfg_pairs(step, files, Some(&ip)) {
+                out.push_str(&format!("{k}={v}\n"));
+            }
+            fs::write(&path, out).map_err(io_err("writing zoo.cfg"))?;
+            self.restart(id)?;
+            restarts += 1;
+            self.wait_quorum(&ids, self.opts.quorum_timeout).await?;
+        }
+        Ok(restarts)
+    }
+}

@@ -691,6 +691,8 @@ fn main() {
         run_convergence()
     } else if mode == "juju" {
         run_juju()
+    } else if mode == "tls" {
+        run_tls()
     } else {
         run(full)
     };
@@ -818,6 +820,68 @@ fn run_juju() -> Res<Value> {
         "juju": row,
         "targets": targets,
     }))
+}
+
+fn run_tls() -> Res<Value> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let rows = rt.block_on(tls_floor_rows(true))?;
+    Ok(json!({
+        "mode": "tls",
+        "machine": machine(),
+        "note": "absolute times vary between runs and machines",
+        "tls": rows,
+        "targets": [],
+    }))
+}
+
+/// The floor of the TLS switch (issue 17): the same three steps the charm takes
+/// (portUnification, sslQuorum, unification off), done by hand with the harness on n servers
+/// with the charm's own material, each restart gated on the quorum answering again. The
+/// charm's own switch is measured against it once it is wired into the hook.
+async fn tls_floor_rows(full: bool) -> Res<Vec<Value>> {
+    use zookeeper_charm::tls::serve::Serving;
+    let sizes: &[u32] = if full { &[3, 5] } else { &[3] };
+    let mut rows = Vec::new();
+    for &n in sizes {
+        eprintln!("==> TLS switch floor: the three steps by hand on {n} servers");
+        let mut e = TestEnsemble::start(
+            n,
+            EnsembleOptions {
+                tls: true,
+                ..EnsembleOptions::default()
+            },
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        let lab = e.charm_tls_material().map_err(|e| e.to_string())?;
+        let t = Instant::now();
+        let mut restarts = 0;
+        for step in [Serving::Unified, Serving::UnifiedQuorum, Serving::Tls] {
+            restarts += e
+                .roll_tls_step(&lab, step)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        let on = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        for step in [Serving::UnifiedQuorum, Serving::Unified, Serving::Plain] {
+            restarts += e
+                .roll_tls_step(&lab, step)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        rows.push(json!({
+            "servers": n,
+            "floor_enable_s": (on * 10.0).round() / 10.0,
+            "floor_disable_s": (t.elapsed().as_secs_f64() * 10.0).round() / 10.0,
+            "rolling_restarts_each_way": restarts / 2,
+            "charm_enable_s": Value::Null,
+        }));
+    }
+    Ok(rows)
 }
 
 fn median_max_ms(v: &mut [f64]) -> Value {
@@ -1023,6 +1087,7 @@ fn run(full: bool) -> Res<Value> {
     }
     let tenancy_rows = tenancy_rows(&bin, &charm, &python, full, &mut targets)?;
     let juju_row = juju_front_end(&bin, &charm, &mut targets)?;
+    let tls_rows = rt.block_on(tls_floor_rows(full))?;
 
     let mb = if full { 100 } else { 10 };
     let mut rejoin_rows = Vec::new();
@@ -1060,6 +1125,7 @@ fn run(full: bool) -> Res<Value> {
         "clients": client_rows,
         "tenancy": tenancy_rows,
         "juju": juju_row,
+        "tls": tls_rows,
         "rejoin": rejoin_rows,
         "targets": targets,
     }))
@@ -1189,6 +1255,23 @@ fn print_main_tables(r: &Value) {
 }
 
 fn print_tenancy_and_targets(r: &Value) {
+    if let Some(rows) = r["tls"].as_array() {
+        println!("\nTLS switch (3 steps, one server restart at a time; the charm's switch is not wired yet)");
+        println!(
+            "{:>8} {:>16} {:>17} {:>22} {:>16}",
+            "servers", "floor enable s", "floor disable s", "restarts each way", "charm enable s"
+        );
+        for row in rows {
+            println!(
+                "{:>8} {:>16} {:>17} {:>22} {:>16}",
+                cell(&row["servers"]),
+                cell(&row["floor_enable_s"]),
+                cell(&row["floor_disable_s"]),
+                cell(&row["rolling_restarts_each_way"]),
+                cell(&row["charm_enable_s"])
+            );
+        }
+    }
     if !r["juju"].is_null() {
         let j = &r["juju"];
         let mm = |v: &Value| format!("{} / {}", cell(&v["median"]), cell(&v["max"]));

@@ -2,7 +2,7 @@
 //!   demo   build everything, install ZooKeeper if missing, deploy a 3-unit model and a client
 //!          application under jujusim, print the status and how to connect
 //!   pack   build the release charm binary and write target/charm/zookeeper.charm
-//!   bench  [all|quick|tenancy|convergence|hooks|juju] the benchmarks (table + target/bench/report-<mode>.json)
+//!   bench  [all|quick|tenancy|convergence|hooks|juju|tls] the benchmarks (table + target/bench/report-<mode>.json)
 //!   test   everything the tests need (packed charm, release jujusim, ZooKeeper, a Python venv
 //!          with kazoo), then `cargo test --workspace`; extra arguments go to cargo test
 
@@ -305,7 +305,7 @@ fn main() -> ExitCode {
         Some("demo") => demo(&root),
         Some("bench") => bench(&root, args.get(1).map(String::as_str).unwrap_or("all")),
         _ => Err(
-            "usage: cargo xtask demo | pack | test [cargo test args] | bench [all|quick|tenancy|convergence|hooks|juju]"
+            "usage: cargo xtask demo | pack | test [cargo test args] | bench [all|quick|tenancy|convergence|hooks|juju|tls]"
                 .into(),
         ),
     };
