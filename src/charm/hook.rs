@@ -86,6 +86,8 @@ pub(super) struct Snapshot {
     /// The units Juju plans (goal-state), read only while this unit has yet to start its
     /// server as a new member.
     pub planned: Option<BTreeSet<UnitId>>,
+    /// The `certificates` relation, when there is one.
+    pub tls: Option<crate::juju::RelationId>,
 }
 
 impl Snapshot {
@@ -206,6 +208,7 @@ pub(super) struct Progress {
     pub granted: Option<Granted>,
     /// What the `restart` bags said in the roll (the leader's, for the answers).
     pub restart_states: Option<BTreeMap<UnitId, crate::restart::UnitRestart>>,
+    pub tls: bool,
 }
 
 /// One thing to do.
@@ -228,6 +231,8 @@ pub(super) enum Step {
     Tenancy,
     Roll,
     AnswerClients,
+    /// The certificates relation: key, request, certificate, renewal, CA rotation.
+    TlsIntake(crate::juju::RelationId),
 }
 
 /// The next step for this snapshot and observation, `None` when nothing is left (pure).
@@ -305,6 +310,9 @@ pub(super) fn decide(
     }
     if s.leader && !s.dying && !p.published {
         return Ok(Some(Step::AnswerClients));
+    }
+    if let (Some(r), false, false, true) = (s.tls, p.tls, s.dying, s.address.is_some()) {
+        return Ok(Some(Step::TlsIntake(r)));
     }
     Ok(None)
 }
@@ -436,6 +444,11 @@ impl ZooKeeperCharm<'_> {
             peer,
             address,
             hostname: super::reconcile::hostname(),
+            tls: self
+                .tools
+                .relation_ids(super::tls::ENDPOINT)?
+                .first()
+                .copied(),
             desired,
             rendered: self.tools.memo(super::reconcile::MEMO_RENDERED),
             departed: self.local.departed.clone(),
@@ -626,6 +639,11 @@ impl ZooKeeperCharm<'_> {
                 }
                 Ok(Touched::Nothing)
             }
+            Step::TlsIntake(rel) => {
+                p.tls = true;
+                self.tls_intake(s, rel)?;
+                Ok(Touched::Nothing)
+            }
         }
     }
 
@@ -796,6 +814,7 @@ mod tests {
             departed: BTreeSet::new(),
             book,
             planned: Some((0..n).collect()),
+            tls: None,
             peer,
         }
     }

@@ -19,6 +19,7 @@ mod rolling;
 mod scenarios;
 #[cfg(test)]
 mod testing;
+mod tls;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -38,10 +38,15 @@ pub enum UnitCondition {
         app: String,
         why: String,
     },
+    /// The TLS provider refused this unit's request, or its certificate is unusable: the last
+    /// stores stay in force.
+    TlsRefused(String),
     /// The server runs but does not serve yet (no quorum, or still syncing).
     NotServing,
     /// The server serves as a non-voting member; the leader adds it.
     NotInQuorum,
+    /// A TLS step waits for the other units (a CA rotation's trust).
+    TlsWaiting(String),
     /// A rolling restart is pending for this unit.
     RestartPending,
     /// This unit is leaving.
@@ -76,6 +81,8 @@ impl UnitCondition {
             ClientRefused { relation, app, why } => Status::blocked(format!(
                 "client request refused: relation {relation} ({app}): {why}"
             )),
+            TlsRefused(m) => Status::blocked(m.clone()),
+            TlsWaiting(m) => Status::waiting(m.clone()),
             NotServing => {
                 Status::waiting("zookeeper server not serving requests yet (syncing or no quorum)")
             }

@@ -146,6 +146,51 @@ pub fn csr(key: &UnitKey, subject: &Subject) -> Result<String, TlsInputError> {
     Ok(pem.trim().to_string())
 }
 
+/// The subject a CSR asks for (common name, IP and DNS SANs), and the SubjectPublicKeyInfo
+/// it certifies; `None` for text that is not a CSR.
+pub fn csr_subject(text: &str) -> Option<(Subject, Vec<u8>)> {
+    use x509_parser::certification_request::X509CertificationRequest;
+    use x509_parser::extensions::ParsedExtension;
+    let der = pem_der(text, "CERTIFICATE REQUEST")?;
+    let (_, req) = X509CertificationRequest::from_der(&der).ok()?;
+    let info = &req.certification_request_info;
+    let common_name = info
+        .subject
+        .iter_common_name()
+        .next()
+        .and_then(|a| a.as_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let mut ips = Vec::new();
+    let mut dns = Vec::new();
+    for ext in req.requested_extensions().into_iter().flatten() {
+        if let ParsedExtension::SubjectAlternativeName(san) = ext {
+            for n in &san.general_names {
+                match n {
+                    GeneralName::IPAddress(b) if b.len() == 4 => {
+                        ips.push(IpAddr::from([b[0], b[1], b[2], b[3]]))
+                    }
+                    GeneralName::IPAddress(b) if b.len() == 16 => {
+                        let mut a = [0u8; 16];
+                        a.copy_from_slice(b);
+                        ips.push(IpAddr::from(a));
+                    }
+                    GeneralName::DNSName(d) => dns.push((*d).to_string()),
+                    _ => {}
+                }
+            }
+        }
+    }
+    Some((
+        Subject {
+            common_name,
+            ips,
+            dns,
+        },
+        info.subject_pki.raw.to_vec(),
+    ))
+}
+
 /// The DER of a PEM block with `label` (the first one), for comparing PEM texts that differ only
 /// in line breaks (a provider re-encodes the CSR it answers).
 pub fn pem_der(text: &str, label: &str) -> Option<Vec<u8>> {
@@ -533,5 +578,9 @@ mod tests {
             pem_der(&rewrapped, "CERTIFICATE REQUEST")
         );
         assert!(pem_der(&request, "CERTIFICATE REQUEST").is_some());
+        let (asked, spki) = csr_subject(&request).expect("a CSR");
+        assert_eq!(asked, subject());
+        assert_eq!(spki, key.public_key_info().expect("spki"));
+        assert!(csr_subject("nothing").is_none());
     }
 }
