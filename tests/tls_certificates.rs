@@ -113,6 +113,27 @@ fn every_unit_obtains_a_checked_certificate_and_follows_a_ca_rotation() {
         },
     );
     assert!(m.all_active(APP), "{}", m.status());
+
+    // The operator's own key (set-tls-private-key, PEM): a certificate for it follows.
+    let unit = format!("{APP}/1");
+    let mine = UnitKey::generate().expect("key");
+    let pem = mine.pem().to_string();
+    let out = m.action(
+        &unit,
+        "set-tls-private-key",
+        &[&format!("internal-key={pem}")],
+    );
+    assert_eq!(out["status"], "completed", "{out}");
+    m.wait_for(
+        "a certificate for the operator's key",
+        std::time::Duration::from_secs(60),
+        || {
+            m.settle();
+            held(&m, &unit).is_some_and(|(key, cert, ca, _)| {
+                key == mine && material::check(&cert, &[], &ca, &mine, now()).is_ok()
+            })
+        },
+    );
     assert!(m.hook_errors().is_empty(), "{:?}", m.hook_errors());
 }
 

@@ -90,8 +90,9 @@ impl ZooKeeperCharm<'_> {
             "get-quorum-status" => self.quorum_status(),
             "restart" => self.restart_action(),
             "release-client-znode" => self.release_client_znode(),
-            "set-tls-private-key" | "pre-upgrade-check" | "create-backup" | "list-backups" | "restore" => Err(refused(format!(
-                "{name} is not supported by this charm yet (TLS, backups and in-place upgrades are not implemented); \
+            "set-tls-private-key" => self.set_tls_private_key(),
+            "pre-upgrade-check" | "create-backup" | "list-backups" | "restore" => Err(refused(format!(
+                "{name} is not supported by this charm yet (backups and in-place upgrades are not implemented); \
                  nothing was changed"
             ))),
             other => Err(refused(format!("unknown action {other}"))),
@@ -197,6 +198,40 @@ impl ZooKeeperCharm<'_> {
         self.tools.action_log(&format!("{user} password stored; the servers pick it up through a rolling restart (see juju status)"))?;
         self.apply_now()?;
         Ok(result)
+    }
+
+    /// `set-tls-private-key [internal-key=<PEM or base64 PEM>]`: this unit's TLS key (a new
+    /// one when left out), before or after the certificates relation exists. With the
+    /// relation, a certificate request for the new key goes out at once; the current
+    /// certificate stays in force until the provider answers it.
+    fn set_tls_private_key(&mut self) -> ActionResult {
+        use crate::tls::material::UnitKey;
+        let params = self.tools.action_get()?;
+        let key = match params.get("internal-key") {
+            Some(Value::String(k)) if !k.trim().is_empty() => {
+                UnitKey::from_operator(k).map_err(|e| refused(e.to_string()))?
+            }
+            Some(Value::String(_)) | None => {
+                UnitKey::generate().map_err(|e| refused(format!("cannot make a key: {e}")))?
+            }
+            Some(other) => {
+                return Err(refused(format!(
+                    "internal-key must be a string (PEM or base64 PEM), got {other}"
+                )))
+            }
+        };
+        let path = super::tls::key_path(&self.workload.paths().conf_dir);
+        self.workload
+            .write(&path, key.pem(), true)
+            .map_err(|e| refused(format!("cannot write the key: {e}")))?;
+        tracing::info!("this unit's TLS private key was replaced by the operator");
+        self.apply_now()?;
+        Ok([(
+            "message".to_string(),
+            "key stored; with the certificates relation, a certificate for it is requested now"
+                .to_string(),
+        )]
+        .into())
     }
 
     fn store_credentials(&mut self, creds: Credentials) -> Result<(), ActionError> {

@@ -632,8 +632,13 @@ impl Model {
         m
     }
 
+    /// A unit's directory (its workload files are under `conf/`, `data/`, ...).
+    pub fn unit_dir(&self, u: UnitId) -> std::path::PathBuf {
+        self._tmp.path().join(format!("unit-{u}"))
+    }
+
     fn add_unit_quietly(&mut self, u: UnitId) {
-        let dir = self._tmp.path().join(format!("unit-{u}"));
+        let dir = self.unit_dir(u);
         let charm_dir = dir.join("charm");
         // A fresh machine: nothing of an earlier unit of this number.
         let _ = std::fs::remove_dir_all(&dir);

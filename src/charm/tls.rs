@@ -60,6 +60,11 @@ impl Files {
     }
 }
 
+/// Where a unit keeps its TLS private key.
+pub(super) fn key_path(conf_dir: &std::path::Path) -> PathBuf {
+    Files::under(conf_dir).key
+}
+
 fn first_csr(bag: &Databag) -> Option<String> {
     let v: serde_json::Value = serde_json::from_str(bag.get(wire::REQUESTS_KEY)?).ok()?;
     v.get(0)?

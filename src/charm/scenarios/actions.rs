@@ -108,7 +108,6 @@ fn not_yet_implemented_actions_fail_and_change_nothing() {
     let mut m = Model::deployed(1);
     let app = m.peer_app();
     for a in [
-        "set-tls-private-key",
         "pre-upgrade-check",
         "create-backup",
         "list-backups",
@@ -122,6 +121,52 @@ fn not_yet_implemented_actions_fail_and_change_nothing() {
         );
     }
     assert_eq!(m.peer_app(), app);
+}
+
+#[test]
+fn set_tls_private_key_takes_pkcs8_pem_or_base64_and_refuses_the_rest() {
+    let mut m = Model::deployed(1);
+    let app = m.peer_app();
+    let key_file = m.unit_dir(0).join("workload/conf/tls/unit.key");
+    // Generated when left out.
+    m.act(0, "set-tls-private-key", &[]).expect("a new key");
+    let first = std::fs::read_to_string(&key_file).expect("key file");
+    assert!(first.starts_with("-----BEGIN PRIVATE KEY-----"));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&key_file)
+        .expect("meta")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o077, 0, "private: {mode:o}");
+    // A PKCS#1 RSA key: refused with the command that converts it; the key stays.
+    let r = m.act(
+        0,
+        "set-tls-private-key",
+        &[(
+            "internal-key",
+            serde_json::json!(
+                "-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----"
+            ),
+        )],
+    );
+    assert!(
+        r.as_ref().is_err_and(|e| e.contains("openssl pkcs8")),
+        "{r:?}"
+    );
+    assert_eq!(std::fs::read_to_string(&key_file).expect("key"), first);
+    // Another good key, as PEM.
+    let other = crate::tls::material::UnitKey::generate().expect("key");
+    m.act(
+        0,
+        "set-tls-private-key",
+        &[("internal-key", serde_json::json!(other.pem()))],
+    )
+    .expect("taken");
+    assert_eq!(
+        std::fs::read_to_string(&key_file).expect("key"),
+        other.pem()
+    );
+    assert_eq!(m.peer_app(), app, "nothing else changed");
 }
 
 #[test]
