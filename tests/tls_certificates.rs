@@ -38,10 +38,15 @@ fn held(
     let dir = tls_dir(m, unit);
     let read = |f: &str| std::fs::read_to_string(dir.join(f)).ok();
     let key = UnitKey::from_stored(&read("unit.key")?).ok()?;
-    let cert = material::parse_cert(&read("server.pem")?).ok()?;
-    let ca = material::parse_cert(&read("ca.pem")?).ok()?;
+    let store = material::parse_certs(&read("server.pem")?).ok()?;
+    let (cert, chain) = store.split_first()?;
     let trust = material::parse_certs(&read("trust.pem")?).ok()?;
-    Some((key, cert, ca, trust))
+    // The CA is the trusted one the certificate chains to.
+    let ca = trust
+        .iter()
+        .find(|ca| material::chains_to(cert, chain, ca))?
+        .clone();
+    Some((key, cert.clone(), ca, trust))
 }
 
 fn provider_ca(m: &Model) -> material::Cert {

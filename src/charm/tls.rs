@@ -41,7 +41,6 @@ fn now() -> i64 {
 struct Files {
     stores: serve::TlsFiles,
     key: PathBuf,
-    ca: PathBuf,
 }
 
 impl Files {
@@ -54,7 +53,6 @@ impl Files {
             .unwrap_or_default();
         Files {
             key: dir.join("unit.key"),
-            ca: dir.join("ca.pem"),
             stores,
         }
     }
@@ -64,6 +62,10 @@ impl Files {
 pub(super) fn key_path(conf_dir: &std::path::Path) -> PathBuf {
     Files::under(conf_dir).key
 }
+
+/// What a unit's stores hold: its certificate, the trust store's CAs, and the one of them the
+/// certificate chains to.
+type Held = (Option<Cert>, Vec<Cert>, Option<Cert>);
 
 fn first_csr(bag: &Databag) -> Option<String> {
     let v: serde_json::Value = serde_json::from_str(bag.get(wire::REQUESTS_KEY)?).ok()?;
@@ -101,12 +103,16 @@ impl ZooKeeperCharm<'_> {
             .tools
             .relation_get(rel, self.ctx.unit.as_str(), false)?;
         let mut published = first_csr(&own_bag);
-        let started: Vec<(Vec<String>, Option<String>)> = s
+        let me = s.me;
+        let me_started = s.peer.unit(me).is_some_and(|u| u.started());
+        // The other started units' evidence; this unit's own is taken from its stores on each
+        // pass (its bag may lag what this hook just wrote).
+        let others: Vec<(Vec<String>, Option<String>)> = s
             .peer
             .units
-            .values()
-            .filter(|u| u.started())
-            .map(|u| {
+            .iter()
+            .filter(|(id, u)| **id != me && u.started())
+            .map(|(_, u)| {
                 let trust = u
                     .bag
                     .get(KEY_TLS_TRUST)
@@ -123,8 +129,6 @@ impl ZooKeeperCharm<'_> {
                 )
             })
             .collect();
-        let peer_trust: Vec<Vec<String>> = started.iter().map(|(t, _)| t.clone()).collect();
-        let peer_ca: Vec<Option<String>> = started.iter().map(|(_, c)| c.clone()).collect();
         for _ in 0..6 {
             let key = self
                 .workload
@@ -148,19 +152,13 @@ impl ZooKeeperCharm<'_> {
                 }
                 _ => wire::Answer::Pending,
             };
-            let held_cert = self
-                .workload
-                .read(&files.stores.key_store)?
-                .and_then(|t| material::parse_cert(&t).ok());
-            let held_ca = self
-                .workload
-                .read(&files.ca)?
-                .and_then(|t| material::parse_cert(&t).ok());
-            let trusted = self
-                .workload
-                .read(&files.stores.trust_store)?
-                .and_then(|t| material::parse_certs(&t).ok())
-                .unwrap_or_default();
+            let (held_cert, trusted, held_ca) = self.held(&files)?;
+            let mut peer_trust: Vec<Vec<String>> = others.iter().map(|(t, _)| t.clone()).collect();
+            let mut peer_ca: Vec<Option<String>> = others.iter().map(|(_, c)| c.clone()).collect();
+            if me_started {
+                peer_trust.push(trusted.iter().map(|c| c.fingerprint.clone()).collect());
+                peer_ca.push(held_ca.as_ref().map(|c| c.fingerprint.clone()));
+            }
             let margin = held_cert.as_ref().map(renew_margin).unwrap_or_default();
             let action = intake::decide(&intake::Input {
                 relation: true,
@@ -230,9 +228,13 @@ impl ZooKeeperCharm<'_> {
                         &serve::trust_store_pem(&trust_refs),
                         true,
                     )?;
+                    // One rename: the key with the certificate checked against it, and its chain.
+                    // The CA it chains to is found again in the trust store, never kept apart.
                     self.workload.write(&files.stores.key_store, &store, true)?;
-                    self.workload.write(&files.ca, &ca, true)?;
-                    tracing::info!("installed a TLS certificate from the provider");
+                    tracing::info!(
+                        "installed a TLS certificate from the provider (CA {})",
+                        ca.lines().nth(1).unwrap_or_default()
+                    );
                 }
                 Intake::Trust(list) => {
                     let refs: Vec<&str> = list.iter().map(String::as_str).collect();
@@ -263,19 +265,37 @@ impl ZooKeeperCharm<'_> {
         self.conditions.push(UnitCondition::TlsRefused(message));
     }
 
+    /// What the stores hold: the certificate (the key store's first), the trust store's CAs,
+    /// and which of them the certificate chains to (through the key store's chain).
+    fn held(&self, files: &Files) -> Result<Held, CharmError> {
+        let store = self
+            .workload
+            .read(&files.stores.key_store)?
+            .and_then(|t| material::parse_certs(&t).ok())
+            .unwrap_or_default();
+        let trusted = self
+            .workload
+            .read(&files.stores.trust_store)?
+            .and_then(|t| material::parse_certs(&t).ok())
+            .unwrap_or_default();
+        let Some((cert, chain)) = store.split_first() else {
+            return Ok((None, trusted, None));
+        };
+        let ca = trusted
+            .iter()
+            .find(|ca| material::chains_to(cert, chain, ca))
+            .cloned();
+        Ok((Some(cert.clone()), trusted, ca))
+    }
+
     /// `tls-cert`, `tls-ca`, `tls-trust` in this unit's peer bag, from what its stores hold.
     fn publish_tls_evidence(&mut self, s: &mut Snapshot, files: &Files) -> Result<(), CharmError> {
-        let read = |p: &std::path::Path| -> Result<Vec<Cert>, CharmError> {
-            Ok(self
-                .workload
-                .read(p)?
-                .and_then(|t| material::parse_certs(&t).ok())
-                .unwrap_or_default())
+        let (cert, trust, ca) = self.held(files)?;
+        let fp = |c: &Option<Cert>| {
+            c.as_ref()
+                .map(|c| c.fingerprint.clone())
+                .unwrap_or_default()
         };
-        let cert = read(&files.stores.key_store)?;
-        let ca = read(&files.ca)?;
-        let trust = read(&files.stores.trust_store)?;
-        let fp = |c: &[Cert]| c.first().map(|c| c.fingerprint.clone()).unwrap_or_default();
         let trust: Vec<String> = trust.iter().map(|c| c.fingerprint.clone()).collect();
         self.write_unit_bag(
             s,

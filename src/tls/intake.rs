@@ -121,7 +121,8 @@ pub fn decide(input: &Input<'_>) -> Intake {
                 "the TLS provider refused this unit's certificate request: {why}"
             ))
         }
-        Answer::Pending => return prune(input),
+        // Nothing to compare with: the trust store stays as it is.
+        Answer::Pending => return Intake::Nothing,
         Answer::Certificate(p) => p,
     };
     let (cert, chain, ca) = match parse(p) {
@@ -135,14 +136,35 @@ pub fn decide(input: &Input<'_>) -> Intake {
             if input.now >= held.not_after - input.renew_margin {
                 return Intake::Request(Why::Renewal);
             }
-            return prune(input);
+            return prune(input, &ca);
         }
     }
     if p.revoked() {
-        return prune(input);
+        return Intake::Nothing;
     }
     if let Err(e) = material::check(&cert, &chain, &ca, key, input.now) {
         return Intake::Refuse(format!("the TLS provider's certificate is unusable: {e}"));
+    }
+    let missing: Vec<String> = input
+        .wanted
+        .ips
+        .iter()
+        .filter(|ip| !cert.ip_sans.contains(ip))
+        .map(|ip| format!("IP {ip}"))
+        .chain(
+            input
+                .wanted
+                .dns
+                .iter()
+                .filter(|d| !cert.dns_sans.contains(d))
+                .map(|d| format!("DNS {d}")),
+        )
+        .collect();
+    if !missing.is_empty() {
+        return Intake::Refuse(format!(
+            "the TLS provider's certificate does not name this unit ({} missing from its subject alternative names); ZooKeeper's peers check it",
+            missing.join(", ")
+        ));
     }
     let trusted_fps: Vec<&str> = input
         .held
@@ -188,11 +210,15 @@ pub fn decide(input: &Input<'_>) -> Intake {
     }
 }
 
-/// Rule 8: drop CAs no started peer serves any more (the own CA always stays).
-fn prune(input: &Input<'_>) -> Intake {
+/// Rule 8: drop CAs no started peer serves any more (the own CA always stays), and only while
+/// the provider issues from the own CA (mid-rotation, the new CA must stay).
+fn prune(input: &Input<'_>, provider_ca: &Cert) -> Intake {
     let Some((_, own_ca)) = input.held.cert else {
         return Intake::Nothing;
     };
+    if provider_ca.fingerprint != own_ca.fingerprint {
+        return Intake::Nothing;
+    }
     if input.held.trusted.len() <= 1 {
         return Intake::Nothing;
     }
@@ -353,6 +379,12 @@ mod tests {
         let expired = provided(&ca, &csr, NOW - 1, false);
         let mut torn = provided(&ca, &csr, NOW + 60, false);
         torn.certificate = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----".into();
+        let elsewhere = provided(
+            &ca,
+            &material::csr(&key, &subject("127.0.0.99")).expect("csr"),
+            NOW + 60,
+            false,
+        );
         let mut foreign = provided(&ca, &csr, NOW + 60, false);
         foreign.ca = TestCa::new("another").pem;
         foreign.chain = None;
@@ -361,6 +393,7 @@ mod tests {
             ("expired", expired, "expired"),
             ("malformed", torn, "malformed"),
             ("foreign CA", foreign, "not signed by the CA"),
+            ("another address", elsewhere, "does not name this unit"),
         ] {
             match run(p) {
                 Intake::Refuse(m) => assert!(m.contains(says), "{name}: {m}"),

@@ -129,6 +129,13 @@ pub fn csr(key: &UnitKey, subject: &Subject) -> Result<String, TlsInputError> {
     params
         .distinguished_name
         .push(DnType::CommonName, subject.common_name.as_str());
+    // A unique identifier, as Canonical's requirer library adds: every request differs, also
+    // with keys whose signatures are deterministic (RSA, Ed25519), so a renewal is a new CSR
+    // the provider sees.
+    let nonce: String = ring_random_hex(16);
+    params
+        .distinguished_name
+        .push(DnType::CustomDnType(vec![2, 5, 4, 45]), nonce.as_str());
     for ip in &subject.ips {
         params.subject_alt_names.push(SanType::IpAddress(*ip));
     }
@@ -189,6 +196,13 @@ pub fn csr_subject(text: &str) -> Option<(Subject, Vec<u8>)> {
         },
         info.subject_pki.raw.to_vec(),
     ))
+}
+
+fn ring_random_hex(n: usize) -> String {
+    use ring::rand::SecureRandom;
+    let mut b = vec![0u8; n];
+    let _ = ring::rand::SystemRandom::new().fill(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// The DER of a PEM block with `label` (the first one), for comparing PEM texts that differ only
@@ -339,23 +353,32 @@ pub fn check(
             not_before: cert.not_before,
         });
     }
-    let mut current = cert;
-    for _ in 0..8 {
-        if current.signed_by(ca) {
-            return Ok(());
-        }
-        match chain
-            .iter()
-            .find(|c| c.der != current.der && c.der != ca.der && current.signed_by(c))
-        {
-            Some(next) => current = next,
-            None => break,
-        }
+    if ca.is_ca && chains_to(cert, chain, ca) {
+        return Ok(());
     }
     Err(TlsInputError::NotSignedByCa {
         subject: cert.subject.clone(),
         ca: ca.subject.clone(),
     })
+}
+
+/// Whether `cert` chains to `ca` through certificates of `chain` (in any order), every
+/// signature checked, every intermediate a CA; at most 8 links.
+pub fn chains_to(cert: &Cert, chain: &[Cert], ca: &Cert) -> bool {
+    let mut current = cert;
+    for _ in 0..8 {
+        if current.signed_by(ca) {
+            return true;
+        }
+        match chain
+            .iter()
+            .find(|c| c.is_ca && c.der != current.der && c.der != ca.der && current.signed_by(c))
+        {
+            Some(next) => current = next,
+            None => return false,
+        }
+    }
+    false
 }
 
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
