@@ -234,7 +234,7 @@ pub struct Cert {
 impl Cert {
     /// PEM text of this certificate (64-column base64, LF).
     pub fn pem(&self) -> String {
-        let b64 = base64_encode(&self.der);
+        let b64 = crate::zk::acl::base64(&self.der);
         let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
         for chunk in b64.as_bytes().chunks(64) {
             out.push_str(&String::from_utf8_lossy(chunk));
@@ -383,26 +383,7 @@ pub fn chains_to(cert: &Cert, chain: &[Cert], ca: &Cert) -> bool {
 
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-fn base64_encode(data: &[u8]) -> String {
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(B64[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
+/// The decoding side of [`crate::zk::acl::base64`] (for an operator's base64 PEM key).
 fn base64_decode(s: &str) -> Option<Vec<u8>> {
     let s = s.trim_end_matches('=');
     let mut out = Vec::with_capacity(s.len() * 3 / 4);
@@ -579,7 +560,7 @@ mod tests {
     fn the_operators_key_is_taken_as_pem_or_base64_pem() {
         let key = UnitKey::generate().expect("key");
         assert_eq!(UnitKey::from_operator(key.pem()).expect("pem"), key);
-        let b64 = base64_encode(key.pem().as_bytes());
+        let b64 = crate::zk::acl::base64(key.pem().as_bytes());
         assert_eq!(UnitKey::from_operator(&b64).expect("base64"), key);
         assert_eq!(base64_decode(&b64).expect("decodes"), key.pem().as_bytes());
         assert!(format!("{key:?}").contains("redacted"));

@@ -295,10 +295,7 @@ fn secret_json(s: &Secret, reveal: bool, revision: Option<u32>, revisions: bool)
         .grants
         .iter()
         .map(|g| {
-            let target = match crate::model::parse_unit(&g.target) {
-                Some(_) => format!("unit-{}", g.target.replace('/', "-")),
-                None => format!("application-{}", g.target),
-            };
+            let target = crate::tools::secret::access_target(g);
             let scope = match &s.owner {
                 SecretOwner::Model(uuid) => format!("model-{uuid}"),
                 _ => format!("relation-{}", g.relation),

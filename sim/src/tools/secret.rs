@@ -216,6 +216,14 @@ pub fn granted(world: &World, unit: &str, s: &Secret) -> bool {
     })
 }
 
+/// A grant's target as Juju names it in secret access lists: `unit-app-0`, `application-app`.
+pub fn access_target(g: &Grant) -> String {
+    match crate::model::parse_unit(&g.target) {
+        Some(_) => format!("unit-{}", g.target.replace('/', "-")),
+        None => format!("application-{}", g.target),
+    }
+}
+
 fn parse_uri(arg: &str) -> Result<String, ToolErr> {
     World::parse_secret_ref(arg)
         .ok_or_else(|| ToolErr::Usage(format!("secret URI {arg:?} not valid")))
@@ -500,10 +508,7 @@ pub fn secret_info_get(c: &mut Call) -> ToolResult {
         .grants
         .iter()
         .map(|g| {
-            let target = match crate::model::parse_unit(&g.target) {
-                Some(_) => format!("unit-{}", g.target.replace('/', "-")),
-                None => format!("application-{}", g.target),
-            };
+            let target = access_target(g);
             let scope = c
                 .world
                 .relations
