@@ -77,6 +77,7 @@ fn prepare(w: &LocalWorkload, unit: u32, address: &str, dynamic: &str) {
         super_password: &sup,
         quorum: &quorum,
         client_users: &clients,
+        tls: zookeeper_charm::tls::serve::Serving::Plain,
     };
     w.install().unwrap();
     for (path, content) in render::server_files(&s) {
@@ -157,6 +158,7 @@ fn rendered_config_runs_a_bootstrap_server_and_an_observer_joiner() {
         super_password: &sup,
         quorum: &quorum,
         client_users: &clients,
+        tls: zookeeper_charm::tls::serve::Serving::Plain,
     };
     assert!(
         render::cfg_equivalent(&on_disk, &render::zoo_cfg(&s)),

@@ -5,7 +5,7 @@
 //! a CA rotation ends with every unit on a certificate from the new CA and a trust store
 //! holding only that CA; a provider that answers with a certificate its CA did not sign blocks
 //! the unit with the reason, installs nothing, and the unit recovers once the answer is right.
-//! The ensemble keeps serving (plaintext: the switch itself is not wired yet) throughout.
+//! The ensemble keeps serving throughout (and switches to TLS: see tests/tls_switch_charm.rs).
 
 mod support;
 

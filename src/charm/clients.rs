@@ -796,13 +796,20 @@ impl ZooKeeperCharm<'_> {
             .filter(|(_, d)| d.started())
             .map(|(u, _)| *u)
             .collect();
+        // With TLS on every server, clients are sent to the TLS port with the CAs to trust.
+        let tls_ca = self.clients_tls_ca(f)?;
+        let port = if tls_ca.is_some() {
+            crate::tls::serve::SECURE_CLIENT_PORT
+        } else {
+            CLIENT_PORT
+        };
         let endpoints = response::endpoints(
             f.peer
                 .units
                 .values()
                 .filter(|d| d.started())
                 .filter_map(|d| d.address())
-                .map(|a| format!("{a}:{CLIENT_PORT}"))
+                .map(|a| format!("{a}:{port}"))
                 .collect(),
         );
         let mut waiting = 0;
@@ -825,7 +832,7 @@ impl ZooKeeperCharm<'_> {
                 password: &Secret::new(String::new()),
                 endpoints: &endpoints,
                 version,
-                tls_ca: None,
+                tls_ca: tls_ca.as_deref(),
             });
             let fp = fingerprint(&format!("{:?}|{:?}", shape.databag, shape.secrets));
             let cache = self
@@ -848,7 +855,7 @@ impl ZooKeeperCharm<'_> {
                 password: &pw,
                 endpoints: &endpoints,
                 version,
-                tls_ca: None,
+                tls_ca: tls_ca.as_deref(),
             });
             let mut bag: Databag = published.databag.clone();
             let mut secrets = cache.secrets.clone();

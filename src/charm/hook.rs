@@ -27,16 +27,22 @@
 //! applies is the next step):
 //! 1. install the software (once; a failure ends the hook, blocked);
 //! 2. the leader creates the internal users' passwords;
-//! 3. publish this unit's `ip`/`hostname`/`fqdn`;
+//! 3. publish this unit's `ip`/`hostname`/`fqdn`; then, with the `certificates` relation, the
+//!    certificate intake (key, request, install, renewal, CA rotation; [`crate::tls::intake`]),
+//!    before the server: a new unit under TLS starts only with its certificate;
 //! 4. this unit's server, as the quorum planner's local action says: bootstrap, join as an
 //!    observer, restart after a crash (with the last good files under an invalid
-//!    configuration), or render the files for a later rolling restart; at most one start;
-//! 5. announce `state=started` and the workload version for what the server now says;
+//!    configuration), or render the files for a later rolling restart; at most one start; a
+//!    new server waits while the TLS gate ([`phase::start_gate`]) is closed;
+//! 5. announce `state=started`, the step of the TLS switch it serves (`tls-serving`) and the
+//!    workload version for what the server now says;
 //! 6. membership (the leader, a leaving unit, or one that saw a departure): the planner's next
 //!    change, one at a time, observed again after each; then the leader's ledger; then what
 //!    the planner holds back becomes a deferral or a block;
-//! 7. the leader's client tenancy (grants, revocations, passwords), then the rolling restart
-//!    lock (every unit), then the leader answers the clients whose user every server knows.
+//! 7. the leader's client tenancy (grants, revocations, passwords), then the leader's TLS
+//!    switch ([`crate::tls::phase`]: `tls-target` one step on evidence), then the rolling
+//!    restart lock (every unit), then the leader answers the clients whose user every server
+//!    knows (on 2182 with the CAs once every server serves TLS).
 //!
 //! The quorum planner ([`crate::quorum::plan`]), the client planner ([`crate::clients::plan`])
 //! and the restart lock ([`crate::restart`]) are the pure parts behind rules 4, 6 and 7.
@@ -55,6 +61,8 @@ use crate::quorum::plan::{
 use crate::state::config::{self, CharmConfig};
 use crate::state::credentials;
 use crate::state::peer::{self, PeerState};
+use crate::tls::phase;
+use crate::tls::serve::Serving;
 
 /// Everything one reconcile knows from Juju and this unit's memory, read once ([`gather`]) and
 /// kept up to date with the hook's own writes.
@@ -88,6 +96,8 @@ pub(super) struct Snapshot {
     pub planned: Option<BTreeSet<UnitId>>,
     /// The `certificates` relation, when there is one.
     pub tls: Option<crate::juju::RelationId>,
+    /// The step of the TLS switch the leader asks every server to serve (`tls-target`).
+    pub tls_target: Serving,
 }
 
 impl Snapshot {
@@ -154,6 +164,16 @@ impl Snapshot {
             && self.peer.ledger().get(&self.me) != Some(&plan::Ledger::Added)
     }
 
+    /// Why this unit's server may not start yet for TLS (see [`phase::start_gate`]).
+    pub fn tls_gate(&self) -> Option<&'static str> {
+        let formed = self.peer.units.values().any(|u| u.started());
+        let holds = self
+            .peer
+            .unit(self.me)
+            .is_some_and(|u| super::tls::holds_cert(&u.bag));
+        phase::start_gate(self.tls.is_some(), self.tls_target, holds, formed)
+    }
+
     /// This unit's peer bag holds `value` at `key` (a missing key holds "", as the tools
     /// write: an empty value deletes).
     fn bag_has(&self, key: &str, value: &str) -> bool {
@@ -209,6 +229,7 @@ pub(super) struct Progress {
     /// What the `restart` bags said in the roll (the leader's, for the answers).
     pub restart_states: Option<BTreeMap<UnitId, crate::restart::UnitRestart>>,
     pub tls: bool,
+    pub tls_switch: bool,
 }
 
 /// One thing to do.
@@ -233,6 +254,8 @@ pub(super) enum Step {
     AnswerClients,
     /// The certificates relation: key, request, certificate, renewal, CA rotation.
     TlsIntake(crate::juju::RelationId),
+    /// The leader moves the TLS switch on evidence.
+    TlsSwitch,
 }
 
 /// The next step for this snapshot and observation, `None` when nothing is left (pure).
@@ -259,12 +282,18 @@ pub(super) fn decide(
             return Ok(Some(Step::PublishIdentity));
         }
     }
+    // Before the server: a new unit under TLS starts only with its certificate.
+    if let (Some(r), false, false, true) = (s.tls, p.tls, s.dying, s.address.is_some()) {
+        return Ok(Some(Step::TlsIntake(r)));
+    }
     if !p.started {
         let evidence = s.crash_evidence_needed(o.local);
         let ens = if evidence { o.planner_view() } else { None };
         let local = s.plan(o.local, ens)?.local;
         match (local, &s.address, &s.desired) {
-            (Some(a @ (LocalAction::Bootstrap | LocalAction::Join { .. })), Some(_), Some(_)) => {
+            (Some(a @ (LocalAction::Bootstrap | LocalAction::Join { .. })), Some(_), Some(_))
+                if s.tls_gate().is_none() =>
+            {
                 return Ok(Some(Step::StartServer(a)));
             }
             (Some(LocalAction::Restart), Some(_), Some(_)) => {
@@ -305,14 +334,14 @@ pub(super) fn decide(
     if s.leader && !s.dying && !p.tenancy {
         return Ok(Some(Step::Tenancy));
     }
+    if s.leader && !s.dying && !p.tls_switch {
+        return Ok(Some(Step::TlsSwitch));
+    }
     if !p.roll {
         return Ok(Some(Step::Roll));
     }
     if s.leader && !s.dying && !p.published {
         return Ok(Some(Step::AnswerClients));
-    }
-    if let (Some(r), false, false, true) = (s.tls, p.tls, s.dying, s.address.is_some()) {
-        return Ok(Some(Step::TlsIntake(r)));
     }
     Ok(None)
 }
@@ -337,6 +366,7 @@ impl ZooKeeperCharm<'_> {
         self.conditions.clear();
         self.deferred = None;
         self.app_status = None;
+        self.tls_progress = None;
         // Start the round of four-letter words the last hook began with, so that it overlaps
         // the hook-tool reads; the first observation uses it if it asks the same servers.
         if let (Some(hosts), true) = (&self.local.observe_hosts, self.workload.initialized()) {
@@ -435,6 +465,7 @@ impl ZooKeeperCharm<'_> {
             )
         };
         Ok(Some(Snapshot {
+            tls_target: super::tls::target(&peer),
             me,
             leader,
             dying,
@@ -449,6 +480,7 @@ impl ZooKeeperCharm<'_> {
                 .relation_ids(super::tls::ENDPOINT)?
                 .first()
                 .copied(),
+
             desired,
             rendered: self.tools.memo(super::reconcile::MEMO_RENDERED),
             departed: self.local.departed.clone(),
@@ -550,10 +582,15 @@ impl ZooKeeperCharm<'_> {
             Step::Announce => {
                 p.announced = Some(o.probe.clone());
                 if !s.dying && o.probe.broadcasting() {
-                    self.write_unit_bag(
-                        s,
-                        [(peer::KEY_STATE.to_string(), peer::STATE_STARTED.to_string())].into(),
-                    )?;
+                    let serving = self
+                        .local
+                        .tls_serving
+                        .as_deref()
+                        .and_then(Serving::parse)
+                        .unwrap_or(Serving::Plain);
+                    let mut bag = super::tls::serving_keys(serving);
+                    bag.insert(peer::KEY_STATE.to_string(), peer::STATE_STARTED.to_string());
+                    self.write_unit_bag(s, bag)?;
                 }
                 if let Some(v) = &o.probe.version {
                     self.tools.application_version_set(v)?;
@@ -644,6 +681,11 @@ impl ZooKeeperCharm<'_> {
                 self.tls_intake(s, rel)?;
                 Ok(Touched::Nothing)
             }
+            Step::TlsSwitch => {
+                p.tls_switch = true;
+                self.tls_switch(s)?;
+                Ok(Touched::Nothing)
+            }
         }
     }
 
@@ -689,7 +731,14 @@ impl ZooKeeperCharm<'_> {
         if !p.started {
             let evidence = s.crash_evidence_needed(o.local);
             let ens = if evidence { o.planner_view() } else { None };
-            if let Some(LocalAction::Wait(w)) = s.plan(o.local, ens)?.local {
+            let local = s.plan(o.local, ens)?.local;
+            if let (Some(LocalAction::Bootstrap | LocalAction::Join { .. }), Some(why)) =
+                (&local, s.tls_gate())
+            {
+                self.conditions
+                    .push(UnitCondition::TlsWaiting(why.to_string()));
+            }
+            if let Some(LocalAction::Wait(w)) = local {
                 self.conditions.push(match w {
                     Wait::Credentials => UnitCondition::WaitingCredentials,
                     Wait::Bootstrap => UnitCondition::WaitingBootstrap,
@@ -742,7 +791,11 @@ impl ZooKeeperCharm<'_> {
                     .iter()
                     .filter(|u| s.peer.units.contains_key(u) && e.broadcasting.contains(u))
                     .count();
-                self.app_status = Some(status::app_status(serving, units, e.leader.is_some()));
+                let quorum = status::app_status(serving, units, e.leader.is_some());
+                self.app_status = Some(match &self.tls_progress {
+                    Some(progress) => status::app_status_tls(quorum, progress),
+                    None => quorum,
+                });
             }
         }
         Ok(())
@@ -815,6 +868,7 @@ mod tests {
             book,
             planned: Some((0..n).collect()),
             tls: None,
+            tls_target: Serving::Plain,
             peer,
         }
     }
@@ -881,6 +935,7 @@ mod tests {
                 Step::Tenancy => p.tenancy = true,
                 Step::Roll => p.roll = true,
                 Step::AnswerClients => p.published = true,
+                Step::TlsSwitch => p.tls_switch = true,
                 Step::RenderFiles => s.rendered = s.render_key(),
                 other => panic!("unexpected {other:?} after {steps:?}"),
             }
@@ -995,10 +1050,47 @@ mod tests {
                 Step::Announce,
                 Step::SettleMembership,
                 Step::Tenancy,
+                Step::TlsSwitch,
                 Step::Roll,
                 Step::AnswerClients
             ]
         );
+    }
+
+    #[test]
+    fn under_tls_a_new_server_starts_only_with_its_certificate_and_the_leaders_target() {
+        // The relation exists before anything started: the intake runs first, then nobody
+        // bootstraps until the leader's target says TLS.
+        let mut s = snapshot(0, true, 3, &[], &[]);
+        s.tls = Some(crate::juju::RelationId(9));
+        let o = Observed::default();
+        assert_eq!(
+            next(&s, &o, &Progress::default()),
+            Some(Step::TlsIntake(crate::juju::RelationId(9)))
+        );
+        let after_intake = Progress {
+            tls: true,
+            ..Progress::default()
+        };
+        assert_ne!(
+            next(&s, &o, &after_intake),
+            Some(Step::StartServer(LocalAction::Bootstrap))
+        );
+        assert!(s.tls_gate().is_some());
+        // The leader asked for TLS, but this unit holds no certificate yet.
+        s.tls_target = Serving::Tls;
+        assert!(s.tls_gate().is_some());
+        let mut bag = s.peer.units[&0].bag.clone();
+        bag.insert(super::super::tls::KEY_TLS_CERT.into(), "ab:cd".into());
+        s.peer.units.get_mut(&0).expect("unit 0").bag = bag;
+        assert_eq!(s.tls_gate(), None);
+        assert_eq!(
+            next(&s, &o, &after_intake),
+            Some(Step::StartServer(LocalAction::Bootstrap))
+        );
+        // Without the relation and with a plain target, nothing waits for TLS.
+        let plain = snapshot(0, true, 3, &[], &[]);
+        assert_eq!(plain.tls_gate(), None);
     }
 
     #[test]

@@ -125,6 +125,10 @@ pub struct ZooKeeperCharm<'a> {
     app_status: Option<Status>,
     /// The first deferral met in this reconcile ([`Self::meet`]): the hook's outcome.
     deferred: Option<String>,
+    /// The leader's TLS switch progress, for the application status.
+    tls_progress: Option<String>,
+    /// This unit's server serves TLS from stores that changed since it started.
+    tls_stale: bool,
 }
 
 impl<'a> ZooKeeperCharm<'a> {
@@ -148,6 +152,8 @@ impl<'a> ZooKeeperCharm<'a> {
             conditions: Vec::new(),
             app_status: None,
             deferred: None,
+            tls_progress: None,
+            tls_stale: false,
         }
     }
 

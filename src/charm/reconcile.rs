@@ -14,6 +14,7 @@ use crate::restart;
 use crate::secret::Secret;
 use crate::state::config::CharmConfig;
 use crate::state::peer::{self, PeerState};
+use crate::tls::serve::Serving;
 use crate::workload::render::{self, ServerSettings};
 
 /// The revision of how this charm renders the server's files and flags: bumped when a change
@@ -35,8 +36,13 @@ pub(super) fn desired_fingerprint(config: &CharmConfig, peer: &PeerState) -> Str
         .get(peer::KEY_RESTART_NONCE)
         .map(String::as_str)
         .unwrap_or("0");
+    // The TLS step only when above plain: servers that never served TLS keep their inputs.
+    let tls = match super::tls::target(peer) {
+        Serving::Plain => String::new(),
+        t => format!(" tls={}", t.as_str()),
+    };
     restart::fingerprint(&format!(
-        "init={} sync={} tick={} log={} creds={rev} restart={nonce} render={RENDER_REVISION}",
+        "init={} sync={} tick={} log={} creds={rev} restart={nonce} render={RENDER_REVISION}{tls}",
         config.init_limit,
         config.sync_limit,
         config.tick_time,
@@ -102,6 +108,7 @@ impl ZooKeeperCharm<'_> {
             super_password: super_pw,
             quorum: &quorum,
             client_users: &clients,
+            tls: super::tls::target(&f.peer),
         };
         let mut changed = false;
         for (path, content) in render::server_files(&settings) {
@@ -138,6 +145,11 @@ impl ZooKeeperCharm<'_> {
             })
             .unwrap_or_default();
         self.local.starts += 1;
+        // What the files it started from say (rendered from the same snapshot).
+        let serving = super::tls::target(&f.peer);
+        self.local.tls_serving = Some(serving.as_str().to_string());
+        self.local.tls_loaded = self.tls_stores_fingerprint()?;
+        self.tls_stale = false;
         Ok(())
     }
 

@@ -28,9 +28,11 @@ impl ZooKeeperCharm<'_> {
             .next())
     }
 
+    /// What this unit's server loaded; nothing when it serves TLS from stores that changed
+    /// since (so the leader sees it behind and grants it a restart).
     fn my_restart_state(&self) -> UnitRestart {
         UnitRestart {
-            loaded: self.local.loaded.clone(),
+            loaded: self.local.loaded.clone().filter(|_| !self.tls_stale),
             clients: self.local.loaded_clients.clone(),
         }
     }
@@ -98,6 +100,8 @@ impl ZooKeeperCharm<'_> {
         self.show_progress(Status::maintenance(
             "restarting zookeeper server (rolling restart)",
         ))?;
+        // The files for these very inputs (an earlier step of this hook may have moved them).
+        self.refresh_server_files(f)?;
         self.local.restart_stalled = None;
         self.workload.restart()?;
         self.mark_loaded(f)?;
@@ -160,8 +164,14 @@ impl ZooKeeperCharm<'_> {
         let Some(rel) = self.restart_relation()? else {
             return Ok(None);
         };
+        self.tls_stale = self.tls_stores_changed()?;
+        if self.tls_stale {
+            tracing::info!(
+                "this server's TLS certificate or trust store changed: it restarts in turn"
+            );
+        }
         self.publish_restart(rel)?;
-        let behind = self.local.loaded.as_deref() != Some(desired.as_str());
+        let behind = self.my_restart_state().loaded.as_deref() != Some(desired.as_str());
         if f.leader {
             // A rotation can only move on when a roll just completed (or under a new leader).
             let idle = self.lead_restarts(f, rel, &desired, ens)?;

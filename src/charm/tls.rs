@@ -5,9 +5,18 @@
 //! renewal and CA rotation, and publishes the evidence the leader's switch planner reads in
 //! the peer bag: `tls-cert` (the certificate's fingerprint), `tls-ca` (its CA's), `tls-trust`
 //! (the CAs of the trust store). A refusal or a bad certificate blocks the unit with the reason
-//! and leaves the last stores in force. Serving TLS (the switch itself) comes next: until then
-//! the stores are ready and unused.
+//! and leaves the last stores in force.
+//!
+//! The switch ([`ZooKeeperCharm::tls_switch`], the leader): `tls-target` in the peer application
+//! bag moves one step of [`crate::tls::phase`] at a time on the units' evidence (`tls-cert`,
+//! and `tls-serving`: the step each running server was started into, published once it serves
+//! again). The target is one of the server's inputs: a moved target renders every unit's files
+//! again and the rolling restart takes them in, one server at a time. A server serving TLS whose
+//! stores changed (a renewal, a CA rotation) is behind too, and restarts in turn (3.8 reloads
+//! no client-port certificate). Clients are moved to 2182 with the CAs once every server serves
+//! it.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
@@ -16,14 +25,84 @@ use super::{CharmError, ZooKeeperCharm};
 use crate::engine::status::UnitCondition;
 use crate::juju::tools::{Databag, HookTools as _};
 use crate::juju::RelationId;
+use crate::quorum::plan::UnitId;
+use crate::state::peer::{self, PeerState};
 use crate::tls::intake::{self, Intake};
 use crate::tls::material::{self, Cert, Subject, UnitKey};
+use crate::tls::phase;
+use crate::tls::serve::Serving;
 use crate::tls::{serve, wire};
 
 pub(super) const ENDPOINT: &str = "certificates";
 pub const KEY_TLS_CERT: &str = "tls-cert";
 pub const KEY_TLS_CA: &str = "tls-ca";
 pub const KEY_TLS_TRUST: &str = "tls-trust";
+/// Peer application bag (leader): the step of the switch every server is asked to serve.
+pub const KEY_TLS_TARGET: &str = "tls-target";
+/// Peer unit bag: the step this unit's running server serves (absent: plain).
+pub const KEY_TLS_SERVING: &str = "tls-serving";
+/// The incumbent's keys, kept for the tools and charms that read them: app `tls`
+/// (`enabled` while the relation is there) and `switching-encryption` (`started` while the
+/// switch runs); app and unit `quorum` (`ssl` once peers dial TLS); unit `unified` (`true`
+/// while the unit serves with `portUnification`).
+const KEY_APP_TLS: &str = "tls";
+const KEY_APP_SWITCHING: &str = "switching-encryption";
+const KEY_UNIFIED: &str = "unified";
+
+/// The step the leader asks every server to serve (plain when unset or unreadable).
+pub(super) fn target(peer: &PeerState) -> Serving {
+    peer.app
+        .get(KEY_TLS_TARGET)
+        .and_then(|v| Serving::parse(v))
+        .unwrap_or(Serving::Plain)
+}
+
+/// The unit published a certificate it checked and installed.
+pub(super) fn holds_cert(bag: &Databag) -> bool {
+    bag.get(KEY_TLS_CERT).is_some_and(|v| !v.is_empty())
+}
+
+/// What the peer relation says about each unit's TLS, for the switch planner. A started unit
+/// that never said what it serves runs a server started before TLS existed: plain.
+pub(super) fn switch_units(peer: &PeerState) -> BTreeMap<UnitId, phase::UnitTls> {
+    peer.units
+        .iter()
+        .map(|(id, u)| {
+            let serving = match u.bag.get(KEY_TLS_SERVING).filter(|v| !v.is_empty()) {
+                Some(v) => Serving::parse(v),
+                None => Some(Serving::Plain),
+            };
+            (
+                *id,
+                phase::UnitTls {
+                    started: u.started(),
+                    holds_cert: holds_cert(&u.bag),
+                    serving,
+                },
+            )
+        })
+        .collect()
+}
+
+/// A unit's peer-bag keys for the step its running server serves.
+pub(super) fn serving_keys(serving: Serving) -> Databag {
+    let plain = serving == Serving::Plain;
+    [
+        (
+            KEY_TLS_SERVING.to_string(),
+            if plain { "" } else { serving.as_str() }.to_string(),
+        ),
+        (
+            KEY_UNIFIED.to_string(),
+            if serving.unified() { "true" } else { "" }.to_string(),
+        ),
+        (
+            peer::KEY_QUORUM.to_string(),
+            if serving.ssl_quorum() { "ssl" } else { "" }.to_string(),
+        ),
+    ]
+    .into()
+}
 
 /// Renew this long before `notAfter`: a third of the validity, at most a week.
 fn renew_margin(cert: &Cert) -> i64 {
@@ -306,5 +385,126 @@ impl ZooKeeperCharm<'_> {
             ]
             .into(),
         )
+    }
+}
+
+impl ZooKeeperCharm<'_> {
+    /// The leader's switch: moves `tls-target` one step when the evidence says so (see
+    /// [`crate::tls::phase`]), keeps the incumbent's keys in line, and says the progress for
+    /// the application status. A moved target changes every server's inputs: the files are
+    /// rendered again and the rolling restart takes them in, one server at a time.
+    pub(super) fn tls_switch(&mut self, s: &mut Snapshot) -> Result<(), CharmError> {
+        let units = switch_units(&s.peer);
+        let input = phase::Input {
+            relation: s.tls.is_some(),
+            target: s.tls_target,
+            units: &units,
+        };
+        let decision = match phase::decide(&input) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::error!("{e}; the TLS switch holds where it is");
+                return Ok(());
+            }
+        };
+        self.tls_progress = phase::progress(&input, &decision);
+        let target = match decision {
+            phase::Decision::Advance(next) => {
+                tracing::info!(
+                    "TLS switch: every server serves {}; asking for {}",
+                    s.tls_target.as_str(),
+                    next.as_str()
+                );
+                next
+            }
+            _ => s.tls_target,
+        };
+        let switching = !matches!(decision, phase::Decision::Done);
+        let want: Databag = [
+            (
+                KEY_TLS_TARGET.to_string(),
+                if target == Serving::Plain {
+                    ""
+                } else {
+                    target.as_str()
+                }
+                .to_string(),
+            ),
+            (
+                KEY_APP_TLS.to_string(),
+                if s.tls.is_some() { "enabled" } else { "" }.to_string(),
+            ),
+            (
+                peer::KEY_QUORUM.to_string(),
+                if target.ssl_quorum() { "ssl" } else { "" }.to_string(),
+            ),
+            (
+                KEY_APP_SWITCHING.to_string(),
+                if switching { "started" } else { "" }.to_string(),
+            ),
+        ]
+        .into();
+        let diff: Databag = want
+            .into_iter()
+            .filter(|(k, v)| s.peer.app.get(k).map(String::as_str).unwrap_or("") != v.as_str())
+            .collect();
+        if diff.is_empty() {
+            return Ok(());
+        }
+        self.tools.relation_set(s.peer.relation, true, &diff)?;
+        s.peer.apply_app_write(&diff);
+        if let Some(pv) = self.view.as_mut().and_then(|v| v.peer.as_mut()) {
+            pv.apply_app_write(&diff);
+        }
+        s.tls_target = target;
+        if let Some(config) = &s.config {
+            if s.desired.is_some() {
+                s.desired = Some(super::reconcile::desired_fingerprint(config, &s.peer));
+            }
+        }
+        Ok(())
+    }
+
+    /// A fingerprint of this unit's TLS stores as they are on disk (`None` without them).
+    pub(super) fn tls_stores_fingerprint(&self) -> Result<Option<String>, CharmError> {
+        let files = serve::TlsFiles::under(&self.workload.paths().conf_dir);
+        let key = self.workload.read(&files.key_store)?;
+        let trust = self.workload.read(&files.trust_store)?;
+        Ok(match (key, trust) {
+            (None, None) => None,
+            (k, t) => Some(crate::restart::fingerprint(&format!(
+                "{}\u{0}{}",
+                k.unwrap_or_default(),
+                t.unwrap_or_default()
+            ))),
+        })
+    }
+
+    /// The running server serves TLS from stores that changed since it started (a renewal, a
+    /// rotation): it is behind and takes a turn in the rolling restart.
+    pub(super) fn tls_stores_changed(&self) -> Result<bool, CharmError> {
+        let serving = self
+            .local
+            .tls_serving
+            .as_deref()
+            .and_then(Serving::parse)
+            .unwrap_or(Serving::Plain);
+        if serving == Serving::Plain {
+            return Ok(false);
+        }
+        Ok(self.tls_stores_fingerprint()? != self.local.tls_loaded)
+    }
+
+    /// What clients are given with TLS on: the CAs this unit trusts (two during a CA
+    /// rotation); `None` while clients stay on plaintext.
+    pub(super) fn clients_tls_ca(&self, s: &Snapshot) -> Result<Option<String>, CharmError> {
+        if !phase::clients_use_tls(s.tls.is_some(), &switch_units(&s.peer)) {
+            return Ok(None);
+        }
+        let files = serve::TlsFiles::under(&self.workload.paths().conf_dir);
+        Ok(self
+            .workload
+            .read(&files.trust_store)?
+            .filter(|t| t.contains("BEGIN CERTIFICATE")))
     }
 }

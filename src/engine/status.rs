@@ -2,7 +2,7 @@
 //! hold, the first one in [`UnitCondition`]'s order is shown. Messages reuse Charmed ZooKeeper's
 //! strings where the meaning is the same; the README lists each with what to do.
 
-use crate::juju::tools::Status;
+use crate::juju::tools::{Status, StatusKind};
 
 /// Conditions of a unit, highest priority first (the derive order is the priority).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -153,6 +153,17 @@ pub fn app_status_with(quorum: Status, leader_conditions: &[UnitCondition]) -> S
             Status::blocked(bounded(&format!("{}; {m}", quorum.message)))
         }
         _ => quorum,
+    }
+}
+
+/// The application status while the TLS switch runs: its progress first ("enabling TLS: step
+/// 2/3, 2 of 3 units; 3/3 members in quorum"), maintenance while the quorum is healthy.
+pub fn app_status_tls(quorum: Status, progress: &str) -> Status {
+    let message = bounded(&format!("{progress}; {}", quorum.message));
+    if quorum.kind == StatusKind::Active {
+        Status::maintenance(message)
+    } else {
+        Status { message, ..quorum }
     }
 }
 

@@ -27,6 +27,8 @@
 //!   peer application bag.
 //! - `digest_mismatch`, `restart_stalled`: conditions this unit found, to log once and to
 //!   resume a stalled restart.
+//! - `tls_serving`, `tls_loaded`: the step of the TLS switch and the TLS stores its running
+//!   server was started with (published as `tls-serving`; a changed store needs a restart).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -86,6 +88,14 @@ pub struct LocalState {
     /// not serve within the wait: later hooks look whether it serves before restarting again.
     #[serde(default)]
     pub restart_stalled: Option<(String, BTreeSet<u32>)>,
+    /// The step of the TLS switch the running server was started into (`Serving::as_str`;
+    /// none before TLS existed: plain).
+    #[serde(default)]
+    pub tls_serving: Option<String>,
+    /// A fingerprint of the TLS stores (key store and trust store) the running server loaded:
+    /// a changed store needs a restart (3.8 reloads no client-port certificate).
+    #[serde(default)]
+    pub tls_loaded: Option<String>,
 }
 
 /// [`crate::clients::plan::PathFacts`] and when they were read (unix seconds).
@@ -129,6 +139,8 @@ impl Default for LocalState {
             journal_checked_at: 0,
             digest_mismatch: false,
             restart_stalled: None,
+            tls_serving: None,
+            tls_loaded: None,
         }
     }
 }

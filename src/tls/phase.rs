@@ -200,6 +200,34 @@ pub fn may_serve(target: Serving, holds_cert: bool) -> bool {
     target == Serving::Plain || holds_cert
 }
 
+/// Why a new server may not start yet (`None`: it may). Above `Plain` it needs its certificate;
+/// with the `certificates` relation there before any server started, the ensemble forms in TLS
+/// directly, so nobody starts before the leader's target says `Tls`.
+pub fn start_gate(
+    relation: bool,
+    target: Serving,
+    holds_cert: bool,
+    formed: bool,
+) -> Option<&'static str> {
+    if !may_serve(target, holds_cert) {
+        Some("waiting for this unit's TLS certificate before starting")
+    } else if relation && !formed && target == Serving::Plain {
+        Some("waiting for every unit's TLS certificate before the ensemble forms")
+    } else {
+        None
+    }
+}
+
+/// Whether clients are told to use TLS: the relation is there and every started server serves
+/// the TLS client port (every step above `Plain`). Told before the walk back down begins, so
+/// clients leave 2182 while it is still served.
+pub fn clients_use_tls(relation: bool, units: &BTreeMap<UnitId, UnitTls>) -> bool {
+    let mut started = units.values().filter(|u| u.started).peekable();
+    relation
+        && started.peek().is_some()
+        && started.all(|u| u.serving.is_some_and(|s| s != Serving::Plain))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -435,5 +463,39 @@ mod tests {
             Some("disabling TLS: step 1/3")
         );
         assert!(may_serve(Plain, false) && may_serve(Tls, true) && !may_serve(Unified, false));
+    }
+
+    #[test]
+    fn new_servers_start_only_with_what_they_need() {
+        // (relation, target, holds, formed) -> may start
+        for (relation, target, holds, formed, may) in [
+            (false, Plain, false, false, true),
+            (true, Plain, true, false, false),
+            (true, Tls, true, false, true),
+            (true, Tls, false, true, false),
+            (true, Plain, false, true, true),
+            (false, Unified, false, true, false),
+            (false, Unified, true, true, true),
+        ] {
+            assert_eq!(
+                start_gate(relation, target, holds, formed).is_none(),
+                may,
+                "{relation} {target:?} {holds} {formed}"
+            );
+        }
+    }
+
+    #[test]
+    fn clients_move_to_tls_once_every_server_serves_it() {
+        let some = units(&[u(true, true, Some(Unified)), u(true, true, Some(Tls))]);
+        assert!(clients_use_tls(true, &some));
+        assert!(!clients_use_tls(false, &some));
+        let one_plain = units(&[u(true, true, Some(Unified)), u(true, true, Some(Plain))]);
+        assert!(!clients_use_tls(true, &one_plain));
+        let unknown = units(&[u(true, true, Some(Tls)), u(true, true, None)]);
+        assert!(!clients_use_tls(true, &unknown));
+        let joining = units(&[u(true, true, Some(Tls)), u(false, false, None)]);
+        assert!(clients_use_tls(true, &joining));
+        assert!(!clients_use_tls(true, &units(&[])));
     }
 }

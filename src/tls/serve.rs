@@ -61,11 +61,11 @@ impl Serving {
         }]
     }
 
-    fn unified(self) -> bool {
+    pub fn unified(self) -> bool {
         matches!(self, Serving::Unified | Serving::UnifiedQuorum)
     }
 
-    fn ssl_quorum(self) -> bool {
+    pub fn ssl_quorum(self) -> bool {
         matches!(self, Serving::UnifiedQuorum | Serving::Tls)
     }
 }

@@ -15,7 +15,11 @@ use super::{io_err, write_if_changed, Workload, WorkloadError};
 pub const JAVA: &str = "/usr/bin/java";
 pub const ZOOKEEPER_JAR: &str = "/usr/share/java/zookeeper.jar";
 /// The Debian package ships slf4j-api without a binding; slf4j-simple makes the server log.
-pub const CLASSPATH: &str = "/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar";
+/// The server's class path: the Debian jar, a logger, and the Netty codec and resolver the TLS
+/// ports need (the Debian jar's manifest lists netty-handler but not these; without them the
+/// Netty server factory fails with ClassNotFoundException ByteToMessageDecoder).
+pub const CLASSPATH: &str = "/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar:\
+/usr/share/java/netty-codec.jar:/usr/share/java/netty-resolver.jar";
 pub const MAIN_CLASS: &str = "org.apache.zookeeper.server.quorum.QuorumPeerMain";
 
 pub struct LocalWorkload {

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use crate::quorum::plan::{server_id, UnitId};
 use crate::secret::Secret;
 use crate::state::config::CharmConfig;
+use crate::tls::serve::{self, Serving};
 
 pub const CLIENT_PORT: u16 = 2181;
 pub const QUORUM_PORT: u16 = 2888;
@@ -89,6 +90,8 @@ pub struct ServerSettings<'a> {
     pub quorum: &'a QuorumAuth,
     /// SASL client users (`relation-<id>`) and their passwords.
     pub client_users: &'a BTreeMap<String, Secret>,
+    /// The step of the TLS switch this server serves (the stores under `<conf>/tls`).
+    pub tls: Serving,
 }
 
 /// `server.N=<addr>:2888:3888:<role>;<client bind>:2181`.
@@ -180,7 +183,15 @@ pub fn zoo_cfg_pairs(s: &ServerSettings<'_>) -> Vec<(String, String)> {
             kv.push(("quorumListenOnAllIPs", "false".into()));
         }
     }
-    kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+    let mut out: Vec<(String, String)> = kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    // The TLS client port binds the unit's address where several servers share a host.
+    let bind = (s.flavor == Flavor::Local).then_some(s.address);
+    out.extend(serve::zoo_cfg_pairs(
+        s.tls,
+        &serve::TlsFiles::under(&p.conf_dir),
+        bind,
+    ));
+    out
 }
 
 pub fn render_pairs(pairs: &[(String, String)]) -> String {
@@ -413,6 +424,7 @@ mod tests {
             super_password: &sup,
             quorum: &q,
             client_users: &clients,
+            tls: Serving::Plain,
         };
         f(&s)
     }
@@ -535,6 +547,7 @@ mod tests {
             super_password: &sup,
             quorum: &q,
             client_users: &clients,
+            tls: Serving::Plain,
         };
         let text = jaas(&s);
         assert!(

@@ -4,13 +4,15 @@
 Usage:
   writes.py write '<json>'  {"hosts": "h1:2181,...", "auth": {"sasl": [user, pw]}, "root": "/it",
                              "acked": "/path/acked.txt", "stop": "/path/stop-file"}
+                             (auth may add {"tls_ca": "/path/ca.pem"}: TLS)
       Until the stop file exists: one multi-operation transaction per write,
       set_data(<root>/counter, n, version=v) + create(<root>/counter/<n>). Each write whose
       commit() succeeded is appended to the acked file (one number per line, flushed) before the
       next one starts. A write whose outcome is unknown (the connection was lost) is looked up
       once the session is back (after a sync); if it landed it is counted too, and written as
       "<n> landed". (A transaction's version conflict comes back in its results, not as an
-      exception: the counter is read again.) Prints {"acked": N, "landed": M, "retries": K} at the end.
+      exception: the counter is read again.) Prints {"acked": N, "landed": M, "retries": K,
+      "max_gap_s": G} at the end (G: the longest time between two acknowledged writes).
   writes.py check '<json>'  {"hosts": ["h1:2181", ...], "auth": ..., "root": "/it",
                              "acked": "/path/acked.txt"}
       Reads each server on its own (a session to that server only, after a sync) and reports,
@@ -61,6 +63,8 @@ def write(spec):
     except NodeExistsError:
         pass
     acked, landed, retries = 0, 0, 0
+    # The longest time between two acknowledged writes (what an outage costs a client).
+    last_ack, max_gap = None, 0.0
     out = open(spec["acked"], "a", buffering=1)
 
     def resync():
@@ -83,6 +87,10 @@ def write(spec):
                 continue
             out.write(f"{nxt}\n")
             acked += 1
+            now = time.monotonic()
+            if last_ack is not None:
+                max_gap = max(max_gap, now - last_ack)
+            last_ack = now
             n, v = nxt, v + 1
         except LOST:
             retries += 1
@@ -98,7 +106,8 @@ def write(spec):
     out.close()
     zk.stop()
     zk.close()
-    print(json.dumps({"acked": acked, "landed": landed, "retries": retries}))
+    print(json.dumps({"acked": acked, "landed": landed, "retries": retries,
+                      "max_gap_s": round(max_gap, 3)}))
 
 
 def ranges(nums):

@@ -93,7 +93,8 @@ def tree_acls(zk, root):
 
 
 def auth_kwargs(auth):
-    """KazooClient arguments for {"sasl": [user, pw]} or {"digest": [user, pw]} (or {})."""
+    """KazooClient arguments for {"sasl": [user, pw]} or {"digest": [user, pw]} (or {}), plus
+    {"tls_ca": "/path/ca.pem"} for TLS."""
     kwargs = {}
     if "sasl" in auth:
         user, pw = auth["sasl"]
@@ -101,6 +102,10 @@ def auth_kwargs(auth):
     if "digest" in auth:
         user, pw = auth["digest"]
         kwargs["auth_data"] = [("digest", f"{user}:{pw}")]
+    if "tls_ca" in auth:
+        # TLS with the CA file the client relation delivered: the server's certificate must
+        # chain to it and name the address dialled.
+        kwargs.update(use_ssl=True, verify_certs=True, check_hostname=True, ca=auth["tls_ca"])
     return kwargs
 
 

@@ -308,10 +308,18 @@ impl HookTools for CachedTools<'_> {
         let ids = match cached {
             Some(ids) => ids,
             None => {
+                // Juju still lists a relation in its own -broken hook; it is gone for every
+                // later hook, so it is never remembered.
                 let ids: Vec<u32> = self
                     .inner
                     .relation_ids(endpoint)?
                     .into_iter()
+                    .filter(|r| {
+                        !self
+                            .broken
+                            .as_ref()
+                            .is_some_and(|(ep, b)| ep == endpoint && b == r)
+                    })
                     .map(|r| r.0)
                     .collect();
                 self.cache
@@ -321,16 +329,7 @@ impl HookTools for CachedTools<'_> {
                 ids
             }
         };
-        Ok(ids
-            .into_iter()
-            .map(RelationId)
-            .filter(|r| {
-                !self
-                    .broken
-                    .as_ref()
-                    .is_some_and(|(ep, b)| ep == endpoint && b == r)
-            })
-            .collect())
+        Ok(ids.into_iter().map(RelationId).collect())
     }
 
     fn relation_list(&self, rel: RelationId) -> ToolResult<Vec<UnitName>> {
@@ -690,6 +689,18 @@ mod tests {
             );
         });
         assert_eq!(calls, ["relation-ids"]);
+        // Gone for the hooks after it too (the fake still lists it: only the cache can say).
+        let later = Event::Relation {
+            endpoint: "peers".into(),
+            phase: RelationPhase::Changed,
+            id: RelationId(0),
+            remote_app: Some("app".into()),
+            remote_unit: None,
+            departing_unit: None,
+        };
+        hook(dir.path(), &fake, &later, |t| {
+            assert!(t.relation_ids("db").expect("ids").is_empty());
+        });
     }
 
     #[test]

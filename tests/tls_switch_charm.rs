@@ -1,0 +1,362 @@
+//! The TLS switch driven by the charm (issue 17), end to end under jujusim with the packed charm,
+//! the test provider charm (ops + PyPI charmlibs-interfaces-tls-certificates), real ZooKeeper
+//! servers and kazoo clients; a bounded writer counts acknowledged writes throughout and every
+//! server is read back on its own afterwards.
+//!
+//! - Enable on a live 3-unit ensemble: three rolling restarts (one per step), then every server
+//!   speaks TLS on 2182 and on its election port (a verified `openssl s_client` handshake; a
+//!   plaintext probe gets no ZooKeeper answer), the related client is moved to 2182 with the
+//!   CA (`tls-ca` in its `tls` secret) and kazoo connects over TLS with it; then the relation
+//!   goes and the same walk back ends in plaintext. No acknowledged write lost either way.
+//! - The relation there before the ensemble forms: every server starts in TLS directly (no
+//!   switch, one start each); scale 3 -> 5 -> 3 under TLS.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use support::{client, tls_provider_charm, Model, Writer};
+
+const APP: &str = "zookeeper";
+const ELECTION_PORT: u16 = 3888;
+
+/// A verified TLS handshake with `addr:port` (the certificate chains to `ca` and names the
+/// address): `openssl s_client`, bounded.
+fn tls_handshake(addr: &str, port: u16, ca: &Path) -> bool {
+    let out = Command::new("timeout")
+        .args([
+            "10",
+            "openssl",
+            "s_client",
+            "-brief",
+            "-verify_return_error",
+        ])
+        .arg("-connect")
+        .arg(format!("{addr}:{port}"))
+        .arg("-verify_ip")
+        .arg(addr)
+        .arg("-CAfile")
+        .arg(ca)
+        .stdin(Stdio::null())
+        .output()
+        .expect("openssl");
+    out.status.success()
+}
+
+/// What a plaintext client gets from `addr:port` for a ZooKeeper four-letter word: the first
+/// bytes of the answer (empty when the server closed without one).
+fn plaintext_answer(addr: &str, port: u16) -> Vec<u8> {
+    let Ok(sock) = format!("{addr}:{port}").parse() else {
+        return Vec::new();
+    };
+    let Ok(mut s) = std::net::TcpStream::connect_timeout(&sock, Duration::from_secs(2)) else {
+        return Vec::new();
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(3)));
+    let _ = s.write_all(b"ruok");
+    let mut buf = vec![0u8; 64];
+    let n = s.read(&mut buf).unwrap_or(0);
+    buf.truncate(n);
+    buf
+}
+
+fn zoo_cfg(m: &Model, unit: &str) -> String {
+    std::fs::read_to_string(m.workload_dir(unit).join("conf/zoo.cfg")).unwrap_or_default()
+}
+
+/// How many rolling restarts the units' servers went through so far.
+fn restarts(m: &Model) -> usize {
+    m.units(APP)
+        .iter()
+        .map(|u| m.logged(u, "rolling restart: restarting server.").len())
+        .sum()
+}
+
+fn app_message(m: &Model) -> String {
+    m.status()["applications"][APP]["application-status"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Every unit's server configuration says `step` (sslQuorum and portUnification as the step
+/// has them) and the leader's target is it.
+fn every_server_in(m: &Model, tls: bool) -> bool {
+    let target = m.peer_app_data(&m.leader(APP))["tls-target"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let want_target = if tls { "tls" } else { "" };
+    target == want_target
+        && m.units(APP).iter().all(|u| {
+            let cfg = zoo_cfg(m, u);
+            cfg.contains("sslQuorum=true") == tls
+                && !cfg.contains("portUnification")
+                && cfg.contains("secureClientPort=2182") == tls
+        })
+        && m.all_serving(APP)
+}
+
+/// The client's view: (tls field, endpoints, tls-ca) from its databag and revealed secrets.
+fn client_tls(m: &Model, app: &str) -> (String, String, Option<String>) {
+    let d = m.show_data(app, true);
+    let bag = &d["application-data"];
+    let tls_secret = &d["revealed"]["secret-tls"];
+    let field = |k: &str| {
+        bag[k]
+            .as_str()
+            .or(tls_secret[k].as_str())
+            .map(str::to_string)
+    };
+    (
+        field("tls").unwrap_or_default(),
+        field("endpoints").unwrap_or_default(),
+        field("tls-ca"),
+    )
+}
+
+fn writer_report(m: &Model, w: &mut Writer, auth: Value, what: &str) {
+    let summary = w.stop();
+    let hosts: Vec<String> = m
+        .units(APP)
+        .iter()
+        .map(|u| format!("{}:2181", m.address(u)))
+        .collect();
+    let report = w.check(&hosts, auth);
+    for (host, s) in report["servers"].as_object().cloned().unwrap_or_default() {
+        assert!(s.get("error").is_none(), "{what}: {host}: {s}");
+        assert_eq!(
+            s["missing_acked"],
+            json!(0),
+            "{what}: {host} lacks acknowledged writes: {s}"
+        );
+    }
+    let gap = summary["max_gap_s"].as_f64().unwrap_or(f64::MAX);
+    eprintln!(
+        "{what}: writer {summary}; every server holds all {} acknowledged writes; longest gap between acknowledged writes {gap:.1} s",
+        report["acked"]
+    );
+    assert!(
+        summary["acked"].as_u64().unwrap_or(0) > 0,
+        "{what}: the writer wrote: {summary}"
+    );
+    // One server restarts at a time: a gap is at most one election, never a whole phase.
+    assert!(gap < 20.0, "{what}: writes stopped for {gap} s");
+}
+
+#[test]
+fn tls_switches_on_and_off_on_a_live_ensemble_without_losing_a_write() {
+    let provider = tls_provider_charm();
+    let m = Model::new();
+    m.deploy(3);
+    m.settle_until_active(APP);
+    // A client with the tls group in a secret, as the data-platform libraries ask.
+    m.stub("client", true);
+    m.set_data(
+        "client",
+        &[
+            "database=/app",
+            r#"requested-secrets=["username","password","tls","tls-ca","uris"]"#,
+        ],
+        true,
+    );
+    m.settle();
+    let (tls, endpoints, ca) = client_tls(&m, "client");
+    assert_eq!(tls, "disabled");
+    assert!(endpoints.contains(":2181") && ca.is_none(), "{endpoints}");
+    let units = m.units(APP);
+    for u in &units {
+        assert!(
+            !plaintext_answer(&m.address(u), 2181).is_empty(),
+            "{u} answers plaintext on 2181"
+        );
+    }
+
+    let auth = json!({"sasl": ["super", m.super_password()]});
+    let mut w = Writer::start(&m.hosts(APP), auth.clone(), "/it");
+    w.wait_acked(50, Duration::from_secs(60));
+    let before = restarts(&m);
+
+    // The switch on.
+    m.ok(&["deploy", &provider.path().to_string_lossy(), "tls-provider"]);
+    m.ok(&["--no-wait", "integrate", APP, "tls-provider"]);
+    // One hook at a time, to see what the application status says on the way.
+    let mut seen = std::collections::BTreeSet::new();
+    m.wait_for(
+        "every server serving TLS only",
+        Duration::from_secs(300),
+        || {
+            if m.step(1) {
+                m.settle();
+            }
+            seen.insert(app_message(&m));
+            every_server_in(&m, true)
+        },
+    );
+    m.settle();
+    let rolled = restarts(&m) - before;
+    eprintln!("enabling: {rolled} rolling restarts; application status on the way: {seen:?}");
+    assert_eq!(
+        rolled,
+        3 * units.len(),
+        "one rolling restart per unit per step"
+    );
+    assert!(
+        seen.iter().any(|s| s.starts_with("enabling TLS: step")),
+        "the status says the step: {seen:?}"
+    );
+    assert!(m.all_active(APP), "{}", m.status());
+    assert!(m.hook_errors().is_empty(), "{:?}", m.hook_errors());
+
+    // The client is moved to TLS with the CA, without doing anything.
+    let (tls, endpoints, ca) = client_tls(&m, "client");
+    assert_eq!(tls, "enabled");
+    let ca = ca.expect("tls-ca in the client's tls secret");
+    assert!(
+        endpoints.split(',').all(|e| e.ends_with(":2182")),
+        "{endpoints}"
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, &ca).expect("ca file");
+    for u in &units {
+        let a = m.address(u);
+        assert!(tls_handshake(&a, 2182, &ca_file), "{u}: TLS on 2182");
+        assert!(
+            tls_handshake(&a, ELECTION_PORT, &ca_file),
+            "{u}: TLS on the election port"
+        );
+        let answer = plaintext_answer(&a, ELECTION_PORT);
+        assert!(
+            answer.is_empty() || answer[0] == 0x15,
+            "{u}: a plaintext probe of the election port gets no ZooKeeper answer: {answer:?}"
+        );
+        assert!(
+            plaintext_answer(&a, 2182).is_empty(),
+            "{u}: 2182 answers no plaintext"
+        );
+    }
+    let (user, pw, _, chroot) = m.credentials("client").expect("credentials");
+    let r = client(
+        &endpoints,
+        Some(&chroot),
+        json!({"sasl": [user, pw], "tls_ca": ca_file}),
+        json!([["create", "/over-tls", "yes"], ["get", "/over-tls"]]),
+    );
+    assert_eq!(r["connected"], true, "{r}");
+    assert_eq!(r["results"][1]["ok"], "yes", "{r}");
+    // Without the CA, the client does not trust the servers.
+    let stranger = client(
+        &endpoints,
+        Some(&chroot),
+        json!({"sasl": [user, pw], "tls_ca": "/etc/ssl/certs/ca-certificates.crt"}),
+        json!([["exists", "/"]]),
+    );
+    assert_eq!(stranger["connected"], false, "{stranger}");
+    writer_report(&m, &mut w, auth.clone(), "enabling");
+
+    // The switch off: the relation goes; the same three steps back.
+    let mut w = Writer::start(&m.hosts(APP), auth.clone(), "/it2");
+    w.wait_acked(50, Duration::from_secs(60));
+    let before = restarts(&m);
+    m.ok(&["remove-relation", APP, "tls-provider"]);
+    m.wait_for("every server plaintext", Duration::from_secs(300), || {
+        m.settle();
+        every_server_in(&m, false)
+    });
+    m.settle();
+    let rolled = restarts(&m) - before;
+    eprintln!("disabling: {rolled} rolling restarts");
+    assert_eq!(rolled, 3 * units.len());
+    let (tls, endpoints, ca) = client_tls(&m, "client");
+    assert_eq!(tls, "disabled");
+    assert!(
+        endpoints.split(',').all(|e| e.ends_with(":2181")) && ca.is_none(),
+        "{endpoints}"
+    );
+    for u in &units {
+        assert!(
+            !tls_handshake(&m.address(u), ELECTION_PORT, &ca_file),
+            "{u}: the election port is plaintext again"
+        );
+    }
+    assert!(m.all_active(APP), "{}", m.status());
+    assert!(m.hook_errors().is_empty(), "{:?}", m.hook_errors());
+    writer_report(&m, &mut w, auth, "disabling");
+}
+
+#[test]
+fn with_the_relation_first_the_ensemble_forms_in_tls_and_scales_under_it() {
+    let provider = tls_provider_charm();
+    let m = Model::new();
+    let charm = support::packed_charm();
+    m.ok(&["deploy", &provider.path().to_string_lossy(), "tls-provider"]);
+    m.ok(&[
+        "--no-wait",
+        "deploy",
+        &charm.to_string_lossy(),
+        APP,
+        "-n",
+        "3",
+    ]);
+    m.ok(&["integrate", APP, "tls-provider"]);
+    m.wait_for("an ensemble serving TLS", Duration::from_secs(240), || {
+        m.settle();
+        m.all_active(APP) && every_server_in(&m, true)
+    });
+    assert_eq!(restarts(&m), 0, "no switch: TLS from the first start");
+    for u in m.units(APP) {
+        assert_eq!(
+            m.logged(&u, "rolling restart").len(),
+            0,
+            "{u} was never restarted"
+        );
+    }
+    let ca = m.json(&["show-data", APP, "certificates"])["tls-provider"]["application-data"]
+        ["certificates"]
+        .as_str()
+        .and_then(|s| serde_json::from_str::<Value>(s).ok())
+        .and_then(|v| v[0]["ca"].as_str().map(str::to_string))
+        .expect("the provider's CA");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, &ca).expect("ca file");
+
+    // Scale 3 -> 5 -> 3 under TLS with a writer.
+    let auth = json!({"sasl": ["super", m.super_password()]});
+    let mut w = Writer::start(&m.hosts(APP), auth.clone(), "/scale");
+    w.wait_acked(50, Duration::from_secs(60));
+    m.ok(&["add-unit", APP, "-n", "2"]);
+    m.wait_for("5 voters serving TLS", Duration::from_secs(240), || {
+        m.settle();
+        m.units(APP).len() == 5 && m.all_active(APP) && every_server_in(&m, true)
+    });
+    m.assert_quorum(APP);
+    for u in m.units(APP) {
+        assert!(
+            tls_handshake(&m.address(&u), ELECTION_PORT, &ca_file),
+            "{u}: TLS on the election port"
+        );
+    }
+    let mut newest = m.units(APP);
+    newest.sort_by_key(|u| {
+        u.rsplit('/')
+            .next()
+            .and_then(|n| n.parse::<u32>().ok())
+            .unwrap_or(0)
+    });
+    for u in newest.iter().rev().take(2) {
+        m.ok(&["remove-unit", u]);
+    }
+    m.wait_for("3 voters serving TLS", Duration::from_secs(240), || {
+        m.settle();
+        m.units(APP).len() == 3 && m.all_active(APP) && every_server_in(&m, true)
+    });
+    m.assert_quorum(APP);
+    assert!(m.hook_errors().is_empty(), "{:?}", m.hook_errors());
+    writer_report(&m, &mut w, auth, "scaling under TLS");
+}
