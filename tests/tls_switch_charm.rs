@@ -360,3 +360,141 @@ fn with_the_relation_first_the_ensemble_forms_in_tls_and_scales_under_it() {
     assert!(m.hook_errors().is_empty(), "{:?}", m.hook_errors());
     writer_report(&m, &mut w, auth, "scaling under TLS");
 }
+
+/// SHA-256 fingerprint (lowercase hex) of the certificate `addr:port` serves.
+fn served_fingerprint(addr: &str, port: u16) -> Option<String> {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "timeout 10 openssl s_client -connect {addr}:{port} </dev/null 2>/dev/null \
+             | openssl x509 -noout -fingerprint -sha256"
+        ))
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let fp = text
+        .trim()
+        .split_once('=')?
+        .1
+        .replace(':', "")
+        .to_lowercase();
+    (!fp.is_empty()).then_some(fp)
+}
+
+/// (certificate, its chain, the trust store's CAs) a unit's stores hold.
+fn stores(
+    m: &Model,
+    unit: &str,
+) -> Option<(
+    zookeeper_charm::tls::material::Cert,
+    Vec<zookeeper_charm::tls::material::Cert>,
+    Vec<zookeeper_charm::tls::material::Cert>,
+)> {
+    use zookeeper_charm::tls::material;
+    let dir = m.workload_dir(unit).join("conf/tls");
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).ok();
+    let mut store = material::parse_certs(&read("server.pem")?).ok()?;
+    let trust = material::parse_certs(&read("trust.pem")?).ok()?;
+    if store.is_empty() {
+        return None;
+    }
+    let cert = store.remove(0);
+    Some((cert, store, trust))
+}
+
+#[test]
+fn under_tls_certificates_renew_and_the_ca_rotates_to_a_chain_without_an_outage() {
+    let provider = tls_provider_charm();
+    let m = Model::new();
+    let charm = support::packed_charm();
+    // Two-minute certificates: renewed a third of the validity before they expire.
+    m.ok(&[
+        "deploy",
+        &provider.path().to_string_lossy(),
+        "tls-provider",
+        "--config",
+        "validity-minutes=2",
+    ]);
+    m.ok(&[
+        "--no-wait",
+        "deploy",
+        &charm.to_string_lossy(),
+        APP,
+        "-n",
+        "3",
+    ]);
+    m.ok(&["integrate", APP, "tls-provider"]);
+    m.wait_for("an ensemble serving TLS", Duration::from_secs(240), || {
+        m.settle();
+        m.all_active(APP) && every_server_in(&m, true)
+    });
+    let units = m.units(APP);
+    let first: Vec<String> = units
+        .iter()
+        .map(|u| stores(&m, u).expect("stores").0.fingerprint)
+        .collect();
+    let auth = json!({"sasl": ["super", m.super_password()]});
+    let mut w = Writer::start(&m.hosts(APP), auth.clone(), "/renew");
+    w.wait_acked(50, Duration::from_secs(60));
+
+    // Time passes (update-status): every unit renews, and its server serves the new one.
+    m.wait_for(
+        "every unit serving a renewed certificate",
+        Duration::from_secs(240),
+        || {
+            m.ok(&["tick"]);
+            m.settle();
+            units.iter().zip(&first).all(|(u, old)| {
+                let Some((cert, _, _)) = stores(&m, u) else {
+                    return false;
+                };
+                cert.fingerprint != *old
+                    && served_fingerprint(&m.address(u), 2182).as_deref()
+                        == Some(cert.fingerprint.as_str())
+            })
+        },
+    );
+    assert!(m.all_serving(APP), "{}", m.status());
+
+    // The provider moves to a new root CA signing through an intermediate (a CA rotation, with
+    // a chain), with day-long certificates again.
+    let old_root = stores(&m, &units[0]).expect("stores").2[0]
+        .fingerprint
+        .clone();
+    m.ok(&[
+        "config",
+        "tls-provider",
+        "intermediate=true",
+        "validity-minutes=1440",
+    ]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root_file = dir.path().join("root.pem");
+    m.wait_for(
+        "every unit on the new root through the intermediate",
+        Duration::from_secs(300),
+        || {
+            m.ok(&["tick"]);
+            m.settle();
+            units.iter().all(|u| {
+                let Some((cert, chain, trust)) = stores(&m, u) else {
+                    return false;
+                };
+                let new_root = trust.len() == 1 && trust[0].fingerprint != old_root;
+                if new_root {
+                    std::fs::write(&root_file, trust[0].pem()).expect("root file");
+                }
+                new_root
+                    && chain.len() == 1
+                    && chain[0].is_ca
+                    && cert.issuer == chain[0].subject
+                    && tls_handshake(&m.address(u), 2182, &root_file)
+                    && tls_handshake(&m.address(u), ELECTION_PORT, &root_file)
+            })
+        },
+    );
+    m.settle();
+    assert!(m.all_active(APP), "{}", m.status());
+    m.assert_quorum(APP);
+    assert!(m.hook_errors().is_empty(), "{:?}", m.hook_errors());
+    writer_report(&m, &mut w, auth, "renewal and CA rotation under TLS");
+}

@@ -104,9 +104,16 @@ pub(super) fn serving_keys(serving: Serving) -> Databag {
     .into()
 }
 
-/// Renew this long before `notAfter`: a third of the validity, at most a week.
-fn renew_margin(cert: &Cert) -> i64 {
-    ((cert.not_after - cert.not_before) / 3).clamp(0, 7 * 24 * 3600)
+/// Renew this long before `notAfter`: the operator's margin (`certificate-renewal-margin`), or
+/// a third of the validity, at most a week; never more than half the validity (a longer margin
+/// would renew every certificate as soon as it arrives, forever).
+fn renew_margin(cert: &Cert, configured: Option<u64>) -> i64 {
+    let validity = (cert.not_after - cert.not_before).max(0);
+    let margin = match configured {
+        Some(secs) => i64::try_from(secs).unwrap_or(i64::MAX),
+        None => (validity / 3).min(7 * 24 * 3600),
+    };
+    margin.clamp(0, validity / 2)
 }
 
 fn now() -> i64 {
@@ -164,10 +171,21 @@ impl ZooKeeperCharm<'_> {
         let Some(address) = s.address.clone() else {
             return Ok(());
         };
+        let (include_ips, configured_margin) = s
+            .config
+            .as_ref()
+            .map_or((true, None), |c| (c.include_ip_sans, c.renewal_margin));
         let wanted = Subject {
             common_name: address.clone(),
-            ips: address.parse::<IpAddr>().into_iter().collect(),
-            dns: vec![s.hostname.clone()],
+            ips: if include_ips {
+                address.parse::<IpAddr>().into_iter().collect()
+            } else {
+                Vec::new()
+            },
+            dns: Some(s.hostname.clone())
+                .filter(|h| !h.is_empty())
+                .into_iter()
+                .collect(),
         };
         let files = Files::under(&self.workload.paths().conf_dir);
         let provider = self
@@ -238,7 +256,10 @@ impl ZooKeeperCharm<'_> {
                 peer_trust.push(trusted.iter().map(|c| c.fingerprint.clone()).collect());
                 peer_ca.push(held_ca.as_ref().map(|c| c.fingerprint.clone()));
             }
-            let margin = held_cert.as_ref().map(renew_margin).unwrap_or_default();
+            let margin = held_cert
+                .as_ref()
+                .map(|c| renew_margin(c, configured_margin))
+                .unwrap_or_default();
             let action = intake::decide(&intake::Input {
                 relation: true,
                 held: intake::Held {
@@ -506,5 +527,40 @@ impl ZooKeeperCharm<'_> {
             .workload
             .read(&files.trust_store)?
             .filter(|t| t.contains("BEGIN CERTIFICATE")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cert(validity: i64) -> Cert {
+        Cert {
+            der: Vec::new(),
+            subject: String::new(),
+            issuer: String::new(),
+            not_before: 1_000,
+            not_after: 1_000 + validity,
+            ip_sans: Vec::new(),
+            dns_sans: Vec::new(),
+            is_ca: false,
+            fingerprint: String::new(),
+            public_key_info: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_renewal_margin_is_the_operators_within_half_the_validity() {
+        let day = 86_400;
+        // Automatic: a third of the validity, at most a week.
+        assert_eq!(renew_margin(&cert(90), None), 30);
+        assert_eq!(renew_margin(&cert(90 * day), None), 7 * day);
+        // The operator's margin, unless it exceeds half the validity.
+        assert_eq!(
+            renew_margin(&cert(90 * day), Some(14 * day as u64)),
+            14 * day
+        );
+        assert_eq!(renew_margin(&cert(120), Some(600)), 60);
+        assert_eq!(renew_margin(&cert(0), Some(600)), 0);
     }
 }

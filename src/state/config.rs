@@ -58,6 +58,11 @@ pub struct CharmConfig {
     pub client_znode_policy: ZnodePolicy,
     /// Seconds a hook waits for a starting server to reach broadcast.
     pub server_start_timeout: u32,
+    /// Certificate requests carry the unit's IP address as a SAN (`certificate-include-ip-sans`).
+    pub include_ip_sans: bool,
+    /// Renew a certificate this long before its `notAfter` (seconds; `None`: a third of its
+    /// validity, at most a week).
+    pub renewal_margin: Option<u64>,
 }
 
 impl Default for CharmConfig {
@@ -69,8 +74,38 @@ impl Default for CharmConfig {
             log_level: LogLevel::Info,
             client_znode_policy: ZnodePolicy::Keep,
             server_start_timeout: 60,
+            include_ip_sans: true,
+            renewal_margin: None,
         }
     }
+}
+
+/// A duration as `certificate-renewal-margin` takes it: whole numbers with units `d`, `h`, `m`,
+/// `s`, one or more (`7d`, `12h`, `1h30m`, `90s`); seconds.
+pub fn parse_margin(s: &str) -> Option<u64> {
+    let s = s.trim();
+    if s.is_empty() {
+        return None;
+    }
+    let mut total: u64 = 0;
+    let mut num = String::new();
+    for ch in s.chars() {
+        if ch.is_ascii_digit() {
+            num.push(ch);
+            continue;
+        }
+        let unit = match ch {
+            'd' => 86_400,
+            'h' => 3_600,
+            'm' => 60,
+            's' => 1,
+            _ => return None,
+        };
+        let n: u64 = num.parse().ok()?;
+        total = total.checked_add(n.checked_mul(unit)?)?;
+        num.clear();
+    }
+    (num.is_empty() && total > 0).then_some(total)
 }
 
 /// One bad option value (there may be several).
@@ -196,6 +231,41 @@ impl CharmConfig {
                 }
             },
         };
+        let include_ip_sans = match cfg.get("certificate-include-ip-sans") {
+            None => d.include_ip_sans,
+            Some(Value::Bool(b)) => *b,
+            Some(Value::String(s)) if s.trim() == "true" => true,
+            Some(Value::String(s)) if s.trim() == "false" => false,
+            Some(v) => {
+                errors.push(ConfigError {
+                    option: "certificate-include-ip-sans",
+                    value: show(v),
+                    expected: "must be true or false".into(),
+                });
+                d.include_ip_sans
+            }
+        };
+        let renewal_margin = match str_option(cfg, "certificate-renewal-margin") {
+            None => d.renewal_margin,
+            Some(Err(e)) => {
+                errors.push(e);
+                d.renewal_margin
+            }
+            Some(Ok(s)) if s.trim().is_empty() => None,
+            Some(Ok(s)) => match parse_margin(s) {
+                Some(secs) => Some(secs),
+                None => {
+                    errors.push(ConfigError {
+                        option: "certificate-renewal-margin",
+                        value: format!("{s:?}"),
+                        expected:
+                            "must be empty (automatic) or a duration such as 7d, 12h, 1h30m or 90s"
+                                .into(),
+                    });
+                    d.renewal_margin
+                }
+            },
+        };
         if errors.is_empty() {
             errors.extend(timing_errors(init_limit, sync_limit, tick_time));
         }
@@ -207,6 +277,8 @@ impl CharmConfig {
                 log_level,
                 client_znode_policy,
                 server_start_timeout,
+                include_ip_sans,
+                renewal_margin,
             })
         } else {
             Err(errors)
@@ -290,9 +362,27 @@ mod tests {
             "WARN"
         );
         // Options this charm ignores (K8s-only ones) are accepted.
-        assert!(
-            parse(json!({"expose-external": "false", "certificate-include-ip-sans": true})).is_ok()
+        assert!(parse(json!({"expose-external": "false"})).is_ok());
+        let tls = parse(
+            json!({"certificate-include-ip-sans": false, "certificate-renewal-margin": "1h30m"}),
+        )
+        .unwrap();
+        assert!(!tls.include_ip_sans);
+        assert_eq!(tls.renewal_margin, Some(5400));
+        assert_eq!(
+            parse(json!({"certificate-renewal-margin": ""}))
+                .unwrap()
+                .renewal_margin,
+            None
         );
+        for (text, secs) in [("7d", Some(604_800)), ("90s", Some(90)), ("2h", Some(7200))] {
+            assert_eq!(parse_margin(text), secs, "{text}");
+        }
+        for bad in ["7", "1x", "0s", "-5m", "m"] {
+            assert_eq!(parse_margin(bad), None, "{bad}");
+        }
+        assert!(parse(json!({"certificate-renewal-margin": "soon"})).is_err());
+        assert!(parse(json!({"certificate-include-ip-sans": "yes"})).is_err());
     }
 
     #[test]
