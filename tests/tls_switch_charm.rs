@@ -9,7 +9,9 @@
 //!   CA (`tls-ca` in its `tls` secret) and kazoo connects over TLS with it; then the relation
 //!   goes and the same walk back ends in plaintext. No acknowledged write lost either way.
 //! - The relation there before the ensemble forms: every server starts in TLS directly (no
-//!   switch, one start each); scale 3 -> 5 -> 3 under TLS.
+//!   switch); one-minute certificates renew on update-status and every server serves the
+//!   renewed one; the provider rotates to a new root signing through an intermediate; scale
+//!   3 -> 5 -> 3 under TLS. One writer throughout.
 
 mod support;
 
@@ -289,78 +291,6 @@ fn tls_switches_on_and_off_on_a_live_ensemble_without_losing_a_write() {
     writer_report(&m, &mut w, auth, "disabling");
 }
 
-#[test]
-fn with_the_relation_first_the_ensemble_forms_in_tls_and_scales_under_it() {
-    let provider = tls_provider_charm();
-    let m = Model::new();
-    let charm = support::packed_charm();
-    m.ok(&["deploy", &provider.path().to_string_lossy(), "tls-provider"]);
-    m.ok(&[
-        "--no-wait",
-        "deploy",
-        &charm.to_string_lossy(),
-        APP,
-        "-n",
-        "3",
-    ]);
-    m.ok(&["integrate", APP, "tls-provider"]);
-    m.wait_for("an ensemble serving TLS", Duration::from_secs(240), || {
-        m.settle();
-        m.all_active(APP) && every_server_in(&m, true)
-    });
-    assert_eq!(restarts(&m), 0, "no switch: TLS from the first start");
-    for u in m.units(APP) {
-        assert_eq!(
-            m.logged(&u, "rolling restart").len(),
-            0,
-            "{u} was never restarted"
-        );
-    }
-    let ca = m.json(&["show-data", APP, "certificates"])["tls-provider"]["application-data"]
-        ["certificates"]
-        .as_str()
-        .and_then(|s| serde_json::from_str::<Value>(s).ok())
-        .and_then(|v| v[0]["ca"].as_str().map(str::to_string))
-        .expect("the provider's CA");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let ca_file = dir.path().join("ca.pem");
-    std::fs::write(&ca_file, &ca).expect("ca file");
-
-    // Scale 3 -> 5 -> 3 under TLS with a writer.
-    let auth = json!({"sasl": ["super", m.super_password()]});
-    let mut w = Writer::start(&m.hosts(APP), auth.clone(), "/scale");
-    w.wait_acked(50, Duration::from_secs(60));
-    m.ok(&["add-unit", APP, "-n", "2"]);
-    m.wait_for("5 voters serving TLS", Duration::from_secs(240), || {
-        m.settle();
-        m.units(APP).len() == 5 && m.all_active(APP) && every_server_in(&m, true)
-    });
-    m.assert_quorum(APP);
-    for u in m.units(APP) {
-        assert!(
-            tls_handshake(&m.address(&u), ELECTION_PORT, &ca_file),
-            "{u}: TLS on the election port"
-        );
-    }
-    let mut newest = m.units(APP);
-    newest.sort_by_key(|u| {
-        u.rsplit('/')
-            .next()
-            .and_then(|n| n.parse::<u32>().ok())
-            .unwrap_or(0)
-    });
-    for u in newest.iter().rev().take(2) {
-        m.ok(&["remove-unit", u]);
-    }
-    m.wait_for("3 voters serving TLS", Duration::from_secs(240), || {
-        m.settle();
-        m.units(APP).len() == 3 && m.all_active(APP) && every_server_in(&m, true)
-    });
-    m.assert_quorum(APP);
-    assert!(m.hook_errors().is_empty(), "{:?}", m.hook_errors());
-    writer_report(&m, &mut w, auth, "scaling under TLS");
-}
-
 /// SHA-256 fingerprint (lowercase hex) of the certificate `addr:port` serves.
 fn served_fingerprint(addr: &str, port: u16) -> Option<String> {
     let out = Command::new("sh")
@@ -403,17 +333,17 @@ fn stores(
 }
 
 #[test]
-fn under_tls_certificates_renew_and_the_ca_rotates_to_a_chain_without_an_outage() {
+fn with_the_relation_first_the_ensemble_forms_in_tls_renews_rotates_and_scales() {
     let provider = tls_provider_charm();
     let m = Model::new();
     let charm = support::packed_charm();
-    // Two-minute certificates: renewed a third of the validity before they expire.
+    // One-minute certificates: renewed a third of the validity before they expire.
     m.ok(&[
         "deploy",
         &provider.path().to_string_lossy(),
         "tls-provider",
         "--config",
-        "validity-minutes=2",
+        "validity-minutes=1",
     ]);
     m.ok(&[
         "--no-wait",
@@ -428,19 +358,25 @@ fn under_tls_certificates_renew_and_the_ca_rotates_to_a_chain_without_an_outage(
         m.settle();
         m.all_active(APP) && every_server_in(&m, true)
     });
+    for u in m.units(APP) {
+        assert!(
+            m.logged(&u, "rolling restart").is_empty(),
+            "{u}: no switch, TLS from the first start"
+        );
+    }
     let units = m.units(APP);
     let first: Vec<String> = units
         .iter()
         .map(|u| stores(&m, u).expect("stores").0.fingerprint)
         .collect();
     let auth = json!({"sasl": ["super", m.super_password()]});
-    let mut w = Writer::start(&m.hosts(APP), auth.clone(), "/renew");
+    let mut w = Writer::start(&m.hosts(APP), auth.clone(), "/tls");
     w.wait_acked(50, Duration::from_secs(60));
 
     // Time passes (update-status): every unit renews, and its server serves the new one.
     m.wait_for(
         "every unit serving a renewed certificate",
-        Duration::from_secs(240),
+        Duration::from_secs(180),
         || {
             m.ok(&["tick"]);
             m.settle();
@@ -469,32 +405,63 @@ fn under_tls_certificates_renew_and_the_ca_rotates_to_a_chain_without_an_outage(
     ]);
     let dir = tempfile::tempdir().expect("temp dir");
     let root_file = dir.path().join("root.pem");
+    let on_new_root = |m: &Model, u: &str| {
+        let Some((cert, chain, trust)) = stores(m, u) else {
+            return false;
+        };
+        let new_root = trust.len() == 1 && trust[0].fingerprint != old_root;
+        if new_root {
+            std::fs::write(&root_file, trust[0].pem()).expect("root file");
+        }
+        new_root
+            && chain.len() == 1
+            && chain[0].is_ca
+            && cert.issuer == chain[0].subject
+            && tls_handshake(&m.address(u), 2182, &root_file)
+            && tls_handshake(&m.address(u), ELECTION_PORT, &root_file)
+    };
     m.wait_for(
         "every unit on the new root through the intermediate",
         Duration::from_secs(300),
         || {
             m.ok(&["tick"]);
             m.settle();
-            units.iter().all(|u| {
-                let Some((cert, chain, trust)) = stores(&m, u) else {
-                    return false;
-                };
-                let new_root = trust.len() == 1 && trust[0].fingerprint != old_root;
-                if new_root {
-                    std::fs::write(&root_file, trust[0].pem()).expect("root file");
-                }
-                new_root
-                    && chain.len() == 1
-                    && chain[0].is_ca
-                    && cert.issuer == chain[0].subject
-                    && tls_handshake(&m.address(u), 2182, &root_file)
-                    && tls_handshake(&m.address(u), ELECTION_PORT, &root_file)
-            })
+            units.iter().all(|u| on_new_root(&m, u))
         },
     );
     m.settle();
-    assert!(m.all_active(APP), "{}", m.status());
+    m.assert_quorum(APP);
+
+    // Scale 3 -> 5 -> 3 under TLS: the new units start only with their certificates.
+    m.ok(&["add-unit", APP, "-n", "2"]);
+    m.wait_for("5 voters serving TLS", Duration::from_secs(240), || {
+        m.settle();
+        m.units(APP).len() == 5 && m.all_active(APP) && every_server_in(&m, true)
+    });
+    m.assert_quorum(APP);
+    for u in m.units(APP) {
+        assert!(on_new_root(&m, &u), "{u}: on the new root");
+    }
+    let mut newest = m.units(APP);
+    newest.sort_by_key(|u| {
+        u.rsplit('/')
+            .next()
+            .and_then(|n| n.parse::<u32>().ok())
+            .unwrap_or(0)
+    });
+    for u in newest.iter().rev().take(2) {
+        m.ok(&["remove-unit", u]);
+    }
+    m.wait_for("3 voters serving TLS", Duration::from_secs(240), || {
+        m.settle();
+        m.units(APP).len() == 3 && m.all_active(APP) && every_server_in(&m, true)
+    });
     m.assert_quorum(APP);
     assert!(m.hook_errors().is_empty(), "{:?}", m.hook_errors());
-    writer_report(&m, &mut w, auth, "renewal and CA rotation under TLS");
+    writer_report(
+        &m,
+        &mut w,
+        auth,
+        "renewal, CA rotation and scaling under TLS",
+    );
 }

@@ -797,7 +797,16 @@ impl ZooKeeperCharm<'_> {
             .map(|(u, _)| *u)
             .collect();
         // With TLS on every server, clients are sent to the TLS port with the CAs to trust.
-        let tls_ca = self.clients_tls_ca(f)?;
+        let tls_ca = match self.clients_tls(f)? {
+            super::tls::ClientsTls::Plain => None,
+            super::tls::ClientsTls::Tls(ca) => Some(ca),
+            super::tls::ClientsTls::Unknown => {
+                tracing::warn!(
+                    "every server serves TLS but this unit holds no trust store yet: the clients' answers stay as they are"
+                );
+                return Ok(());
+            }
+        };
         let port = if tls_ca.is_some() {
             crate::tls::serve::SECURE_CLIENT_PORT
         } else {

@@ -27,9 +27,10 @@
 //! applies is the next step):
 //! 1. install the software (once; a failure ends the hook, blocked);
 //! 2. the leader creates the internal users' passwords;
-//! 3. publish this unit's `ip`/`hostname`/`fqdn`; then, with the `certificates` relation, the
-//!    certificate intake (key, request, install, renewal, CA rotation; [`crate::tls::intake`]),
-//!    before the server: a new unit under TLS starts only with its certificate;
+//! 3. publish this unit's `ip`/`hostname`/`fqdn`; then, for a unit whose server never ran,
+//!    with the `certificates` relation, the certificate intake (key, request, install,
+//!    renewal, CA rotation; [`crate::tls::intake`]): a new unit under TLS starts only with its
+//!    certificate;
 //! 4. this unit's server, as the quorum planner's local action says: bootstrap, join as an
 //!    observer, restart after a crash (with the last good files under an invalid
 //!    configuration), or render the files for a later rolling restart; at most one start; a
@@ -42,7 +43,9 @@
 //! 7. the leader's client tenancy (grants, revocations, passwords), then the leader's TLS
 //!    switch ([`crate::tls::phase`]: `tls-target` one step on evidence), then the rolling
 //!    restart lock (every unit), then the leader answers the clients whose user every server
-//!    knows (on 2182 with the CAs once every server serves TLS).
+//!    knows (on 2182 with the CAs once every server serves TLS);
+//! 8. the certificate intake of a unit whose server ran before; once the relation is gone and
+//!    this server serves plaintext again, its TLS stores and evidence go.
 //!
 //! The quorum planner ([`crate::quorum::plan`]), the client planner ([`crate::clients::plan`])
 //! and the restart lock ([`crate::restart`]) are the pure parts behind rules 4, 6 and 7.
@@ -174,6 +177,29 @@ impl Snapshot {
         phase::start_gate(self.tls.is_some(), self.tls_target, holds, formed)
     }
 
+    /// The relation is gone, the target is plain and this unit's server serves plaintext, yet
+    /// its bag still shows TLS evidence: its stores and evidence can go.
+    pub fn tls_done_here(&self) -> bool {
+        let Some(bag) = self.peer.unit(self.me).map(|u| &u.bag) else {
+            return false;
+        };
+        let serving = bag
+            .get(super::tls::KEY_TLS_SERVING)
+            .filter(|v| !v.is_empty())
+            .map_or(Some(Serving::Plain), |v| Serving::parse(v));
+        self.tls.is_none()
+            && !self.dying
+            && self.tls_target == Serving::Plain
+            && serving == Some(Serving::Plain)
+            && [
+                super::tls::KEY_TLS_CERT,
+                super::tls::KEY_TLS_CA,
+                super::tls::KEY_TLS_TRUST,
+            ]
+            .iter()
+            .any(|k| bag.get(*k).is_some_and(|v| !v.is_empty()))
+    }
+
     /// This unit's peer bag holds `value` at `key` (a missing key holds "", as the tools
     /// write: an empty value deletes).
     fn bag_has(&self, key: &str, value: &str) -> bool {
@@ -230,6 +256,7 @@ pub(super) struct Progress {
     pub restart_states: Option<BTreeMap<UnitId, crate::restart::UnitRestart>>,
     pub tls: bool,
     pub tls_switch: bool,
+    pub tls_forgotten: bool,
 }
 
 /// One thing to do.
@@ -256,6 +283,8 @@ pub(super) enum Step {
     TlsIntake(crate::juju::RelationId),
     /// The leader moves the TLS switch on evidence.
     TlsSwitch,
+    /// TLS is off again here: drop the stores and the evidence.
+    TlsForget,
 }
 
 /// The next step for this snapshot and observation, `None` when nothing is left (pure).
@@ -282,8 +311,15 @@ pub(super) fn decide(
             return Ok(Some(Step::PublishIdentity));
         }
     }
-    // Before the server: a new unit under TLS starts only with its certificate.
-    if let (Some(r), false, false, true) = (s.tls, p.tls, s.dying, s.address.is_some()) {
+    // Before a new server: it starts under TLS only with its certificate (a running or
+    // crashed one is seen to first; its intake comes last).
+    if let (Some(r), false, false, true, false) = (
+        s.tls,
+        p.tls,
+        s.dying,
+        s.address.is_some(),
+        o.local.initialized,
+    ) {
         return Ok(Some(Step::TlsIntake(r)));
     }
     if !p.started {
@@ -342,6 +378,12 @@ pub(super) fn decide(
     }
     if s.leader && !s.dying && !p.published {
         return Ok(Some(Step::AnswerClients));
+    }
+    if let (Some(r), false, false, true) = (s.tls, p.tls, s.dying, s.address.is_some()) {
+        return Ok(Some(Step::TlsIntake(r)));
+    }
+    if s.tls_done_here() && !p.tls_forgotten {
+        return Ok(Some(Step::TlsForget));
     }
     Ok(None)
 }
@@ -566,6 +608,11 @@ impl ZooKeeperCharm<'_> {
             Step::StartServer(action) => {
                 p.started = true;
                 self.start_server(s, &action)?;
+                // What it was started into, before it serves: the switch counts this server
+                // from now on (it must not move two steps past a server still syncing).
+                if let Some(serving) = self.local.tls_serving.as_deref().and_then(Serving::parse) {
+                    self.write_unit_bag(s, super::tls::serving_keys(serving))?;
+                }
                 Ok(Touched::Server)
             }
             Step::RestartLastGood => {
@@ -661,8 +708,15 @@ impl ZooKeeperCharm<'_> {
                 let starts = self.local.starts;
                 let ens = self.ensemble_for_operations(s, o);
                 p.restart_states = self.rolling(s, ens.as_ref())?;
-                // A restart in the roll, or a server that did not serve at first: look again.
-                if self.local.starts != starts || o.probe.peer_state.is_none() {
+                if self.local.starts != starts {
+                    // This server restarted: announce what it serves now, and let the leader's
+                    // switch look again (the last restart of a step may be its own).
+                    p.announced = None;
+                    p.tls_switch = false;
+                    return Ok(Touched::Probe);
+                }
+                // A server that did not serve at first: look again.
+                if o.probe.peer_state.is_none() {
                     return Ok(Touched::Probe);
                 }
                 Ok(Touched::Nothing)
@@ -683,7 +737,15 @@ impl ZooKeeperCharm<'_> {
             }
             Step::TlsSwitch => {
                 p.tls_switch = true;
-                self.tls_switch(s)?;
+                if self.tls_switch(s)? {
+                    // A new step: its files and its rolling restart, in this hook already.
+                    p.roll = false;
+                }
+                Ok(Touched::Nothing)
+            }
+            Step::TlsForget => {
+                p.tls_forgotten = true;
+                self.tls_forget(s)?;
                 Ok(Touched::Nothing)
             }
         }
@@ -1091,6 +1153,48 @@ mod tests {
         // Without the relation and with a plain target, nothing waits for TLS.
         let plain = snapshot(0, true, 3, &[], &[]);
         assert_eq!(plain.tls_gate(), None);
+    }
+
+    #[test]
+    fn a_running_server_comes_first_and_tls_is_forgotten_once_off_here() {
+        let mut s = snapshot(1, false, 3, &[0, 1, 2], &[0, 1, 2]);
+        s.tls = Some(crate::juju::RelationId(9));
+        let o = Observed {
+            local: running(),
+            probe: broadcasting(),
+            ensemble: None,
+        };
+        // The intake of a running server comes after the rest of the hook.
+        let p = Progress {
+            announced: Some(o.probe.clone()),
+            roll: true,
+            ..Progress::default()
+        };
+        assert_eq!(
+            next(&s, &o, &p),
+            Some(Step::TlsIntake(crate::juju::RelationId(9)))
+        );
+        // The relation gone, the target plain, this server plain: its evidence goes once.
+        s.tls = None;
+        let mut bag = s.peer.units[&1].bag.clone();
+        bag.insert(super::super::tls::KEY_TLS_CERT.into(), "ab".into());
+        bag.insert(super::super::tls::KEY_TLS_SERVING.into(), "plain".into());
+        s.peer.units.get_mut(&1).expect("unit 1").bag = bag.clone();
+        assert_eq!(next(&s, &o, &p), Some(Step::TlsForget));
+        let forgotten = Progress {
+            tls_forgotten: true,
+            ..p
+        };
+        assert_eq!(next(&s, &o, &forgotten), None);
+        // Not while this server still serves a TLS step.
+        bag.insert(super::super::tls::KEY_TLS_SERVING.into(), "unified".into());
+        s.peer.units.get_mut(&1).expect("unit 1").bag = bag;
+        let p = Progress {
+            announced: Some(o.probe.clone()),
+            roll: true,
+            ..Progress::default()
+        };
+        assert_eq!(next(&s, &o, &p), None);
     }
 
     #[test]

@@ -149,6 +149,7 @@ impl ZooKeeperCharm<'_> {
         let serving = super::tls::target(&f.peer);
         self.local.tls_serving = Some(serving.as_str().to_string());
         self.local.tls_loaded = self.tls_stores_fingerprint()?;
+        (self.local.tls_loaded_ca, self.local.tls_loaded_trust) = self.stores_cas()?;
         self.tls_stale = false;
         Ok(())
     }

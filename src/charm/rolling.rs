@@ -100,8 +100,12 @@ impl ZooKeeperCharm<'_> {
         self.show_progress(Status::maintenance(
             "restarting zookeeper server (rolling restart)",
         ))?;
-        // The files for these very inputs (an earlier step of this hook may have moved them).
-        self.refresh_server_files(f)?;
+        // The files for these very inputs (an earlier step of this hook may have moved them;
+        // the memo of what they were rendered from may be older than the files after a failed
+        // hook): written whatever the memo says (only what differs changes).
+        self.write_server_files(f)?;
+        self.tools
+            .set_memo(super::reconcile::MEMO_RENDERED, f.render_key());
         self.local.restart_stalled = None;
         self.workload.restart()?;
         self.mark_loaded(f)?;

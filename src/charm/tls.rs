@@ -49,6 +49,14 @@ const KEY_APP_TLS: &str = "tls";
 const KEY_APP_SWITCHING: &str = "switching-encryption";
 const KEY_UNIFIED: &str = "unified";
 
+/// What clients are told about TLS ([`ZooKeeperCharm::clients_tls`]).
+pub(super) enum ClientsTls {
+    Plain,
+    /// The CAs to trust (PEM).
+    Tls(String),
+    Unknown,
+}
+
 /// The step the leader asks every server to serve (plain when unset or unreadable).
 pub(super) fn target(peer: &PeerState) -> Serving {
     peer.app
@@ -62,20 +70,23 @@ pub(super) fn holds_cert(bag: &Databag) -> bool {
     bag.get(KEY_TLS_CERT).is_some_and(|v| !v.is_empty())
 }
 
-/// What the peer relation says about each unit's TLS, for the switch planner. A started unit
-/// that never said what it serves runs a server started before TLS existed: plain.
+/// What the peer relation says about each unit's TLS, for the switch planner. A unit's server
+/// runs once it said what it was started into (at the start, before it serves) or announced
+/// `state=started`; a started unit that never said what it serves runs a server started before
+/// TLS existed: plain.
 pub(super) fn switch_units(peer: &PeerState) -> BTreeMap<UnitId, phase::UnitTls> {
     peer.units
         .iter()
         .map(|(id, u)| {
-            let serving = match u.bag.get(KEY_TLS_SERVING).filter(|v| !v.is_empty()) {
+            let said = u.bag.get(KEY_TLS_SERVING).filter(|v| !v.is_empty());
+            let serving = match said {
                 Some(v) => Serving::parse(v),
                 None => Some(Serving::Plain),
             };
             (
                 *id,
                 phase::UnitTls {
-                    started: u.started(),
+                    started: u.started() || said.is_some(),
                     holds_cert: holds_cert(&u.bag),
                     serving,
                 },
@@ -86,12 +97,8 @@ pub(super) fn switch_units(peer: &PeerState) -> BTreeMap<UnitId, phase::UnitTls>
 
 /// A unit's peer-bag keys for the step its running server serves.
 pub(super) fn serving_keys(serving: Serving) -> Databag {
-    let plain = serving == Serving::Plain;
     [
-        (
-            KEY_TLS_SERVING.to_string(),
-            if plain { "" } else { serving.as_str() }.to_string(),
-        ),
+        (KEY_TLS_SERVING.to_string(), serving.as_str().to_string()),
         (
             KEY_UNIFIED.to_string(),
             if serving.unified() { "true" } else { "" }.to_string(),
@@ -171,10 +178,12 @@ impl ZooKeeperCharm<'_> {
         let Some(address) = s.address.clone() else {
             return Ok(());
         };
-        let (include_ips, configured_margin) = s
-            .config
-            .as_ref()
-            .map_or((true, None), |c| (c.include_ip_sans, c.renewal_margin));
+        // An invalid configuration keeps the last valid TLS options (a subject that changed
+        // with it would send new requests, and again once it is fixed).
+        if let Some(c) = &s.config {
+            self.local.tls_options = Some((c.include_ip_sans, c.renewal_margin));
+        }
+        let (include_ips, configured_margin) = self.local.tls_options.unwrap_or((true, None));
         let wanted = Subject {
             common_name: address.clone(),
             ips: if include_ips {
@@ -253,8 +262,9 @@ impl ZooKeeperCharm<'_> {
             let mut peer_trust: Vec<Vec<String>> = others.iter().map(|(t, _)| t.clone()).collect();
             let mut peer_ca: Vec<Option<String>> = others.iter().map(|(_, c)| c.clone()).collect();
             if me_started {
-                peer_trust.push(trusted.iter().map(|c| c.fingerprint.clone()).collect());
-                peer_ca.push(held_ca.as_ref().map(|c| c.fingerprint.clone()));
+                let (ca, trust) = self.serving_evidence(held_ca.as_ref(), &trusted);
+                peer_trust.push(trust);
+                peer_ca.push(ca);
             }
             let margin = held_cert
                 .as_ref()
@@ -357,6 +367,17 @@ impl ZooKeeperCharm<'_> {
                 }
             }
         }
+        // A certificate that expired while its renewal went unanswered: its peers refuse it
+        // (and a restart would not come back): say so, whatever the rest said.
+        if let (Some(cert), _, _) = self.held(&files)? {
+            if cert.not_after <= now() {
+                self.tls_refused(format!(
+                    "this unit's TLS certificate expired (notAfter {}); the TLS provider has not \
+                     answered its renewal",
+                    material::utc(cert.not_after)
+                ));
+            }
+        }
         self.publish_tls_evidence(s, &files)
     }
 
@@ -388,21 +409,84 @@ impl ZooKeeperCharm<'_> {
         Ok((Some(cert.clone()), trusted, ca))
     }
 
-    /// `tls-cert`, `tls-ca`, `tls-trust` in this unit's peer bag, from what its stores hold.
+    /// The CA of the certificate this unit serves and the CAs it trusts, as its running
+    /// server loaded them when it serves TLS (stores changed since take effect only after its
+    /// restart: a CA rotation moves on only once every server runs with what it needs), else
+    /// as its stores hold them.
+    fn serving_evidence(
+        &self,
+        held_ca: Option<&Cert>,
+        trusted: &[Cert],
+    ) -> (Option<String>, Vec<String>) {
+        let serving = self
+            .local
+            .tls_serving
+            .as_deref()
+            .and_then(Serving::parse)
+            .unwrap_or(Serving::Plain);
+        if serving == Serving::Plain {
+            (
+                held_ca.map(|c| c.fingerprint.clone()),
+                trusted.iter().map(|c| c.fingerprint.clone()).collect(),
+            )
+        } else {
+            (
+                self.local.tls_loaded_ca.clone(),
+                self.local.tls_loaded_trust.clone(),
+            )
+        }
+    }
+
+    /// The fingerprints of the CA the key store's certificate chains to and of the trust
+    /// store's CAs (what a server starting now loads; for [`Self::mark_loaded`]).
+    pub(super) fn stores_cas(&self) -> Result<(Option<String>, Vec<String>), CharmError> {
+        let files = Files::under(&self.workload.paths().conf_dir);
+        let (_, trust, ca) = self.held(&files)?;
+        Ok((
+            ca.map(|c| c.fingerprint),
+            trust.into_iter().map(|c| c.fingerprint).collect(),
+        ))
+    }
+
+    /// `tls-cert` (an unexpired certificate the stores hold), `tls-ca` (the CA of the one it
+    /// serves), `tls-trust` (the trust store's CAs) in this unit's peer bag.
     fn publish_tls_evidence(&mut self, s: &mut Snapshot, files: &Files) -> Result<(), CharmError> {
         let (cert, trust, ca) = self.held(files)?;
-        let fp = |c: &Option<Cert>| {
-            c.as_ref()
-                .map(|c| c.fingerprint.clone())
-                .unwrap_or_default()
-        };
-        let trust: Vec<String> = trust.iter().map(|c| c.fingerprint.clone()).collect();
+        let cert = cert
+            .filter(|c| c.not_after > now())
+            .map(|c| c.fingerprint)
+            .unwrap_or_default();
+        let (serving_ca, trust) = self.serving_evidence(ca.as_ref(), &trust);
+        let serving_ca = serving_ca.unwrap_or_default();
         self.write_unit_bag(
             s,
             [
-                (KEY_TLS_CERT.to_string(), fp(&cert)),
-                (KEY_TLS_CA.to_string(), fp(&ca)),
+                (KEY_TLS_CERT.to_string(), cert),
+                (KEY_TLS_CA.to_string(), serving_ca),
                 (KEY_TLS_TRUST.to_string(), trust.join(",")),
+            ]
+            .into(),
+        )
+    }
+
+    /// The relation is gone and this unit's server serves plaintext again under a plain
+    /// target: its certificate and trust store go (the key stays: an operator's own key is
+    /// used again with the next provider), and so does its evidence, so that a provider
+    /// related later starts from nothing (never from certificates of the last one).
+    pub(super) fn tls_forget(&mut self, s: &mut Snapshot) -> Result<(), CharmError> {
+        let files = Files::under(&self.workload.paths().conf_dir);
+        for path in [&files.stores.key_store, &files.stores.trust_store] {
+            if self.workload.read(path)?.is_some() {
+                self.workload.remove(path)?;
+                tracing::info!("TLS is off: removed {}", path.display());
+            }
+        }
+        self.write_unit_bag(
+            s,
+            [
+                (KEY_TLS_CERT.to_string(), String::new()),
+                (KEY_TLS_CA.to_string(), String::new()),
+                (KEY_TLS_TRUST.to_string(), String::new()),
             ]
             .into(),
         )
@@ -414,7 +498,8 @@ impl ZooKeeperCharm<'_> {
     /// [`crate::tls::phase`]), keeps the incumbent's keys in line, and says the progress for
     /// the application status. A moved target changes every server's inputs: the files are
     /// rendered again and the rolling restart takes them in, one server at a time.
-    pub(super) fn tls_switch(&mut self, s: &mut Snapshot) -> Result<(), CharmError> {
+    /// Returns whether the target moved.
+    pub(super) fn tls_switch(&mut self, s: &mut Snapshot) -> Result<bool, CharmError> {
         let units = switch_units(&s.peer);
         let input = phase::Input {
             relation: s.tls.is_some(),
@@ -425,7 +510,7 @@ impl ZooKeeperCharm<'_> {
             Ok(d) => d,
             Err(e) => {
                 tracing::error!("{e}; the TLS switch holds where it is");
-                return Ok(());
+                return Ok(false);
             }
         };
         self.tls_progress = phase::progress(&input, &decision);
@@ -470,23 +555,27 @@ impl ZooKeeperCharm<'_> {
             .filter(|(k, v)| s.peer.app.get(k).map(String::as_str).unwrap_or("") != v.as_str())
             .collect();
         if diff.is_empty() {
-            return Ok(());
+            return Ok(false);
         }
         self.tools.relation_set(s.peer.relation, true, &diff)?;
         s.peer.apply_app_write(&diff);
         if let Some(pv) = self.view.as_mut().and_then(|v| v.peer.as_mut()) {
             pv.apply_app_write(&diff);
         }
+        let moved = s.tls_target != target;
         s.tls_target = target;
         if let Some(config) = &s.config {
             if s.desired.is_some() {
                 s.desired = Some(super::reconcile::desired_fingerprint(config, &s.peer));
             }
         }
-        Ok(())
+        Ok(moved)
     }
 
-    /// A fingerprint of this unit's TLS stores as they are on disk (`None` without them).
+    /// A fingerprint of this unit's TLS stores as they are on disk (`None` without them). The
+    /// trust store counts: a changed one is taken in by a restart, never left to ZooKeeper's
+    /// file watching (in the lab a rotated trust store was not picked up by the quorum
+    /// ports, and the quorum lost its leader once peers presented new-CA certificates).
     pub(super) fn tls_stores_fingerprint(&self) -> Result<Option<String>, CharmError> {
         let files = serve::TlsFiles::under(&self.workload.paths().conf_dir);
         let key = self.workload.read(&files.key_store)?;
@@ -501,8 +590,9 @@ impl ZooKeeperCharm<'_> {
         })
     }
 
-    /// The running server serves TLS from stores that changed since it started (a renewal, a
-    /// rotation): it is behind and takes a turn in the rolling restart.
+    /// The running server serves TLS from stores that changed since it started (a renewal,
+    /// a CA rotation): it is behind and takes a turn in the rolling restart (3.8 reloads no
+    /// client-port certificate).
     pub(super) fn tls_stores_changed(&self) -> Result<bool, CharmError> {
         let serving = self
             .local
@@ -516,17 +606,18 @@ impl ZooKeeperCharm<'_> {
         Ok(self.tls_stores_fingerprint()? != self.local.tls_loaded)
     }
 
-    /// What clients are given with TLS on: the CAs this unit trusts (two during a CA
-    /// rotation); `None` while clients stay on plaintext.
-    pub(super) fn clients_tls_ca(&self, s: &Snapshot) -> Result<Option<String>, CharmError> {
+    /// What clients are told: plaintext, or TLS with the CAs this unit trusts (two during a
+    /// CA rotation). `Unknown` when every server serves TLS but this unit has no trust store
+    /// to give (a leader that has not installed its own yet): the answers stay as they are.
+    pub(super) fn clients_tls(&self, s: &Snapshot) -> Result<ClientsTls, CharmError> {
         if !phase::clients_use_tls(s.tls.is_some(), &switch_units(&s.peer)) {
-            return Ok(None);
+            return Ok(ClientsTls::Plain);
         }
         let files = serve::TlsFiles::under(&self.workload.paths().conf_dir);
-        Ok(self
-            .workload
-            .read(&files.trust_store)?
-            .filter(|t| t.contains("BEGIN CERTIFICATE")))
+        Ok(match self.workload.read(&files.trust_store)? {
+            Some(t) if t.contains("BEGIN CERTIFICATE") => ClientsTls::Tls(t),
+            _ => ClientsTls::Unknown,
+        })
     }
 }
 

@@ -96,6 +96,16 @@ pub struct LocalState {
     /// a changed store needs a restart (3.8 reloads no client-port certificate).
     #[serde(default)]
     pub tls_loaded: Option<String>,
+    /// The fingerprint of the CA of the certificate the running server loaded.
+    #[serde(default)]
+    pub tls_loaded_ca: Option<String>,
+    /// The fingerprints of the CAs the running server's trust store held when it started.
+    #[serde(default)]
+    pub tls_loaded_trust: Vec<String>,
+    /// The last valid `certificate-include-ip-sans` and `certificate-renewal-margin` (kept in
+    /// force while the configuration is invalid).
+    #[serde(default)]
+    pub tls_options: Option<(bool, Option<u64>)>,
 }
 
 /// [`crate::clients::plan::PathFacts`] and when they were read (unix seconds).
@@ -141,6 +151,9 @@ impl Default for LocalState {
             restart_stalled: None,
             tls_serving: None,
             tls_loaded: None,
+            tls_loaded_ca: None,
+            tls_loaded_trust: Vec::new(),
+            tls_options: None,
         }
     }
 }

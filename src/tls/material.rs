@@ -10,6 +10,11 @@ use std::net::IpAddr;
 use rcgen::{CertificateParams, DnType, KeyPair, PublicKeyData, SanType};
 use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 
+/// Unix seconds as RFC 3339 UTC text (for messages).
+pub fn utc(secs: i64) -> String {
+    crate::clients::ownership::rfc3339(u64::try_from(secs).unwrap_or(0))
+}
+
 /// Why material from the provider or the operator cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TlsInputError {
@@ -27,9 +32,9 @@ pub enum TlsInputError {
         "the certificate for {subject} is not signed by the CA {ca} (nor through the chain given)"
     )]
     NotSignedByCa { subject: String, ca: String },
-    #[error("the certificate for {subject} expired at {not_after} (unix time)")]
+    #[error("the certificate for {subject} expired at {}", utc(*.not_after))]
     Expired { subject: String, not_after: i64 },
-    #[error("the certificate for {subject} is not valid before {not_before} (unix time)")]
+    #[error("the certificate for {subject} is not valid before {}", utc(*.not_before))]
     NotYetValid { subject: String, not_before: i64 },
     #[error("cannot make the certificate signing request: {0}")]
     Csr(String),

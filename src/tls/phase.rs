@@ -8,10 +8,10 @@
 //!
 //! Rules, in order:
 //! - **Goal**: `Tls` while the `certificates` relation is there, `Plain` otherwise.
-//! - **Not formed yet** (no unit has started a server): nothing serves, so there is nothing to
-//!   switch. With the relation there, the target becomes `Tls` directly once every planned unit
-//!   holds a certificate (no three rolling restarts for a new ensemble); until then it waits.
-//!   Without it, `Plain`.
+//! - **Not formed yet** (no unit runs a server): nothing serves, so there is nothing to switch.
+//!   With the relation there, the target becomes `Tls` directly (no three rolling restarts for a
+//!   new ensemble); each unit starts once it holds its own certificate (the unit's gate), so a
+//!   unit the provider refuses holds back only itself. Without it, `Plain`.
 //! - **Formed**: the target moves only when every started unit serves it. Then:
 //!   - at the goal: nothing to do;
 //!   - towards `Tls`: one step up, once every started unit holds a certificate (a unit without
@@ -32,7 +32,7 @@ use crate::quorum::plan::UnitId;
 /// What the peer relation says about one unit's TLS.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct UnitTls {
-    /// It published `state=started`.
+    /// Its server runs: it published `state=started`, or the step it was started into.
     pub started: bool,
     /// It holds a checked certificate (`tls-cert`).
     pub holds_cert: bool,
@@ -113,21 +113,10 @@ pub fn decide(input: &Input<'_>) -> Result<Decision, InvariantViolation> {
 }
 
 fn formation(input: &Input<'_>, goal: Serving) -> Decision {
-    if goal == Serving::Plain {
-        return if input.target == Serving::Plain {
-            Decision::Done
-        } else {
-            Decision::Advance(Serving::Plain)
-        };
-    }
-    let holding = input.units.values().filter(|u| u.holds_cert).count();
-    if holding < input.units.len() || input.units.is_empty() {
-        return Decision::Wait(Waiting::Certificates(holding, input.units.len()));
-    }
-    if input.target == Serving::Tls {
+    if input.target == goal {
         Decision::Done
     } else {
-        Decision::Advance(Serving::Tls)
+        Decision::Advance(goal)
     }
 }
 
@@ -330,7 +319,8 @@ mod tests {
                 all(UnifiedQuorum, true),
                 Decision::Advance(Unified),
             ),
-            // A new ensemble with the relation: TLS directly once every unit holds a certificate.
+            // A new ensemble with the relation: TLS directly (each unit starts once it holds its
+            // own certificate: one the provider refuses holds back only itself).
             (
                 true,
                 Plain,
@@ -339,13 +329,13 @@ mod tests {
                     u(false, false, None),
                     u(false, true, None),
                 ],
-                Decision::Wait(Waiting::Certificates(2, 3)),
+                Decision::Advance(Tls),
             ),
             (
-                true,
-                Plain,
+                false,
+                Tls,
                 vec![u(false, true, None); 3],
-                Decision::Advance(Tls),
+                Decision::Advance(Plain),
             ),
             (true, Tls, vec![u(false, true, None); 3], Decision::Done),
             // A unit joining under TLS does not hold the ensemble back.

@@ -94,6 +94,38 @@ pub struct WireError {
     pub reason: String,
 }
 
+/// The entries of a JSON list in the provider's bag, each read on its own: an entry that does
+/// not read as `T` is an error only when it is about `csr` (another unit's malformed entry
+/// must not stop this unit), and is skipped otherwise.
+fn entries<T: serde::de::DeserializeOwned>(
+    key: &'static str,
+    text: &str,
+    csr_field: &str,
+    same: &dyn Fn(&str) -> bool,
+) -> Result<Vec<T>, WireError> {
+    let list: Vec<serde_json::Value> = serde_json::from_str(text).map_err(|e| WireError {
+        key,
+        reason: e.to_string(),
+    })?;
+    let mut out = Vec::new();
+    for v in list {
+        match serde_json::from_value::<T>(v.clone()) {
+            Ok(t) => out.push(t),
+            Err(e) => {
+                let ours = v.get(csr_field).and_then(|c| c.as_str()).is_some_and(same);
+                if ours {
+                    return Err(WireError {
+                        key,
+                        reason: format!("the entry for this unit's request: {e}"),
+                    });
+                }
+                tracing::debug!("skipping a malformed {key} entry for another request: {e}");
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// The provider's answer to `csr` in its application bag (`get(key)` reads the bag).
 pub fn answer_for<'a>(
     get: impl Fn(&str) -> Option<&'a str>,
@@ -104,10 +136,8 @@ pub fn answer_for<'a>(
     };
     let same = |other: &str| pem_der(other, "CERTIFICATE REQUEST").as_deref() == Some(&want[..]);
     if let Some(text) = get(CERTIFICATES_KEY).filter(|t| !t.trim().is_empty()) {
-        let list: Vec<Provided> = serde_json::from_str(text).map_err(|e| WireError {
-            key: CERTIFICATES_KEY,
-            reason: e.to_string(),
-        })?;
+        let list: Vec<Provided> =
+            entries(CERTIFICATES_KEY, text, "certificate_signing_request", &same)?;
         // The last answer wins (a provider appends a re-signed certificate on renewal).
         if let Some(p) = list
             .into_iter()
@@ -118,10 +148,7 @@ pub fn answer_for<'a>(
         }
     }
     if let Some(text) = get(ERRORS_KEY).filter(|t| !t.trim().is_empty()) {
-        let list: Vec<RequestError> = serde_json::from_str(text).map_err(|e| WireError {
-            key: ERRORS_KEY,
-            reason: e.to_string(),
-        })?;
+        let list: Vec<RequestError> = entries(ERRORS_KEY, text, "csr", &same)?;
         if let Some(e) = list.into_iter().find(|e| same(&e.csr)) {
             let what = match (e.error.name.is_empty(), e.error.message.is_empty()) {
                 (false, false) => format!("{}: {}", e.error.name, e.error.message),
@@ -198,6 +225,21 @@ mod tests {
         );
         let broken = bag(&[(CERTIFICATES_KEY, "[{\"certificate\": 1}".into())]);
         assert!(answer_for(|k| broken.get(k).map(String::as_str), &mine).is_err());
+        // Another unit's malformed entry does not stop this one; a malformed one for this
+        // unit's request is named.
+        let mixed = serde_json::json!([
+            {"certificate": 7, "certificate_signing_request": theirs},
+            {"certificate": cert, "certificate_signing_request": mine, "ca": ca.pem},
+        ]);
+        let b = bag(&[(CERTIFICATES_KEY, mixed.to_string())]);
+        assert!(matches!(
+            answer_for(|k| b.get(k).map(String::as_str), &mine),
+            Ok(Answer::Certificate(_))
+        ));
+        let own_bad = serde_json::json!([{"certificate": 7, "certificate_signing_request": mine}]);
+        let b = bag(&[(CERTIFICATES_KEY, own_bad.to_string())]);
+        let e = answer_for(|k| b.get(k).map(String::as_str), &mine).expect_err("named");
+        assert!(e.reason.contains("this unit's request"), "{e}");
         let refused = bag(&[(
             ERRORS_KEY,
             serde_json::json!([{"csr": mine, "error": {"name": "IP_NOT_ALLOWED", "message": "IP SANs are not allowed"}}]).to_string(),

@@ -84,6 +84,14 @@ pub trait Workload {
         }
     }
 
+    /// Removes a file (nothing when it is not there).
+    fn remove(&self, path: &Path) -> Result<(), WorkloadError> {
+        match std::fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err(path)(e)),
+            _ => Ok(()),
+        }
+    }
+
     /// Writes `content` atomically unless the file already holds it; true if it changed.
     /// Private files (JAAS: passwords) are created with mode 0600.
     fn write(&self, path: &Path, content: &str, private: bool) -> Result<bool, WorkloadError> {

@@ -706,27 +706,6 @@ impl Drop for Writer {
 /// charmlibs-interfaces-tls-certificates), copied with a `dispatch` that runs it with the test
 /// venv's Python. The directory goes when the returned guard drops.
 pub fn tls_provider_charm() -> tempfile::TempDir {
-    use std::os::unix::fs::PermissionsExt;
-    let src = root().join("tests/charms/tls-provider");
-    let dir = tempfile::Builder::new()
-        .prefix("tls-provider-charm")
-        .tempdir()
-        .expect("temp dir");
-    std::fs::create_dir_all(dir.path().join("src")).expect("src dir");
-    for f in [
-        "metadata.yaml",
-        "config.yaml",
-        "actions.yaml",
-        "src/charm.py",
-    ] {
-        std::fs::copy(src.join(f), dir.path().join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
-    }
-    let dispatch = dir.path().join("dispatch");
-    std::fs::write(
-        &dispatch,
-        format!("#!/bin/sh\nexec {} ./src/charm.py\n", python().display()),
-    )
-    .expect("dispatch");
-    std::fs::set_permissions(&dispatch, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    dir
+    simkit::python_charm(&root().join("tests/charms/tls-provider"), &python())
+        .unwrap_or_else(|e| panic!("the TLS provider test charm: {e}"))
 }

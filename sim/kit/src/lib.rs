@@ -351,3 +351,28 @@ pub fn juju_logs(entry: &Value) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// A Python test charm (`src`: `metadata.yaml`, `config.yaml`, `actions.yaml`,
+/// `src/charm.py`) copied with a `dispatch` that runs it with `python` (a venv with `ops` and the
+/// libraries it imports). The directory goes when the returned guard drops.
+pub fn python_charm(src: &Path, python: &Path) -> std::io::Result<tempfile::TempDir> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::Builder::new().prefix("python-charm").tempdir()?;
+    std::fs::create_dir_all(dir.path().join("src"))?;
+    for f in [
+        "metadata.yaml",
+        "config.yaml",
+        "actions.yaml",
+        "src/charm.py",
+    ] {
+        std::fs::copy(src.join(f), dir.path().join(f))
+            .map_err(|e| std::io::Error::new(e.kind(), format!("{f}: {e}")))?;
+    }
+    let dispatch = dir.path().join("dispatch");
+    std::fs::write(
+        &dispatch,
+        format!("#!/bin/sh\nexec {} ./src/charm.py\n", python.display()),
+    )?;
+    std::fs::set_permissions(&dispatch, std::fs::Permissions::from_mode(0o755))?;
+    Ok(dir)
+}
