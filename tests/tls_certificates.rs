@@ -3,9 +3,10 @@
 //! unit makes its key (a 0600 file), asks for a certificate for its address and hostname,
 //! installs the checked answer into its PEM stores and publishes the evidence in its peer bag;
 //! the operator's own key (set-tls-private-key) gets a certificate of its own (CA rotations:
-//! tests/tls_switch_charm.rs); a provider that answers with a certificate its CA did not sign blocks
-//! the unit with the reason, installs nothing, and the unit recovers once the answer is right.
-//! The ensemble keeps serving throughout (and switches to TLS: see tests/tls_switch_charm.rs).
+//! tests/tls_switch_charm.rs). A stub provider sends every bad input: a certificate its CA did
+//! not sign, one for another key, a malformed PEM, an expired one, JSON that is not the
+//! interface: each blocks the unit with the reason and installs nothing, never a hook error;
+//! once a working certificate serves TLS, the same bad answers leave it in force.
 
 mod support;
 
@@ -122,7 +123,7 @@ fn every_unit_obtains_a_checked_certificate_and_one_for_the_operators_key() {
 }
 
 #[test]
-fn a_certificate_its_ca_did_not_sign_blocks_and_installs_nothing() {
+fn every_bad_certificate_blocks_and_the_last_working_one_stays_in_force() {
     let m = Model::new();
     m.deploy(1);
     m.ok(&[
@@ -149,37 +150,113 @@ fn a_certificate_its_ca_did_not_sign_blocks_and_installs_nothing() {
         .to_string();
     let (signer, signer_pem) = test_ca("the real signer");
     let (_, stranger_pem) = test_ca("a CA that signed nothing");
-    let cert = sign(&signer, &csr);
-    let answer = |ca: &str| {
+    let good = sign(&signer, &csr, now() - 60, now() + 86_400);
+    let answer = |cert: &str, ca: &str| {
         serde_json::json!([{"certificate": cert, "certificate_signing_request": csr, "ca": ca, "chain": [cert]}])
             .to_string()
     };
-    m.ok(&[
-        "set-data",
-        "prov",
-        "certificates",
-        &format!("{}={}", wire::CERTIFICATES_KEY, answer(&stranger_pem)),
-    ]);
-    m.settle();
-    let (current, message) = unit_message(&m, &unit);
-    assert_eq!(current, "blocked", "{message}");
-    assert!(message.contains("not signed by the CA"), "{message}");
-    assert!(held(&m, &unit).is_none(), "nothing installed");
-    assert!(
-        m.hook_errors().is_empty(),
-        "never a hook error: {:?}",
-        m.hook_errors()
-    );
-    // The right CA: installed, active again.
-    m.ok(&[
-        "set-data",
-        "prov",
-        "certificates",
-        &format!("{}={}", wire::CERTIFICATES_KEY, answer(&signer_pem)),
-    ]);
+    let provide = |text: String| {
+        m.ok(&[
+            "set-data",
+            "prov",
+            "certificates",
+            &format!("{}={text}", wire::CERTIFICATES_KEY),
+        ]);
+        m.settle();
+    };
+    // Every bad input the provider (or a confused operator behind it) can send: (what, answer,
+    // what the unit's message says).
+    let other_key = {
+        let k = UnitKey::generate().expect("key");
+        let other_csr = material::csr(
+            &k,
+            &material::Subject {
+                common_name: m.address(&unit),
+                ips: vec![m.address(&unit).parse().expect("ip")],
+                dns: vec![],
+            },
+        )
+        .expect("csr");
+        sign(&signer, &other_csr, now() - 60, now() + 86_400)
+    };
+    let expired = sign(&signer, &csr, now() - 7_200, now() - 3_600);
+    let bad: Vec<(&str, String, &str)> = vec![
+        (
+            "a certificate its CA did not sign",
+            answer(&good, &stranger_pem),
+            "not signed by the CA",
+        ),
+        (
+            "a certificate for another key",
+            answer(&other_key, &signer_pem),
+            "does not match this unit's private key",
+        ),
+        (
+            "a malformed PEM",
+            answer(
+                "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n",
+                &signer_pem,
+            ),
+            "certificate",
+        ),
+        ("an expired certificate", answer(&expired, &signer_pem), "expired"),
+        (
+            "JSON that is not the interface",
+            r#"[{"certificate": 7, "certificate_signing_request": "x"}"#.to_string(),
+            "not valid JSON",
+        ),
+    ];
+    let check_refused = |what: &str, needle: &str| {
+        let (current, message) = unit_message(&m, &unit);
+        assert_eq!(current, "blocked", "{what}: {message}");
+        assert!(message.contains(needle), "{what}: {message}");
+        assert!(
+            m.hook_errors().is_empty(),
+            "{what}: never a hook error: {:?}",
+            m.hook_errors()
+        );
+        eprintln!("{what}: blocked with {message:?}");
+    };
+    for (what, text, needle) in &bad {
+        provide(text.clone());
+        check_refused(what, needle);
+        assert!(held(&m, &unit).is_none(), "{what}: nothing installed");
+    }
+    // The right answer: installed, serving TLS, active again.
+    provide(answer(&good, &signer_pem));
     m.settle_until_active(APP);
     let (key, c, ca, _) = held(&m, &unit).expect("installed");
     material::check(&c, &[], &ca, &key, now()).expect("checks");
+    let serving = |m: &Model| {
+        std::fs::read_to_string(m.workload_dir(&unit).join("conf/zoo.cfg"))
+            .unwrap_or_default()
+            .contains("sslQuorum=true")
+    };
+    m.wait_for(
+        "the unit serving TLS",
+        std::time::Duration::from_secs(60),
+        || {
+            m.settle();
+            serving(&m)
+        },
+    );
+    // A bad answer later (the provider re-answers the same request): refused, the working
+    // certificate stays in force and the server keeps serving it.
+    for (what, text, needle) in bad.iter().skip(1) {
+        provide(text.clone());
+        check_refused(what, needle);
+        let (_, still, _, _) = held(&m, &unit).expect("still installed");
+        assert_eq!(
+            still.fingerprint, c.fingerprint,
+            "{what}: the working certificate stays"
+        );
+        assert!(
+            serving(&m) && m.all_serving(APP),
+            "{what}: still serving TLS"
+        );
+    }
+    provide(answer(&good, &signer_pem));
+    m.settle_until_active(APP);
 }
 
 fn test_ca(cn: &str) -> ((rcgen::KeyPair, rcgen::CertificateParams), String) {
@@ -193,10 +270,16 @@ fn test_ca(cn: &str) -> ((rcgen::KeyPair, rcgen::CertificateParams), String) {
     ((key, params), pem)
 }
 
-fn sign(ca: &(rcgen::KeyPair, rcgen::CertificateParams), csr: &str) -> String {
-    rcgen::CertificateSigningRequestParams::from_pem(csr)
-        .expect("the charm's CSR")
-        .signed_by(&rcgen::Issuer::from_params(&ca.1, &ca.0))
+fn sign(
+    ca: &(rcgen::KeyPair, rcgen::CertificateParams),
+    csr: &str,
+    not_before: i64,
+    not_after: i64,
+) -> String {
+    let mut req = rcgen::CertificateSigningRequestParams::from_pem(csr).expect("the charm's CSR");
+    req.params.not_before = time::OffsetDateTime::from_unix_timestamp(not_before).expect("time");
+    req.params.not_after = time::OffsetDateTime::from_unix_timestamp(not_after).expect("time");
+    req.signed_by(&rcgen::Issuer::from_params(&ca.1, &ca.0))
         .expect("signed")
         .pem()
 }

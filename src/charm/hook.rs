@@ -723,16 +723,35 @@ impl ZooKeeperCharm<'_> {
             }
             Step::AnswerClients => {
                 p.published = true;
-                if let Some(granted) = p.granted.take() {
-                    let states = p.restart_states.take().unwrap_or_default();
+                // Kept (not taken): new TLS stores later in the hook answer the clients again.
+                if let Some(granted) = p.granted.as_ref() {
+                    let states = p.restart_states.clone().unwrap_or_default();
                     let version = o.probe.version.clone();
-                    self.clients_publish(s, &granted, &states, version.as_deref())?;
+                    self.clients_publish(s, granted, &states, version.as_deref())?;
                 }
                 Ok(Touched::Nothing)
             }
             Step::TlsIntake(rel) => {
                 p.tls = true;
+                let evidence = |s: &Snapshot| {
+                    s.peer
+                        .unit(s.me)
+                        .and_then(|u| u.bag.get(super::tls::KEY_TLS_CERT).cloned())
+                };
+                let before = evidence(s);
+                let stores = self.tls_stores_fingerprint()?;
                 self.tls_intake(s, rel)?;
+                if s.leader && evidence(s) != before {
+                    // The leader's own certificate changed: its switch looks again (no other
+                    // hook would tell it; a single unit would wait for update-status).
+                    p.tls_switch = false;
+                }
+                if self.tls_stores_fingerprint()? != stores {
+                    // New stores (a renewal, a rotation): the roll takes them in and the
+                    // clients' CAs follow, in this hook (no other hook would come for them).
+                    p.roll = false;
+                    p.published = false;
+                }
                 Ok(Touched::Nothing)
             }
             Step::TlsSwitch => {

@@ -82,10 +82,6 @@ impl ZooKeeperCharm<'_> {
     /// Restarts this unit's server now (it holds the lock) and waits until it serves again.
     /// Returns whether it does (if not, the roll stops with this unit).
     fn restart_now(&mut self, f: &Snapshot, rel: RelationId) -> Result<bool, CharmError> {
-        tracing::info!(
-            "rolling restart: restarting server.{}",
-            crate::quorum::plan::server_id(f.me)
-        );
         // Checked again right before: whatever the grant saw, restarting now must not take a
         // second server away.
         if let Some(why) = self.others_not_serving(f) {
@@ -97,6 +93,10 @@ impl ZooKeeperCharm<'_> {
             self.meet(super::ensemble_io::Verdict::Defer(why));
             return Ok(false);
         }
+        tracing::info!(
+            "rolling restart: restarting server.{}",
+            crate::quorum::plan::server_id(f.me)
+        );
         self.show_progress(Status::maintenance(
             "restarting zookeeper server (rolling restart)",
         ))?;

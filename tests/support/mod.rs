@@ -358,6 +358,36 @@ impl Frozen {
     }
 }
 
+/// SIGSTOPs a process for `d` from now, whatever the test is doing meanwhile (a thread
+/// SIGCONTs it; so does dropping the guard, also when the test fails).
+pub struct FrozenFor(Option<std::thread::JoinHandle<()>>, i32);
+
+impl FrozenFor {
+    pub fn new(pid: i32, d: Duration) -> FrozenFor {
+        let frozen = Frozen::new(pid);
+        FrozenFor(
+            Some(std::thread::spawn(move || {
+                std::thread::sleep(d);
+                drop(frozen);
+            })),
+            pid,
+        )
+    }
+}
+
+impl Drop for FrozenFor {
+    fn drop(&mut self) {
+        // SAFETY: as for Frozen (a process this test started).
+        unsafe { libc::kill(self.1, libc::SIGCONT) };
+        if let Some(t) = self.0.take() {
+            if std::thread::panicking() {
+                return;
+            }
+            let _ = t.join();
+        }
+    }
+}
+
 /// A jujusim command running in the background (while the test acts on the model); killed
 /// on drop if it is still running, so that a failing test does not leave it holding the model.
 pub struct Background(std::process::Child);
