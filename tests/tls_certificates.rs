@@ -135,6 +135,10 @@ fn every_bad_certificate_blocks_and_the_last_working_one_stays_in_force() {
     m.ok(&["integrate", APP, "prov"]);
     m.settle_until_active(APP);
     let unit = format!("{APP}/0");
+    // A writer throughout: no bad answer costs an acknowledged write.
+    let auth = serde_json::json!({"sasl": ["super", m.super_password()]});
+    let mut w = support::Writer::start(&m.hosts(APP), auth.clone(), "/bad-inputs");
+    w.wait_acked(20, std::time::Duration::from_secs(60));
     // The unit's request, as the provider sees it.
     let v = m.json(&["show-data", "prov", "certificates"]);
     let bag = &v[APP]["units"][&unit];
@@ -257,6 +261,12 @@ fn every_bad_certificate_blocks_and_the_last_working_one_stays_in_force() {
     }
     provide(answer(&good, &signer_pem));
     m.settle_until_active(APP);
+    let summary = w.stop();
+    let report = w.check(&[format!("{}:2181", m.address(&unit))], auth);
+    for (host, r) in report["servers"].as_object().cloned().unwrap_or_default() {
+        assert_eq!(r["missing_acked"], serde_json::json!(0), "{host}: {r}");
+    }
+    eprintln!("bad inputs: writer {summary}; every acknowledged write is there");
 }
 
 fn test_ca(cn: &str) -> ((rcgen::KeyPair, rcgen::CertificateParams), String) {
