@@ -356,8 +356,34 @@ impl ZooKeeperCharm<'_> {
                     tracing::info!("TLS trust store now holds {} CA(s)", list.len());
                 }
                 Intake::AwaitTrust(n, of) => {
+                    // Name the units whose running server does not trust the new CA yet.
+                    let new_ca = match &answer {
+                        wire::Answer::Certificate(p) => {
+                            material::parse_cert(&p.ca).ok().map(|c| c.fingerprint)
+                        }
+                        _ => None,
+                    };
+                    let behind: Vec<&str> = s
+                        .peer
+                        .units
+                        .iter()
+                        .filter(|(id, u)| **id != me && u.started())
+                        .filter(|(_, u)| {
+                            new_ca.as_ref().is_some_and(|fp| {
+                                !u.bag
+                                    .get(KEY_TLS_TRUST)
+                                    .is_some_and(|t| t.split(',').any(|x| x == fp))
+                            })
+                        })
+                        .map(|(_, u)| u.name.as_str())
+                        .collect();
+                    let waiting = if behind.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (waiting for {})", behind.join(", "))
+                    };
                     self.conditions.push(UnitCondition::TlsWaiting(format!(
-                        "TLS CA rotation: {n} of {of} units trust the new CA"
+                        "TLS CA rotation: {n} of {of} units trust the new CA{waiting}"
                     )));
                     break;
                 }
