@@ -87,12 +87,7 @@ fn run(round: usize) -> (usize, Value) {
     // more roll makes every server load its data again before it is read.
     roll(&m, &["run", &format!("{APP}/leader"), "restart"]);
 
-    let hosts: Vec<String> = m
-        .units(APP)
-        .iter()
-        .map(|u| format!("{}:2181", m.address(u)))
-        .collect();
-    let report = w.check(&hosts, auth);
+    let report = w.check(&m.host_list(APP), auth);
     let mut missing = 0;
     for (host, s) in report["servers"].as_object().cloned().unwrap_or_default() {
         let lost = s["missing_acked"].as_u64().unwrap_or(u64::MAX) as usize;

@@ -41,11 +41,7 @@ fn super_password_rotation_keeps_the_charm_in_control() {
     let m = Model::new();
     deploy(&m);
     let old = m.super_password();
-    let hosts: Vec<String> = m
-        .units(APP)
-        .iter()
-        .map(|u| format!("{}:2181", m.address(u)))
-        .collect();
+    let hosts = m.host_list(APP);
     for h in &hosts {
         assert!(
             super_works(h, &old),

@@ -132,30 +132,17 @@ fn every_server_in(m: &Model, tls: bool) -> bool {
 
 /// The client's view: (tls field, endpoints, tls-ca) from its databag and revealed secrets.
 fn client_tls(m: &Model, app: &str) -> (String, String, Option<String>) {
-    let d = m.show_data(app, true);
-    let bag = &d["application-data"];
-    let tls_secret = &d["revealed"]["secret-tls"];
-    let field = |k: &str| {
-        bag[k]
-            .as_str()
-            .or(tls_secret[k].as_str())
-            .map(str::to_string)
-    };
+    let mut answer = m.answer(app);
     (
-        field("tls").unwrap_or_default(),
-        field("endpoints").unwrap_or_default(),
-        field("tls-ca"),
+        answer.remove("tls").unwrap_or_default(),
+        answer.remove("endpoints").unwrap_or_default(),
+        answer.remove("tls-ca"),
     )
 }
 
 fn writer_report(m: &Model, w: &mut Writer, auth: Value, what: &str) {
     let summary = w.stop();
-    let hosts: Vec<String> = m
-        .units(APP)
-        .iter()
-        .map(|u| format!("{}:2181", m.address(u)))
-        .collect();
-    let report = w.check(&hosts, auth);
+    let report = w.check(&m.host_list(APP), auth);
     for (host, s) in report["servers"].as_object().cloned().unwrap_or_default() {
         assert!(s.get("error").is_none(), "{what}: {host}: {s}");
         assert_eq!(

@@ -629,13 +629,7 @@ impl ZooKeeperCharm<'_> {
             Step::Announce => {
                 p.announced = Some(o.probe.clone());
                 if !s.dying && o.probe.broadcasting() {
-                    let serving = self
-                        .local
-                        .tls_serving
-                        .as_deref()
-                        .and_then(Serving::parse)
-                        .unwrap_or(Serving::Plain);
-                    let mut bag = super::tls::serving_keys(serving);
+                    let mut bag = super::tls::serving_keys(self.served_step());
                     bag.insert(peer::KEY_STATE.to_string(), peer::STATE_STARTED.to_string());
                     self.write_unit_bag(s, bag)?;
                 }

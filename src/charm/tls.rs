@@ -444,12 +444,7 @@ impl ZooKeeperCharm<'_> {
         held_ca: Option<&Cert>,
         trusted: &[Cert],
     ) -> (Option<String>, Vec<String>) {
-        let serving = self
-            .local
-            .tls_serving
-            .as_deref()
-            .and_then(Serving::parse)
-            .unwrap_or(Serving::Plain);
+        let serving = self.served_step();
         if serving == Serving::Plain {
             (
                 held_ca.map(|c| c.fingerprint.clone()),
@@ -461,6 +456,16 @@ impl ZooKeeperCharm<'_> {
                 self.local.tls_loaded_trust.clone(),
             )
         }
+    }
+
+    /// The step of the switch this unit's running server was started into (plain before TLS
+    /// existed).
+    pub(super) fn served_step(&self) -> Serving {
+        self.local
+            .tls_serving
+            .as_deref()
+            .and_then(Serving::parse)
+            .unwrap_or(Serving::Plain)
     }
 
     /// The fingerprints of the CA the key store's certificate chains to and of the trust
@@ -620,12 +625,7 @@ impl ZooKeeperCharm<'_> {
     /// a CA rotation): it is behind and takes a turn in the rolling restart (3.8 reloads no
     /// client-port certificate).
     pub(super) fn tls_stores_changed(&self) -> Result<bool, CharmError> {
-        let serving = self
-            .local
-            .tls_serving
-            .as_deref()
-            .and_then(Serving::parse)
-            .unwrap_or(Serving::Plain);
+        let serving = self.served_step();
         if serving == Serving::Plain {
             return Ok(false);
         }

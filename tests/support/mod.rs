@@ -103,13 +103,17 @@ impl Model {
         self.leader_of(app).expect("a leader")
     }
 
-    /// `host:2181` of every unit of the app.
+    /// `host:2181` of every unit of the app, comma-separated.
     pub fn hosts(&self, app: &str) -> String {
+        self.host_list(app).join(",")
+    }
+
+    /// `host:2181` of every unit of the app.
+    pub fn host_list(&self, app: &str) -> Vec<String> {
         self.units(app)
             .iter()
             .map(|u| format!("{}:2181", self.address(u)))
-            .collect::<Vec<_>>()
-            .join(",")
+            .collect()
     }
 
     /// `settle`: returns the number of update-status ticks it needed.
@@ -453,18 +457,28 @@ impl Model {
         self.json(&a)["zookeeper"].clone()
     }
 
+    /// Every field zookeeper answered a stub with: its databag, and the content of each secret
+    /// it was given (`secret-user`, `secret-tls`) for the fields it asked to get that way.
+    pub fn answer(&self, app: &str) -> std::collections::BTreeMap<String, String> {
+        let d = self.show_data(app, true);
+        let mut out = std::collections::BTreeMap::new();
+        let groups = d["revealed"].as_object().cloned().unwrap_or_default();
+        for source in std::iter::once(&d["application-data"]).chain(groups.values()) {
+            for (k, v) in source.as_object().into_iter().flatten() {
+                if let Some(v) = v.as_str() {
+                    // The databag comes first and wins, as before the secrets.
+                    out.entry(k.clone()).or_insert_with(|| v.to_string());
+                }
+            }
+        }
+        out
+    }
+
     /// (username, password, endpoints, chroot) as a stub received them (from the databag, or
     /// from the `user` secret when it asked for one).
     pub fn credentials(&self, app: &str) -> Option<(String, String, String, String)> {
-        let d = self.show_data(app, true);
-        let bag = &d["application-data"];
-        let user_secret = &d["revealed"]["secret-user"];
-        let field = |k: &str| {
-            bag[k]
-                .as_str()
-                .or(user_secret[k].as_str())
-                .map(str::to_string)
-        };
+        let answer = self.answer(app);
+        let field = |k: &str| answer.get(k).cloned();
         Some((
             field("username")?,
             field("password")?,
