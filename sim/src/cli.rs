@@ -51,6 +51,9 @@ Global options (anywhere on the line):
 Commands:
   deploy <charm dir|.charm> [app] [-n N] [--config k=v]... [--to MACHINE]
   deploy-stub <app> (--requires|--provides) <endpoint>:<interface>
+  refresh <app> --path <charm dir|.charm> [--force-units]
+                       a new revision of the application's charm; each unit deploys it and
+                       runs upgrade-charm (units in hook error too with --force-units)
   add-unit <app> [-n N] [--to MACHINE]
   remove-unit <unit>...
   remove-application <app>
@@ -356,6 +359,7 @@ fn run(argv: Vec<String>) -> Result<i32> {
         }
         "deploy" => deploy(&g, &args),
         "deploy-stub" => deploy_stub(&g, &args),
+        "refresh" | "upgrade-charm" => refresh(&g, &args),
         "add-unit" => add_unit(&g, &args),
         "remove-unit" => remove_unit(&g, &args),
         "remove-application" => remove_application(&g, &args),
@@ -460,6 +464,65 @@ fn deploy(g: &Global, args: &[String]) -> Result<i32> {
         src.display(),
         if n == 1 { "" } else { "s" }
     );
+    let hooks = s.commit()?;
+    if !s.no_wait {
+        println!("ran {hooks} hooks");
+    }
+    Ok(0)
+}
+
+/// `refresh <app> --path <charm> [--force-units]` (Juju's `juju refresh --path`): like
+/// deploy, the charm is unpacked and read in a scratch directory and checked against the
+/// application (same charm name, no relation or storage in use dropped) before the model
+/// changes; then the application has a new revision and its units upgrade as their agents get
+/// to it (files, then upgrade-charm, then config-changed).
+fn refresh(g: &Global, args: &[String]) -> Result<i32> {
+    let a = Args::parse(args, &["--path"], &["--force-units"])?;
+    let [app] = a.pos.as_slice() else {
+        usage!("usage: jujusim refresh <app> --path <charm dir|.charm> [--force-units]");
+    };
+    let Some(src) = a.opt("--path") else {
+        usage!(
+            "refresh needs --path <charm dir|.charm>: jujusim has no charm store to refresh from"
+        );
+    };
+    let src = PathBuf::from(src);
+    if !src.exists() {
+        fail!(
+            "charm {} not found: give a charm directory or a .charm file",
+            src.display()
+        );
+    }
+    let scratch = tempfile::Builder::new()
+        .prefix("jujusim-charm")
+        .tempdir()
+        .map_err(|e| SimError::Failed(format!("cannot create a temporary directory: {e}")))?;
+    let staged = scratch.path().join("charm");
+    charm::install(&src, &staged)?;
+    let meta = Meta::read(&staged)?;
+    ops::check_refresh(&read_world(g)?.1, app, &meta)?;
+    let name = meta.name.clone();
+    let mut s = Session::open(g, false)?;
+    let plan = {
+        let paths = s.paths.clone();
+        ops::refresh(
+            &mut s.core().world,
+            &paths,
+            &staged,
+            app,
+            meta,
+            a.flag("--force-units"),
+        )?
+    };
+    drop(scratch);
+    for d in &plan.dropped {
+        eprintln!("jujusim: setting dropped by the refresh: {d}");
+    }
+    println!(
+        "Added local charm {name:?}, revision {}, to the model",
+        plan.revision
+    );
+    println!("refreshing application {app:?}");
     let hooks = s.commit()?;
     if !s.no_wait {
         println!("ran {hooks} hooks");

@@ -311,6 +311,10 @@ impl Driver {
         let prepared = match work {
             Work::Hook(spec) => self.prepare_hook(core, unit, spec)?,
             Work::Action(id) => self.prepare_action(core, unit, id)?,
+            Work::Upgrade => {
+                self.deploy_charm(core, unit)?;
+                None
+            }
             Work::Resign | Work::LeavePeer(_) | Work::Bury => None,
         };
         let Some((ctx, kind, entry, env)) = prepared else {
@@ -353,6 +357,28 @@ impl Driver {
             })
             .map_err(|e| SimError::Failed(format!("cannot start a hook thread: {e}")))?;
         Ok(true)
+    }
+
+    /// Juju's upgrade operation for `unit`: the application's current charm is deployed over
+    /// the unit's charm directory with the manifest semantics ([`charm::deploy_over`]: files of
+    /// the previous charm the new one lacks go, the charm's own files stay), the new manifest is
+    /// kept, and the unit's local state records the revision (queuing `upgrade-charm`). No
+    /// process runs; the unit is not busy meanwhile, so no hook of it sees half a charm.
+    fn deploy_charm(&mut self, core: &mut Core, unit: &str) -> Result<()> {
+        let app = crate::model::app_of(unit).to_string();
+        let Some(revision) = core.world.apps.get(&app).map(|a| a.revision) else {
+            return Ok(());
+        };
+        let manifest_path = self.paths.charm_manifest(unit);
+        let old = charm::read_manifest(&manifest_path)?;
+        let new = charm::deploy_over(
+            &self.paths.app_charm(&app),
+            &self.paths.charm_dir(unit),
+            old.as_deref(),
+        )?;
+        charm::write_manifest(&manifest_path, &new)?;
+        lifecycle::upgraded(&mut core.world, unit, revision);
+        core.world.save(&self.paths)
     }
 
     #[allow(clippy::type_complexity)]

@@ -90,6 +90,7 @@ pub fn transition(world: &mut World, paths: &Paths, unit: &str, spec: &HookSpec)
         .get(app_of(unit))
         .map(|a| a.leader_settings_version)
         .unwrap_or(0);
+    let config = crate::scheduler::config_text(world, app_of(unit));
     let Some(u) = world.unit_mut(unit) else {
         return;
     };
@@ -110,6 +111,13 @@ pub fn transition(world: &mut World, paths: &Paths, unit: &str, spec: &HookSpec)
             if !l.started {
                 l.queued = Some(HookSpec::simple(HookKind::Start));
             }
+        }
+        // Juju queues config-changed after upgrade-charm, whether the config changed or not.
+        HookKind::UpgradeCharm => {
+            l.queued = Some(HookSpec {
+                config: Some(config),
+                ..HookSpec::simple(HookKind::ConfigChanged)
+            })
         }
         HookKind::UpdateStatus => l.update_status_pending = false,
         HookKind::Stop => {
@@ -183,6 +191,21 @@ pub fn transition(world: &mut World, paths: &Paths, unit: &str, spec: &HookSpec)
     }
     if spec.kind == HookKind::RelationBroken {
         gc(world);
+    }
+}
+
+/// The application's charm (`revision`) is now deployed in the unit's charm directory (Juju's
+/// deploy operation committed): `upgrade-charm` runs next, unless the unit is not installed yet
+/// (install runs the new charm) or a failed hook waits (a forced upgrade: the hook stays failed
+/// and is retried with the new charm, Juju's interrupted hook).
+pub fn upgraded(world: &mut World, unit: &str, revision: u32) {
+    let Some(u) = world.unit_mut(unit) else {
+        return;
+    };
+    let l = &mut u.local;
+    l.charm_revision = revision;
+    if l.installed && l.error.is_none() && l.queued.is_none() {
+        l.queued = Some(HookSpec::simple(HookKind::UpgradeCharm));
     }
 }
 

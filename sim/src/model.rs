@@ -55,6 +55,12 @@ impl Paths {
     pub fn charm_dir(&self, unit: &str) -> PathBuf {
         self.unit_dir(unit).join("charm")
     }
+    /// The charm files deployed in the unit's charm directory (one relative path a line, as
+    /// Juju keeps a manifest per deployed charm): an upgrade deletes those the new charm lacks
+    /// and keeps every file the charm wrote itself.
+    pub fn charm_manifest(&self, unit: &str) -> PathBuf {
+        self.unit_dir(unit).join("charm.manifest")
+    }
     pub fn workload_dir(&self, unit: &str) -> PathBuf {
         self.unit_dir(unit).join("workload")
     }
@@ -129,6 +135,18 @@ pub struct App {
     pub units: BTreeMap<u32, Unit>,
     #[serde(default)]
     pub life: Life,
+    /// The charm's revision in the model: 0 at deploy, one more at each `refresh` (Juju's
+    /// `local:<name>-<revision>`).
+    #[serde(default)]
+    pub revision: u32,
+    /// `refresh --force-units` to this revision: units in hook error take it too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub force_units_revision: Option<u32>,
+    /// The endpoints each revision's charm declares, for the revisions units still run: a unit
+    /// enters no relation on an endpoint its deployed charm does not know (Juju's relation
+    /// state tracker skips them) until it has upgraded.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub revisions: BTreeMap<u32, Vec<String>>,
 }
 
 impl App {
@@ -148,7 +166,35 @@ impl App {
             next_unit: 0,
             units: BTreeMap::new(),
             life: Life::Alive,
+            revision: 0,
+            force_units_revision: None,
+            revisions: BTreeMap::new(),
         }
+    }
+
+    /// Juju's charm URL of one of this application's revisions (`local:zookeeper-1`).
+    pub fn charm_url(&self, revision: u32) -> String {
+        let name = if self.stub {
+            &self.name
+        } else {
+            &self.meta.name
+        };
+        format!("local:{name}-{revision}")
+    }
+
+    /// Whether the charm of `revision` declares `endpoint`: the current charm's metadata, an
+    /// older revision's recorded endpoints (an older model without the record: the current
+    /// metadata).
+    pub fn declares(&self, revision: u32, endpoint: &str) -> bool {
+        match self.revisions.get(&revision) {
+            Some(eps) if revision != self.revision => eps.iter().any(|e| e == endpoint),
+            _ => self.meta.endpoints.contains_key(endpoint),
+        }
+    }
+
+    /// Whether `unit` runs another revision than the application's (it has an upgrade to do).
+    pub fn upgrade_due(&self, unit: &Unit) -> bool {
+        !self.stub && unit.local.charm_revision != self.revision
     }
 
     /// Config as `config-get --all` sees it: operator values over charm defaults.
@@ -230,6 +276,9 @@ pub struct Local {
     pub relations: BTreeMap<u64, LocalRelation>,
     /// Secrets with a `secret-changed` pending, by xid.
     pub secret_changed: BTreeSet<String>,
+    /// The application revision whose charm is deployed in the unit's charm directory.
+    #[serde(default)]
+    pub charm_revision: u32,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -259,6 +308,7 @@ pub enum HookKind {
     Install,
     Start,
     ConfigChanged,
+    UpgradeCharm,
     UpdateStatus,
     Stop,
     Remove,
@@ -323,6 +373,7 @@ impl HookSpec {
             HookKind::Install => "install".into(),
             HookKind::Start => "start".into(),
             HookKind::ConfigChanged => "config-changed".into(),
+            HookKind::UpgradeCharm => "upgrade-charm".into(),
             HookKind::UpdateStatus => "update-status".into(),
             HookKind::Stop => "stop".into(),
             HookKind::Remove => "remove".into(),
@@ -944,6 +995,9 @@ mod tests {
                 next_unit: 5,
                 units,
                 life: Life::Alive,
+                revision: 0,
+                force_units_revision: None,
+                revisions: BTreeMap::new(),
             },
         );
         w

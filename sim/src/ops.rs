@@ -1,5 +1,5 @@
-//! Model operations: what `deploy`, `add-unit`, `integrate`, `remove-*`, `config`, `set-data`,
-//! `run`, `resolve` and `revoke-leader` do to the world.
+//! Model operations: what `deploy`, `refresh`, `add-unit`, `integrate`, `remove-*`, `config`,
+//! `set-data`, `run`, `resolve` and `revoke-leader` do to the world.
 //!
 //! Each operation validates its whole input first, in a `check_*` function that only reads the
 //! world, and mutates only once the operation is known to be valid: a bad input changes nothing.
@@ -118,6 +118,7 @@ fn new_unit(world: &mut World, paths: &Paths, app: &str, to: Option<u32>) -> Res
     a.next_unit += 1;
     let name = format!("{app}/{num}");
     let stub = a.stub;
+    let revision = a.revision;
     let storage_meta = a.meta.storage.clone();
     let mut storage = Vec::new();
     for (sname, sm) in &storage_meta {
@@ -138,6 +139,9 @@ fn new_unit(world: &mut World, paths: &Paths, app: &str, to: Option<u32>) -> Res
         let charm_dir = paths.charm_dir(&name);
         let _ = fs::remove_dir_all(&charm_dir);
         charm::copy_dir(&paths.app_charm(app), &charm_dir)?;
+        // What was deployed, so that an upgrade knows which files are the charm's own.
+        let manifest = charm::manifest(&paths.app_charm(app))?;
+        charm::write_manifest(&paths.charm_manifest(&name), &manifest)?;
     }
     let wl = paths.workload_dir(&name);
     fs::create_dir_all(&wl).map_err(|e| SimError::io("cannot create", &wl, e))?;
@@ -161,7 +165,10 @@ fn new_unit(world: &mut World, paths: &Paths, app: &str, to: Option<u32>) -> Res
         state: Default::default(),
         ports: Default::default(),
         storage,
-        local: Local::default(),
+        local: Local {
+            charm_revision: revision,
+            ..Local::default()
+        },
     };
     if let Some(a) = world.apps.get_mut(app) {
         a.units.insert(num, unit);
@@ -169,13 +176,22 @@ fn new_unit(world: &mut World, paths: &Paths, app: &str, to: Option<u32>) -> Res
     Ok(name)
 }
 
+/// A peer relation for every peer endpoint of the application's charm that has none yet (all of
+/// them at deploy; those a refreshed charm adds).
 fn add_peer_relations(w: &mut World, app: &str) {
-    let peers: Vec<(String, String)> = w.apps[app]
+    let Some(a) = w.apps.get(app) else {
+        return;
+    };
+    let peers: Vec<(String, String)> = a
         .meta
         .endpoints
         .iter()
         .filter(|(_, e)| e.role == Role::Peer)
         .map(|(n, e)| (n.clone(), e.interface.clone()))
+        .collect();
+    let peers: Vec<(String, String)> = peers
+        .into_iter()
+        .filter(|(ep, _)| relations_on(w, app, ep).is_empty())
         .collect();
     for (ep, iface) in peers {
         let id = w.next_relation;
@@ -284,6 +300,147 @@ pub fn deploy_stub(
         a.leader = Some(unit.clone());
     }
     Ok(unit)
+}
+
+// ---------------------------------------------------------------- refresh
+
+/// What `refresh` does to an application's settings and revision.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefreshPlan {
+    /// The application's revision after the refresh.
+    pub revision: u32,
+    /// The operator's settings the new charm keeps (converted to its option types).
+    pub config: BTreeMap<String, Value>,
+    /// Settings the new charm cannot take (its option is gone, or the value does not fit the
+    /// option's new type): dropped, as Juju's `FilterSettings` drops them; the option, if it
+    /// still exists, goes back to its default.
+    pub dropped: Vec<String>,
+}
+
+/// Whether `app` can move to the charm `meta` (Juju's local charm refresher and
+/// `Application.SetCharm`): same charm name, every relation still implemented (endpoint, role
+/// and interface), no storage in use removed or changed in kind. Returns what will change.
+pub fn check_refresh(w: &World, app: &str, meta: &Meta) -> Result<RefreshPlan> {
+    let ap = require_app(w, app)?;
+    if ap.stub {
+        fail!("{app:?} is a stub application: it has no charm to refresh");
+    }
+    if ap.life != Life::Alive {
+        fail!("application {app:?} is being removed");
+    }
+    if meta.name != ap.meta.name {
+        fail!("cannot refresh {:?} to {:?}", ap.meta.name, meta.name);
+    }
+    let revision = ap.revision + 1;
+    let url = ap.charm_url(revision);
+    for r in w.relations.values().filter(|r| r.involves(app)) {
+        let Some(end) = r.end(app) else { continue };
+        let implemented = meta
+            .endpoints
+            .get(&end.endpoint)
+            .is_some_and(|e| e.role == end.role && e.interface == r.interface);
+        // Juju lets a single unit's peer relation go (a unit related only to itself).
+        let alone = r.is_peer() && ap.units.len() == 1;
+        if !implemented && !alone {
+            fail!(
+                "cannot upgrade application {app:?} to charm {url:?}: would break relation {:?}",
+                r.key()
+            );
+        }
+    }
+    for (name, old) in &ap.meta.storage {
+        match meta.storage.get(name) {
+            Some(new) if new.kind != old.kind => fail!(
+                "cannot upgrade application {app:?} to charm {url:?}: existing storage {name:?} type changed from {:?} to {:?}",
+                old.kind,
+                new.kind
+            ),
+            None if ap
+                .units
+                .values()
+                .any(|u| u.storage.iter().any(|s| &s.name == name)) =>
+            {
+                fail!("cannot upgrade application {app:?} to charm {url:?}: in-use storage {name:?} removed")
+            }
+            _ => {}
+        }
+    }
+    let mut config = BTreeMap::new();
+    let mut dropped = Vec::new();
+    for (k, v) in &ap.config {
+        match meta.options.get(k) {
+            None => dropped.push(format!("{k}={v}: the new charm has no option {k:?}")),
+            Some(o) => match schema::coerce_config_value(o, v) {
+                Some(v) => {
+                    config.insert(k.clone(), v);
+                }
+                None => dropped.push(format!(
+                    "{k}={v}: option {k:?} is of type {} in the new charm (back to its default)",
+                    o.kind
+                )),
+            },
+        }
+    }
+    Ok(RefreshPlan {
+        revision,
+        config,
+        dropped,
+    })
+}
+
+/// Puts the charm unpacked at `staged` in place of the application's charm: copied beside it
+/// first, then swapped in by renames (a failed copy leaves the old charm as it was).
+fn stage_app_charm(paths: &Paths, app: &str, staged: &Path) -> Result<()> {
+    let dest = paths.app_charm(app);
+    let parent = paths.root.join("charms");
+    // Application names never start with a dot: these cannot be another application's charm.
+    let new = parent.join(format!(".{app}.new"));
+    let old = parent.join(format!(".{app}.old"));
+    let _ = fs::remove_dir_all(&new);
+    let _ = fs::remove_dir_all(&old);
+    charm::copy_dir(staged, &new)?;
+    fs::rename(&dest, &old).map_err(|e| SimError::io("cannot move", &dest, e))?;
+    if let Err(e) = fs::rename(&new, &dest) {
+        let _ = fs::rename(&old, &dest);
+        return Err(SimError::io("cannot move", &new, e));
+    }
+    let _ = fs::remove_dir_all(&old);
+    Ok(())
+}
+
+/// `refresh`: the application moves to the charm unpacked at `staged` (Juju's `SetCharm`): a
+/// new revision, the new metadata (endpoints, options, actions), the settings the new charm
+/// keeps, a peer relation for each new peer endpoint. Units move one by one, as their agents
+/// get to it (the scheduler: deploy the files, then `upgrade-charm`); with `force_units`, also
+/// units in hook error. Leadership does not change.
+pub fn refresh(
+    w: &mut World,
+    paths: &Paths,
+    staged: &Path,
+    app: &str,
+    meta: Meta,
+    force_units: bool,
+) -> Result<RefreshPlan> {
+    let plan = check_refresh(w, app, &meta)?;
+    stage_app_charm(paths, app, staged)?;
+    let Some(ap) = w.apps.get_mut(app) else {
+        fail!("application {app:?} not found");
+    };
+    // Units still on the old charm know only its endpoints until they upgrade.
+    let old = ap.revision;
+    let old_endpoints: Vec<String> = ap.meta.endpoints.keys().cloned().collect();
+    ap.revisions.entry(old).or_insert(old_endpoints);
+    ap.meta = meta;
+    ap.config = plan.config.clone();
+    ap.revision = plan.revision;
+    ap.force_units_revision = force_units.then_some(plan.revision);
+    let running: std::collections::BTreeSet<u32> =
+        ap.units.values().map(|u| u.local.charm_revision).collect();
+    let current = ap.revision;
+    ap.revisions
+        .retain(|r, _| *r != current && running.contains(r));
+    add_peer_relations(w, app);
+    Ok(plan)
 }
 
 // ---------------------------------------------------------------- scale
@@ -808,7 +965,43 @@ mod tests {
         let paths = Paths::new(tmp.path().join("model"));
         let mut w = world(&paths);
         let before = snapshot(&w);
+        let charm_before = charm::manifest(&paths.app_charm("zk")).unwrap();
+        let staged = tempfile::tempdir().unwrap();
+        std::fs::write(staged.path().join("new-file"), "x").unwrap();
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let zk = "provides:\n  zookeeper:\n    interface: zookeeper\npeers:\n  cluster:\n    interface: cluster\n";
+        let mut refresh_to = |app: &str, m: Meta| {
+            refresh(&mut w, &paths, staged.path(), app, m, false)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        let said = [
+            refresh_to("zk", meta("other", zk)),
+            refresh_to("nope", meta("zk", zk)),
+            refresh_to("client", meta("client", zk)),
+            // The peer relation of three units: its endpoint gone, or its interface changed.
+            refresh_to("zk", meta("zk", "provides:\n  zookeeper:\n    interface: zookeeper\n")),
+            refresh_to(
+                "zk",
+                meta("zk", "provides:\n  zookeeper:\n    interface: zookeeper\npeers:\n  cluster:\n    interface: c2\n"),
+            ),
+        ];
+        assert_eq!(said[0], "cannot refresh \"zk\" to \"other\"");
+        assert!(
+            said[1].contains("not found") && said[2].contains("stub"),
+            "{said:?}"
+        );
+        for s in &said[3..] {
+            assert_eq!(
+                s,
+                "cannot upgrade application \"zk\" to charm \"local:zk-1\": would break relation \"zk:cluster\""
+            );
+        }
+        assert_eq!(
+            charm::manifest(&paths.app_charm("zk")).unwrap(),
+            charm_before
+        );
         let errors = [
             add_units(&mut w, &paths, "nope", 1, None).err(),
             add_units(&mut w, &paths, "zk", 1, Some(99)).err(),
@@ -835,6 +1028,85 @@ mod tests {
             assert!(e.is_some(), "case {i} should have failed");
         }
         assert_eq!(snapshot(&w), before, "a failed operation changed the world");
+    }
+
+    #[test]
+    fn refresh_swaps_the_charm_and_keeps_what_fits() {
+        let tmp = tempfile::tempdir().unwrap();
+        let paths = Paths::new(tmp.path().join("model"));
+        let mut w = world(&paths);
+        let opts =
+            "options:\n  a:\n    type: int\n  b:\n    type: string\n  c:\n    type: string\n";
+        let with_config = |m: &mut Meta, yaml: &str| {
+            let dir = tempfile::tempdir().unwrap();
+            fs::write(
+                dir.path().join("metadata.yaml"),
+                format!("name: {}\n", m.name),
+            )
+            .unwrap();
+            fs::write(dir.path().join("config.yaml"), yaml).unwrap();
+            m.options = Meta::read(dir.path()).unwrap().options;
+        };
+        if let Some(a) = w.apps.get_mut("zk") {
+            with_config(&mut a.meta, opts);
+            a.config = [
+                ("a".to_string(), serde_json::json!(1)),
+                ("b".to_string(), serde_json::json!("x")),
+                ("c".to_string(), serde_json::json!("7")),
+            ]
+            .into();
+        }
+        let mut m = meta(
+            "zk",
+            "provides:\n  zookeeper:\n    interface: zookeeper\npeers:\n  cluster:\n    interface: cluster\n  more:\n    interface: more\n",
+        );
+        // a: now a string (an int does not fit); b: gone; c: now an int ("7" converts).
+        with_config(
+            &mut m,
+            "options:\n  a:\n    type: string\n  c:\n    type: int\n  d:\n    type: int\n    default: 4\n",
+        );
+        let staged = tempfile::tempdir().unwrap();
+        fs::write(staged.path().join("v1"), "").unwrap();
+        let leader = w.apps["zk"].leader.clone();
+        // A related endpoint must stay.
+        integrate(&mut w, "zk:other", "client").unwrap();
+        let before = snapshot(&w);
+        assert_eq!(
+            refresh(&mut w, &paths, staged.path(), "zk", m.clone(), true)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default(),
+            "cannot upgrade application \"zk\" to charm \"local:zk-1\": would break relation \"zk:other client:zookeeper\""
+        );
+        assert_eq!(snapshot(&w), before);
+        remove_relation(&mut w, "zk", "client").unwrap();
+        w.relations.retain(|_, r| r.life == Life::Alive);
+        let plan = refresh(&mut w, &paths, staged.path(), "zk", m, true).unwrap();
+        assert_eq!(plan.revision, 1);
+        assert_eq!(plan.dropped.len(), 2, "{:?}", plan.dropped);
+        let a = &w.apps["zk"];
+        assert_eq!((a.revision, a.force_units_revision), (1, Some(1)));
+        assert_eq!(a.config, [("c".to_string(), serde_json::json!(7))].into());
+        assert_eq!(a.effective_config()["d"], serde_json::json!(4));
+        assert_eq!(a.leader, leader);
+        // The units still run revision 0, whose endpoints are remembered.
+        assert!(a.declares(0, "other") && !a.declares(0, "more"));
+        assert!(a.declares(1, "more") && !a.declares(1, "other"));
+        assert!(a.upgrade_due(&a.units[&0]));
+        // The new peer endpoint has its relation; the old peer relation stays the only one on
+        // its endpoint.
+        assert_eq!(relations_on(&w, "zk", "more").len(), 1);
+        assert_eq!(relations_on(&w, "zk", "cluster").len(), 1);
+        assert!(paths.app_charm("zk").join("v1").is_file());
+        // A unit added now runs the new charm at once.
+        let added = add_units(&mut w, &paths, "zk", 1, None).unwrap();
+        let u = w.unit(&added[0]).unwrap();
+        assert_eq!(u.local.charm_revision, 1);
+        assert!(paths.charm_dir(&added[0]).join("v1").is_file());
+        assert_eq!(
+            charm::read_manifest(&paths.charm_manifest(&added[0])).unwrap(),
+            Some(vec!["v1".to_string()])
+        );
     }
 
     #[test]

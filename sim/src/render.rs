@@ -79,18 +79,19 @@ pub fn status_json(w: &World) -> Value {
         for u in a.units.values() {
             let (wl, ag) = display_status(u);
             let ports: Vec<String> = u.ports.iter().map(|p| p.range.clone()).collect();
-            units.insert(
-                u.name.clone(),
-                json!({
-                    "workload-status": st_json(&wl),
-                    "juju-status": st_json(&ag),
-                    "leader": w.is_leader(&u.name),
-                    "machine": u.machine.to_string(),
-                    "public-address": w.address(u.host),
-                    "open-ports": ports,
-                    "life": if u.life == Life::Alive { "alive" } else { "dying" },
-                }),
-            );
+            let mut unit = json!({
+                "workload-status": st_json(&wl),
+                "juju-status": st_json(&ag),
+                "leader": w.is_leader(&u.name),
+                "machine": u.machine.to_string(),
+                "public-address": w.address(u.host),
+                "open-ports": ports,
+                "life": if u.life == Life::Alive { "alive" } else { "dying" },
+            });
+            if a.upgrade_due(u) {
+                unit["upgrading-from"] = json!(a.charm_url(u.local.charm_revision));
+            }
+            units.insert(u.name.clone(), unit);
         }
         let mut rels: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for r in w.relations.values().filter(|r| r.involves(&a.name)) {
@@ -105,6 +106,7 @@ pub fn status_json(w: &World) -> Value {
             json!({
                 "charm": if a.stub { "(stub)".to_string() } else { a.meta.name.clone() },
                 "charm-name": a.meta.name,
+                "charm-rev": a.revision,
                 "stub": a.stub,
                 "life": if a.life == Life::Alive { "alive" } else { "dying" },
                 "scale": a.units.len(),
@@ -143,7 +145,7 @@ pub fn status_json(w: &World) -> Value {
 /// `juju status --format json` in Juju 3.6's schema (the keys jubilant's `Status` reads;
 /// `sim/docs/jubilant-contract.md` §3.1): `model`, `machines`, `applications` with their units
 /// and relations. jujusim has no controller, cloud or charm store: it says `jujusim`, `localhost`
-/// and `local` there, and revision 0.
+/// and `local` there, and the application's local revision (0 at deploy, one more per refresh).
 pub fn juju_status_json(w: &World) -> Value {
     let mut machines = Map::new();
     let mut apps = Map::new();
@@ -165,6 +167,10 @@ pub fn juju_status_json(w: &World) -> Value {
             }
             if !ports.is_empty() {
                 unit["open-ports"] = json!(ports);
+            }
+            // Juju shows the charm a unit still runs while it has not upgraded yet.
+            if a.upgrade_due(u) {
+                unit["upgrading-from"] = json!(a.charm_url(u.local.charm_revision));
             }
             units.insert(u.name.clone(), unit);
             machines
@@ -191,16 +197,11 @@ pub fn juju_status_json(w: &World) -> Value {
                 }));
             }
         }
-        let charm = if a.stub {
-            format!("local:{}-0", a.name)
-        } else {
-            format!("local:{}-0", a.meta.name)
-        };
         let mut app = json!({
-            "charm": charm,
+            "charm": a.charm_url(a.revision),
             "charm-origin": "local",
             "charm-name": if a.stub { a.name.clone() } else { a.meta.name.clone() },
-            "charm-rev": 0,
+            "charm-rev": a.revision,
             "exposed": false,
             "base": {"name": "ubuntu", "channel": "22.04"},
             "application-status": st_json(&app_status(a)),
@@ -277,6 +278,7 @@ pub fn status_table(w: &World) -> String {
         "Status".into(),
         "Scale".into(),
         "Charm".into(),
+        "Rev".into(),
         "Message".into(),
     ]];
     for ap in w.apps.values() {
@@ -291,6 +293,7 @@ pub fn status_table(w: &World) -> String {
             } else {
                 ap.meta.name.clone()
             },
+            ap.revision.to_string(),
             st.message,
         ]);
     }
@@ -406,6 +409,7 @@ pub fn unit_json(w: &World, paths: &Paths, unit: &str) -> Result<Value> {
         "public-address": w.address(u.host),
         "workload-version": w.apps.get(app).map(|a| a.workload_version.clone()).unwrap_or_default(),
         "opened-ports": u.ports.iter().map(|p| format!("{} ({})", p.range, p.endpoint)).collect::<Vec<_>>(),
+        "charm": w.apps.get(app).map(|a| a.charm_url(u.local.charm_revision)).unwrap_or_default(),
         "relation-info": rels,
         "state": u.state,
         "storage": u.storage,

@@ -21,6 +21,12 @@ pub enum Work {
     LeavePeer(u64),
     /// Nothing left for a dying unit: remove it from the model.
     Bury,
+    /// Deploy the application's current charm into the unit's charm directory (Juju's upgrade
+    /// operation: files only, no hook). Then `upgrade-charm` is queued, unless the unit is not
+    /// installed yet (install runs the new charm) or a failed hook waits (`--force-units`:
+    /// that hook stays failed and its retry runs the new charm, as Juju restores an
+    /// interrupted hook after a deploy).
+    Upgrade,
 }
 
 /// Effective config as the text config-changed compares.
@@ -186,12 +192,18 @@ pub fn next_work(world: &World, unit: &str, rng: &mut Option<Rng>) -> Option<Wor
     }
     let settled = l.error.is_none() && l.queued.is_none();
     if l.installed && !dying && settled {
-        // 3. relation-created for relations the unit has not entered yet.
+        // 3. relation-created for relations the unit has not entered yet, on endpoints its
+        // deployed charm declares (a relation on an endpoint of a newer charm waits for the
+        // upgrade).
         let fresh: Vec<u64> = world
             .relations
             .values()
             .filter(|r| r.life == Life::Alive && r.involves(&app.name))
             .filter(|r| !l.relations.contains_key(&r.id))
+            .filter(|r| {
+                r.end(&app.name)
+                    .is_some_and(|e| app.declares(l.charm_revision, &e.endpoint))
+            })
             .map(|r| r.id)
             .collect();
         if let Some(id) = ordered(fresh, rng).first() {
@@ -248,8 +260,12 @@ pub fn next_work(world: &World, unit: &str, rng: &mut Option<Rng>) -> Option<Wor
             }));
         }
     }
-    // 10. a failed hook waits for retry.
+    // 10. a failed hook waits for retry; a refresh with --force-units upgrades the unit even
+    // now (Juju's nextOpHookError).
     if let Some(e) = &l.error {
+        if app.upgrade_due(u) && app.force_units_revision == Some(app.revision) {
+            return Some(Work::Upgrade);
+        }
         return e.retry.then(|| Work::Hook(e.hook.clone()));
     }
     // 11. a queued hook.
@@ -268,9 +284,16 @@ pub fn next_work(world: &World, unit: &str, rng: &mut Option<Rng>) -> Option<Wor
         }
         return Some(Work::Bury);
     }
-    // 12. install.
+    // 12. install, of the application's current charm.
     if !l.installed {
+        if app.upgrade_due(u) {
+            return Some(Work::Upgrade);
+        }
         return Some(Work::Hook(HookSpec::simple(HookKind::Install)));
+    }
+    // 13. upgrade-charm when the application's charm changed (the files first).
+    if app.upgrade_due(u) {
+        return Some(Work::Upgrade);
     }
     // 14. config-changed when the config changed (always once after install).
     let cfg = config_text(world, &app.name);
@@ -341,6 +364,11 @@ pub fn pending_summary(world: &World) -> BTreeMap<String, String> {
                 Work::Resign => "resign leadership".into(),
                 Work::LeavePeer(_) => "leave peer relation".into(),
                 Work::Bury => "removal".into(),
+                Work::Upgrade => world
+                    .apps
+                    .get(app_of(&u))
+                    .map(|a| format!("upgrade to {}", a.charm_url(a.revision)))
+                    .unwrap_or_default(),
             };
             Some((u, what))
         })
@@ -480,7 +508,172 @@ mod tests {
             Some(Work::Resign) => "resign".into(),
             Some(Work::LeavePeer(id)) => format!("leave {id}"),
             Some(Work::Bury) => "bury".into(),
+            Some(Work::Upgrade) => "upgrade".into(),
         }
+    }
+
+    /// The application's charm moved to revision 1 (units still run 0); with `force`, by
+    /// `refresh --force-units`.
+    fn refreshed(w: &mut World, force: bool) {
+        let a = w.apps.get_mut("a").unwrap();
+        a.revision = 1;
+        a.force_units_revision = force.then_some(1);
+    }
+
+    fn failed(w: &mut World, u: &str, retry: bool) {
+        local(w, u).error = Some(HookError {
+            hook: HookSpec::simple(HookKind::ConfigChanged),
+            retry,
+        });
+    }
+
+    /// Upgrades (Juju's resolver: after install, before config-changed; never over a queued
+    /// hook, a failed one (unless forced), leadership, or for a dying unit), one row per
+    /// situation as above.
+    #[test]
+    fn a_refreshed_charm_is_deployed_at_priority_13() {
+        type Change = fn(&mut World);
+        let rows: Vec<(&str, Change, &str)> = vec![
+            ("refreshed", |w| refreshed(w, false), "upgrade"),
+            (
+                "after the upgrade: nothing (its upgrade-charm is queued by the deploy)",
+                |w| {
+                    refreshed(w, false);
+                    local(w, "a/1").charm_revision = 1;
+                },
+                "idle",
+            ),
+            (
+                "upgrade before config-changed",
+                |w| {
+                    refreshed(w, false);
+                    local(w, "a/1").config_seen = Some("an older configuration".into());
+                },
+                "upgrade",
+            ),
+            (
+                "a queued hook first",
+                |w| {
+                    refreshed(w, false);
+                    local(w, "a/1").queued = Some(HookSpec::simple(HookKind::Start));
+                },
+                "start",
+            ),
+            (
+                "leadership first",
+                |w| {
+                    refreshed(w, false);
+                    w.apps.get_mut("a").unwrap().leader = Some("a/1".into());
+                },
+                "leader-elected",
+            ),
+            (
+                "not installed: the new charm is deployed, then installed",
+                |w| {
+                    refreshed(w, false);
+                    local(w, "a/1").installed = false;
+                },
+                "upgrade",
+            ),
+            (
+                "in hook error: waits",
+                |w| {
+                    refreshed(w, false);
+                    failed(w, "a/1", false);
+                },
+                "idle",
+            ),
+            (
+                "in hook error, resolved: the failed hook first",
+                |w| {
+                    refreshed(w, false);
+                    failed(w, "a/1", true);
+                },
+                "config-changed",
+            ),
+            (
+                "in hook error, --force-units: upgrades anyway",
+                |w| {
+                    refreshed(w, true);
+                    failed(w, "a/1", false);
+                },
+                "upgrade",
+            ),
+            (
+                "forced, upgraded: the failed hook still waits",
+                |w| {
+                    refreshed(w, true);
+                    failed(w, "a/1", false);
+                    local(w, "a/1").charm_revision = 1;
+                },
+                "idle",
+            ),
+            (
+                "--force-units of an older revision does not apply",
+                |w| {
+                    refreshed(w, true);
+                    w.apps.get_mut("a").unwrap().revision = 2;
+                    failed(w, "a/1", false);
+                },
+                "idle",
+            ),
+            (
+                "dying: no upgrade",
+                |w| {
+                    refreshed(w, false);
+                    w.unit_mut("a/1").unwrap().life = Life::Dying;
+                    local(w, "a/1").relations.clear();
+                },
+                "stop",
+            ),
+        ];
+        let mut failures = Vec::new();
+        for (what, change, want) in rows {
+            let mut w = world(3);
+            change(&mut w);
+            let got = next(&w, "a/1");
+            if got != want {
+                failures.push(format!("{what}: a/1 does {got:?}, want {want:?}"));
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    /// A relation on an endpoint the unit's deployed charm does not declare is entered only
+    /// once the unit runs a charm that does.
+    #[test]
+    fn a_relation_of_a_newer_charm_waits_for_the_upgrade() {
+        let mut w = world(1);
+        let a = w.apps.get_mut("a").unwrap();
+        a.revisions.insert(0, vec!["peers".into()]);
+        a.meta.endpoints.insert(
+            "more".into(),
+            crate::charm::Endpoint {
+                role: Role::Peer,
+                interface: "m".into(),
+                limit: None,
+            },
+        );
+        a.revision = 1;
+        w.relations.insert(
+            1,
+            Relation {
+                id: 1,
+                interface: "m".into(),
+                ends: vec![RelEnd {
+                    app: "a".into(),
+                    endpoint: "more".into(),
+                    role: Role::Peer,
+                }],
+                life: Life::Alive,
+                app_bags: BTreeMap::new(),
+                unit_bags: BTreeMap::new(),
+            },
+        );
+        assert_eq!(next(&w, "a/0"), "upgrade");
+        local(&mut w, "a/0").charm_revision = 1;
+        assert_eq!(next(&w, "a/0"), "more-relation-created");
+        assert!(w.apps["a"].declares(0, "peers") && !w.apps["a"].declares(0, "more"));
     }
 
     /// Juju's priorities (reference §4), one row per situation: the change made to a converged

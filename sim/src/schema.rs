@@ -42,6 +42,29 @@ pub fn parse_config_value(key: &str, opt: &ConfigOption, raw: &str) -> Result<Va
     })
 }
 
+/// An operator's setting under an option of a refreshed charm: kept as it is when it fits the
+/// option's type, converted when Juju's checkers would coerce it (a string holding an int for
+/// an `int` option, an int for a `float` one, "true" for a `boolean`), else `None`: Juju's
+/// `FilterSettings` drops it and the option goes back to its default.
+pub fn coerce_config_value(opt: &ConfigOption, v: &Value) -> Option<Value> {
+    let fits = match opt.kind.as_str() {
+        "int" => v.is_i64() || v.is_u64(),
+        "float" => v.is_number(),
+        "boolean" => v.is_boolean(),
+        "secret" => v
+            .as_str()
+            .is_some_and(|s| s.is_empty() || crate::model::World::parse_secret_ref(s).is_some()),
+        _ => v.is_string(),
+    };
+    if fits {
+        return Some(v.clone());
+    }
+    match (opt.kind.as_str(), v) {
+        ("int" | "float" | "boolean", Value::String(s)) => parse_config_value("", opt, s).ok(),
+        _ => None,
+    }
+}
+
 /// Parses `k=v` pairs for `config`/`deploy --config` against the charm's options.
 pub fn parse_config_pairs(
     options: &BTreeMap<String, ConfigOption>,
@@ -304,5 +327,21 @@ mod tests {
             default: None,
         };
         assert_eq!(parse_config_value("b", &b, "false").unwrap(), json!(false));
+        // A refreshed charm's option types: what fits stays, what Juju coerces is converted,
+        // the rest is dropped.
+        let float = ConfigOption {
+            kind: "float".into(),
+            default: None,
+        };
+        let s = ConfigOption {
+            kind: "string".into(),
+            default: None,
+        };
+        assert_eq!(coerce_config_value(&int, &json!(7)), Some(json!(7)));
+        assert_eq!(coerce_config_value(&int, &json!("7")), Some(json!(7)));
+        assert_eq!(coerce_config_value(&int, &json!(1.5)), None);
+        assert_eq!(coerce_config_value(&float, &json!(2)), Some(json!(2)));
+        assert_eq!(coerce_config_value(&b, &json!("true")), Some(json!(true)));
+        assert_eq!(coerce_config_value(&s, &json!(3)), None);
     }
 }

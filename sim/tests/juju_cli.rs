@@ -436,3 +436,146 @@ fn the_models_agent_runs_hooks_behind_commands_and_tasks_report_as_juju_3() {
     assert!(!dir.exists());
     poll("the agent gone", || (!alive(pid)).then_some(()));
 }
+
+fn copy_tree(src: &Path, dest: &Path) {
+    std::fs::create_dir_all(dest).expect("mkdir");
+    for e in std::fs::read_dir(src).expect("read_dir") {
+        let e = e.expect("entry");
+        let to = dest.join(e.file_name());
+        if e.file_type().expect("type").is_dir() {
+            copy_tree(&e.path(), &to);
+        } else {
+            std::fs::copy(e.path(), &to).expect("copy");
+        }
+    }
+}
+
+/// `juju refresh <app> --path <charm>`: the change is recorded at once, the model's agent runs
+/// each unit's upgrade-charm and config-changed, status and show-unit name the new revision;
+/// Charmhub refreshes and other names are refused.
+#[test]
+fn juju_refresh_moves_every_unit_to_the_new_revision() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let root = tmp.path().join("root");
+    let juju_bin = tmp.path().join("bin/juju");
+    std::fs::create_dir_all(tmp.path().join("bin")).expect("bin");
+    std::os::unix::fs::symlink(BIN, &juju_bin).expect("symlink");
+    let _models = Models {
+        root: &root,
+        juju: &juju_bin,
+        names: vec!["rf".into()],
+    };
+    let j = |args: &[&str]| juju(&root, &juju_bin, args);
+    // Revision 1: the probe with a config option more.
+    let v1 = tmp.path().join("probe-v1");
+    copy_tree(Path::new(&fixture("probe")), &v1);
+    let cfg = std::fs::read_to_string(v1.join("config.yaml")).expect("config");
+    std::fs::write(
+        v1.join("config.yaml"),
+        format!("{cfg}  fresh:\n    type: string\n    default: v1\n"),
+    )
+    .expect("config");
+    let other = tmp.path().join("other");
+    copy_tree(&v1, &other);
+    let md = std::fs::read_to_string(other.join("metadata.yaml")).expect("metadata");
+    std::fs::write(
+        other.join("metadata.yaml"),
+        md.replace("name: probe", "name: other"),
+    )
+    .expect("metadata");
+
+    let o = j(&["add-model", "rf"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = j(&["deploy", &fixture("probe"), "-n", "2"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let settled = |rev: u64| {
+        poll(&format!("both units idle on revision {rev}"), || {
+            let v = json_of(&j(&["status", "--format", "json"]));
+            let app = v["applications"]["probe"].clone();
+            let units = app["units"].as_object()?.clone();
+            (app["charm-rev"] == rev
+                && units.len() == 2
+                && units.values().all(|u| {
+                    u["workload-status"]["current"] == "active"
+                        && u["juju-status"]["current"] == "idle"
+                        && u.get("upgrading-from").is_none()
+                }))
+            .then_some(app)
+        })
+    };
+    settled(0);
+    let o = j(&["refresh", "probe", "--path", &v1.to_string_lossy()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("Added local charm \"probe\", revision 1, to the model"),
+        "{}",
+        text(&o)
+    );
+    let app = settled(1);
+    assert_eq!(app["charm"], "local:probe-1", "{app}");
+    let o = j(&["show-unit", "probe/1", "--format", "json"]);
+    assert_eq!(
+        json_of(&o)["probe/1"]["charm"],
+        "local:probe-1",
+        "{}",
+        text(&o)
+    );
+    let o = j(&["config", "probe", "--format", "json"]);
+    assert_eq!(
+        json_of(&o)["settings"]["fresh"]["value"],
+        "v1",
+        "{}",
+        text(&o)
+    );
+    // Each unit ran upgrade-charm then config-changed (the agent's timeline).
+    let log = Command::new(BIN)
+        .args([
+            "--model",
+            &root.join("models/rf").to_string_lossy(),
+            "log",
+            "--format",
+            "json",
+        ])
+        .output()
+        .expect("log");
+    let entries: Vec<serde_json::Value> = serde_json::from_slice(&log.stdout).expect("log json");
+    for u in ["probe/0", "probe/1"] {
+        let hooks: Vec<&str> = entries
+            .iter()
+            .filter(|e| e["unit"] == u)
+            .filter_map(|e| e["hook"].as_str())
+            .collect();
+        let at = hooks.iter().position(|h| *h == "upgrade-charm");
+        assert!(
+            at.is_some_and(|i| hooks.get(i + 1) == Some(&"config-changed")),
+            "{u}: {hooks:?}"
+        );
+    }
+    // Refused: no --path (Charmhub), store flags, another charm's name.
+    for (args, code, says) in [
+        (vec!["refresh", "probe"], 2, "local charms only"),
+        (
+            vec!["refresh", "probe", "--channel", "edge"],
+            2,
+            "does not support --channel",
+        ),
+        (
+            vec!["refresh", "probe", "--revision", "3", "--path", "/x"],
+            2,
+            "does not support --revision",
+        ),
+        (
+            vec!["refresh", "probe", "--path", &other.to_string_lossy()],
+            1,
+            "cannot refresh \"probe\" to \"other\"",
+        ),
+    ] {
+        let o = j(&args);
+        assert_eq!(o.status.code(), Some(code), "{args:?}: {}", text(&o));
+        assert!(text(&o).contains(says), "{args:?}: {}", text(&o));
+    }
+    assert_eq!(
+        json_of(&j(&["status", "--format", "json"]))["applications"]["probe"]["charm-rev"],
+        1
+    );
+}

@@ -38,9 +38,8 @@ pub fn show_unit(root: &Path, l: &Line) -> Result<i32> {
             return Err(SimError::Failed(format!("unit {unit:?} not found")));
         };
         let a = w.apps.get(app_of(unit));
-        let charm = a.map_or_else(String::new, |a| {
-            format!("local:{}-0", if a.stub { &a.name } else { &a.meta.name })
-        });
+        // The charm the unit runs (an older revision until it has upgraded).
+        let charm = a.map_or_else(String::new, |a| a.charm_url(un.local.charm_revision));
         let rels: Vec<Value> = u["relation-info"]
             .as_array()
             .cloned()

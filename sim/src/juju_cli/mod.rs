@@ -1,6 +1,6 @@
 //! The `juju` command line (issue 16): the binary run as `juju` (argv[0], or `jujusim juju ...`)
 //! answers Juju 3.6's syntax for what jubilant calls, over jujusim models named like Juju's:
-//! `add-model`, `destroy-model`, `show-model`, `status`, `version`, `deploy`,
+//! `add-model`, `destroy-model`, `show-model`, `status`, `version`, `deploy`, `refresh`,
 //! `add-unit`, `remove-unit`, `remove-application`, `integrate`/`relate`, `remove-relation`,
 //! `config`, `model-config`, `run`, `exec`, `show-unit`, `secrets`, `show-secret`, `add-secret`,
 //! `grant-secret`, `debug-log`. Any other command, and any flag that would change meaning,
@@ -213,6 +213,16 @@ fn run(args: Vec<String>) -> Result<i32> {
                 ],
             )?,
         ),
+        "refresh" => refresh(
+            &root,
+            &Line::parse(
+                &args,
+                &[
+                    "--path", "--channel", "--revision", "--switch", "--base", "--series",
+                    "--config", "--resource", "--storage", "--bind",
+                ],
+            )?,
+        ),
         "add-unit" => add_unit(
             &root,
             &Line::parse(&args, &["-n", "--num-units", "--to", "--attach-storage"])?,
@@ -261,7 +271,7 @@ fn run(args: Vec<String>) -> Result<i32> {
         ),
         "" => Err(SimError::Usage("no command given".into())),
         other => Err(SimError::Usage(format!(
-            "jujusim does not support \"juju {other}\": its juju front end answers add-model, destroy-model, show-model, status, version, deploy, add-unit, remove-unit, remove-application, integrate, remove-relation, config, model-config, run, exec, show-unit, secrets, show-secret, add-secret, grant-secret and debug-log (see sim/README.md)"
+            "jujusim does not support \"juju {other}\": its juju front end answers add-model, destroy-model, show-model, status, version, deploy, refresh, add-unit, remove-unit, remove-application, integrate, remove-relation, config, model-config, run, exec, show-unit, secrets, show-secret, add-secret, grant-secret and debug-log (see sim/README.md)"
         ))),
     }
 }
@@ -531,6 +541,65 @@ fn deploy(root: &Path, l: &Line) -> Result<i32> {
     }
     if let Some(to) = l.value(&["--to"]) {
         args.extend(["--to".into(), to.to_string()]);
+    }
+    Ok(sim(&dir, args))
+}
+
+/// `juju refresh <app> --path <charm> [--force-units]`: a local charm only (jujusim has no
+/// Charmhub: `--channel`, `--revision`, `--switch` are refused, as is a refresh without
+/// `--path`); `--force` (LXD profiles), `--force-base` and `--trust` change nothing here.
+fn refresh(root: &Path, l: &Line) -> Result<i32> {
+    l.only(&[
+        "--path",
+        "--force-units",
+        "--force",
+        "--force-base",
+        "--force-series",
+        "--trust",
+        "--channel",
+        "--revision",
+        "--switch",
+        "--base",
+        "--series",
+        "--config",
+        "--resource",
+        "--storage",
+        "--bind",
+    ])?;
+    for (flag, ours) in [("--base", "ubuntu@22.04"), ("--series", "jammy")] {
+        if let Some(b) = l.value(&[flag]) {
+            if b != ours {
+                return Err(SimError::Usage(format!(
+                    "jujusim's machines are {ours}: it does not support refreshing with {flag} {b}"
+                )));
+            }
+        }
+    }
+    for f in ["--channel", "--revision", "--switch"] {
+        if l.has(f) {
+            return Err(SimError::Usage(format!(
+                "jujusim does not support {f} for juju refresh: it has no charm store; refresh a local charm with --path"
+            )));
+        }
+    }
+    refuse(l, &["--config", "--resource", "--storage", "--bind"])?;
+    let [app] = l.pos.as_slice() else {
+        return Err(SimError::Usage("refresh takes one application name".into()));
+    };
+    let Some(path) = l.value(&["--path"]) else {
+        return Err(SimError::Usage(format!(
+            "jujusim refreshes local charms only: give --path <charm> (refreshing {app:?} from Charmhub is not supported)"
+        )));
+    };
+    let dir = ensure_model(root, l)?;
+    let mut args = vec![
+        "refresh".to_string(),
+        app.clone(),
+        "--path".into(),
+        path.to_string(),
+    ];
+    if l.has("--force-units") {
+        args.push("--force-units".into());
     }
     Ok(sim(&dir, args))
 }
