@@ -22,6 +22,7 @@ pub mod restart;
 pub use charm_engine::secret;
 pub mod state;
 pub mod tls;
+pub mod upgrade;
 pub mod workload;
 pub mod zk;
 

@@ -91,8 +91,10 @@ impl ZooKeeperCharm<'_> {
             "restart" => self.restart_action(),
             "release-client-znode" => self.release_client_znode(),
             "set-tls-private-key" => self.set_tls_private_key(),
-            "pre-upgrade-check" | "create-backup" | "list-backups" | "restore" => Err(refused(format!(
-                "{name} is not supported by this charm yet (backups and in-place upgrades are not implemented); \
+            "pre-upgrade-check" => self.pre_upgrade_check(),
+            "resume-upgrade" => self.resume_upgrade(),
+            "create-backup" | "list-backups" | "restore" => Err(refused(format!(
+                "{name} is not supported by this charm yet (backups are not implemented); \
                  nothing was changed"
             ))),
             other => Err(refused(format!("unknown action {other}"))),
@@ -245,6 +247,94 @@ impl ZooKeeperCharm<'_> {
         credentials::write(tools, peer, &creds)?;
         self.set_creds(creds);
         Ok(())
+    }
+
+    /// Reports whether an upgrade could start now; changes nothing (the same check runs by
+    /// itself whenever the leader would move the upgrade target).
+    fn pre_upgrade_check(&mut self) -> ActionResult {
+        self.leader_only("pre-upgrade-check")?;
+        let Some(snap) = self.gather().map_err(|e| refused(e.to_string()))? else {
+            return Err(refused(
+                "Could not find upgrade relation: the cluster peer relation does not exist yet",
+            ));
+        };
+        let observed = super::hook::Observed {
+            ensemble: Some(self.ensemble.observe(&snap.book)),
+            ..Default::default()
+        };
+        let mut problems: Vec<String> = Vec::new();
+        problems.extend(self.ensemble_unhealthy(&snap, &observed));
+        problems.extend(
+            self.upgrade_busy(&snap)
+                .map_err(|e| refused(e.to_string()))?,
+        );
+        let views = super::upgrade::unit_views(&snap.peer);
+        let old: Vec<String> = views
+            .iter()
+            .filter(|(_, v)| v.release.as_deref() != Some(snap.release.as_str()))
+            .map(|(u, _)| format!("{}/{u}", self.ctx.app))
+            .collect();
+        let target = super::upgrade::target(&snap.peer);
+        if !problems.is_empty() {
+            tracing::warn!("pre-upgrade check: {}", problems.join("; "));
+            return Err(refused(format!(
+                "Pre-upgrade check failed and cannot safely upgrade: {}",
+                problems.join("; ")
+            )));
+        }
+        let mut out: BTreeMap<String, String> = BTreeMap::new();
+        out.insert(
+            "message".into(),
+            "the ensemble can upgrade now: every voter serves, nothing syncs, no TLS switch, password rotation or rolling restart is in flight (this check also runs by itself after juju refresh; nothing was changed)".into(),
+        );
+        out.insert(
+            "workload-build".into(),
+            crate::upgrade::label(&target).to_string(),
+        );
+        out.insert("charm-release".into(), snap.release.clone());
+        if !old.is_empty() {
+            out.insert("units-on-another-charm".into(), old.join(", "));
+        }
+        Ok(out)
+    }
+
+    /// Lets an upgrade held by `pause-after-unit-refresh` go on to its next server.
+    fn resume_upgrade(&mut self) -> ActionResult {
+        self.leader_only("resume-upgrade")?;
+        self.load_view().map_err(|e| refused(e.to_string()))?;
+        let tools = self.tools;
+        let Some(peer) = self.view.as_mut().and_then(|v| v.peer.as_mut()) else {
+            return Err(refused("the cluster peer relation does not exist yet"));
+        };
+        let target = super::upgrade::target(peer);
+        let views = super::upgrade::unit_views(peer);
+        let started: Vec<_> = views.values().filter(|v| v.started).collect();
+        let done = started
+            .iter()
+            .filter(|v| v.build.as_deref() == Some(target.as_str()))
+            .count();
+        if done == started.len() {
+            return Err(refused(
+                "no upgrade is in flight: every server runs the target build; nothing to resume",
+            ));
+        }
+        let data: Databag = [(crate::upgrade::KEY_RESUMED.to_string(), done.to_string())].into();
+        tools.relation_set(peer.relation, true, &data)?;
+        peer.apply_app_write(&data);
+        self.tools.action_log(&format!(
+            "upgrade resumed after {done} of {} servers",
+            started.len()
+        ))?;
+        self.apply_now()?;
+        Ok([(
+            "message".to_string(),
+            format!(
+                "upgrade to ZooKeeper {} resumed after {done} of {} servers; follow it in juju status",
+                crate::upgrade::label(&target),
+                started.len()
+            ),
+        )]
+        .into())
     }
 
     fn restart_action(&mut self) -> ActionResult {
@@ -427,6 +517,9 @@ impl ZooKeeperCharm<'_> {
                 out.insert(format!("{prefix}.reachable"), m.reachable.to_string());
                 if let Some(z) = &m.zxid {
                     out.insert(format!("{prefix}.zxid"), z.clone());
+                }
+                if let Some(b) = &m.build {
+                    out.insert(format!("{prefix}.build"), b.clone());
                 }
                 if let Some(n) = m.digest_mismatches {
                     out.insert(format!("{prefix}.digest-mismatches"), n.to_string());

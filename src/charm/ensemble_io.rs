@@ -45,6 +45,8 @@ pub struct MemberReport {
     pub reachable: bool,
     /// Transactions after which its data tree differed from the leader's (`mntr`).
     pub digest_mismatches: Option<u64>,
+    /// Its release and when its jar was built (`srvr`): `3.8.0 built on 2024-12-29 17:54 UTC`.
+    pub build: Option<String>,
 }
 
 /// The ensemble as `get-quorum-status` reports it: what `/zookeeper/config` (the leader's

@@ -101,6 +101,11 @@ pub(super) struct Snapshot {
     pub tls: Option<crate::juju::RelationId>,
     /// The step of the TLS switch the leader asks every server to serve (`tls-target`).
     pub tls_target: Serving,
+    /// This unit's charm release (published as `charm-release`).
+    pub release: String,
+    /// The ZooKeeper build the ensemble runs is available here (a new server starts only
+    /// then).
+    pub build_ready: bool,
 }
 
 impl Snapshot {
@@ -257,6 +262,8 @@ pub(super) struct Progress {
     pub tls: bool,
     pub tls_switch: bool,
     pub tls_forgotten: bool,
+    pub upgrade: bool,
+    pub upgrade_recorded: bool,
 }
 
 /// One thing to do.
@@ -285,6 +292,10 @@ pub(super) enum Step {
     TlsSwitch,
     /// TLS is off again here: drop the stores and the evidence.
     TlsForget,
+    /// The leader moves the upgrade target on evidence (and marks the peer-data schema).
+    UpgradeTarget,
+    /// Charmed ZooKeeper's `upgrade` relation keys for this unit (and the leader's).
+    UpgradeRecord,
 }
 
 /// The next step for this snapshot and observation, `None` when nothing is left (pure).
@@ -306,10 +317,16 @@ pub(super) fn decide(
     if let (Some(a), false) = (&s.address, s.dying) {
         if !(s.bag_has(peer::KEY_IP, a)
             && s.bag_has(peer::KEY_HOSTNAME, &s.hostname)
-            && s.bag_has(peer::KEY_FQDN, &s.hostname))
+            && s.bag_has(peer::KEY_FQDN, &s.hostname)
+            && s.bag_has(crate::upgrade::KEY_RELEASE, &s.release))
         {
             return Ok(Some(Step::PublishIdentity));
         }
+    }
+    // The leader's upgrade target before any server starts: a new ensemble starts on the
+    // charm's build at once.
+    if s.leader && !s.dying && s.creds_exist && !p.upgrade {
+        return Ok(Some(Step::UpgradeTarget));
     }
     // Before a new server: it starts under TLS only with its certificate (a running or
     // crashed one is seen to first; its intake comes last).
@@ -328,7 +345,7 @@ pub(super) fn decide(
         let local = s.plan(o.local, ens)?.local;
         match (local, &s.address, &s.desired) {
             (Some(a @ (LocalAction::Bootstrap | LocalAction::Join { .. })), Some(_), Some(_))
-                if s.tls_gate().is_none() =>
+                if s.tls_gate().is_none() && s.build_ready =>
             {
                 return Ok(Some(Step::StartServer(a)));
             }
@@ -376,6 +393,9 @@ pub(super) fn decide(
     if !p.roll {
         return Ok(Some(Step::Roll));
     }
+    if !s.dying && !p.upgrade_recorded {
+        return Ok(Some(Step::UpgradeRecord));
+    }
     if s.leader && !s.dying && !p.published {
         return Ok(Some(Step::AnswerClients));
     }
@@ -409,6 +429,8 @@ impl ZooKeeperCharm<'_> {
         self.deferred = None;
         self.app_status = None;
         self.tls_progress = None;
+        self.upgrade_hold = None;
+        self.upgrade_view = Default::default();
         // Start the round of four-letter words the last hook began with, so that it overlaps
         // the hook-tool reads; the first observation uses it if it asks the same servers.
         if let (Some(hosts), true) = (&self.local.observe_hosts, self.workload.initialized()) {
@@ -463,7 +485,7 @@ impl ZooKeeperCharm<'_> {
     }
 
     /// Every Juju read the reconcile needs, once. `None` before the peer relation exists.
-    fn gather(&mut self) -> Result<Option<Snapshot>, CharmError> {
+    pub(super) fn gather(&mut self) -> Result<Option<Snapshot>, CharmError> {
         self.load_view()?;
         let me = self.me();
         let dying = self.local.dying;
@@ -506,7 +528,12 @@ impl ZooKeeperCharm<'_> {
                     .collect(),
             )
         };
+        let build_ready = self
+            .workload
+            .build_available(&super::upgrade::target(&peer));
         Ok(Some(Snapshot {
+            release: self.charm_release(),
+            build_ready,
             tls_target: super::tls::target(&peer),
             me,
             leader,
@@ -599,6 +626,7 @@ impl ZooKeeperCharm<'_> {
                             (peer::KEY_IP.to_string(), a),
                             (peer::KEY_HOSTNAME.to_string(), s.hostname.clone()),
                             (peer::KEY_FQDN.to_string(), s.hostname.clone()),
+                            (crate::upgrade::KEY_RELEASE.to_string(), s.release.clone()),
                         ]
                         .into(),
                     )?;
@@ -631,6 +659,10 @@ impl ZooKeeperCharm<'_> {
                 if !s.dying && o.probe.broadcasting() {
                     let mut bag = super::tls::serving_keys(self.served_step());
                     bag.insert(peer::KEY_STATE.to_string(), peer::STATE_STARTED.to_string());
+                    bag.insert(
+                        crate::upgrade::KEY_BUILD.to_string(),
+                        self.workload.started_build().unwrap_or_default(),
+                    );
                     self.write_unit_bag(s, bag)?;
                 }
                 if let Some(v) = &o.probe.version {
@@ -707,6 +739,8 @@ impl ZooKeeperCharm<'_> {
                     // switch look again (the last restart of a step may be its own).
                     p.announced = None;
                     p.tls_switch = false;
+                    p.upgrade = false;
+                    p.upgrade_recorded = false;
                     return Ok(Touched::Probe);
                 }
                 // A server that did not serve at first: look again.
@@ -759,6 +793,20 @@ impl ZooKeeperCharm<'_> {
             Step::TlsForget => {
                 p.tls_forgotten = true;
                 self.tls_forget(s)?;
+                Ok(Touched::Nothing)
+            }
+            Step::UpgradeTarget => {
+                p.upgrade = true;
+                if self.upgrade_target(s, o)? {
+                    // A moved target: its files and its rolling restart, in this hook already.
+                    p.roll = false;
+                    p.upgrade_recorded = false;
+                }
+                Ok(Touched::Nothing)
+            }
+            Step::UpgradeRecord => {
+                p.upgrade_recorded = true;
+                self.upgrade_record(s, o)?;
                 Ok(Touched::Nothing)
             }
         }
@@ -853,6 +901,9 @@ impl ZooKeeperCharm<'_> {
             Some(_) => self.local.digest_mismatch = false,
             None => {}
         }
+        if let Some(c) = self.upgrade_condition(s) {
+            self.conditions.push(c);
+        }
         if !probe.broadcasting() {
             self.conditions.push(UnitCondition::NotServing);
         } else if !members.get(&s.me).is_some_and(|m| m.voting) {
@@ -867,6 +918,10 @@ impl ZooKeeperCharm<'_> {
                     .filter(|u| s.peer.units.contains_key(u) && e.broadcasting.contains(u))
                     .count();
                 let quorum = status::app_status(serving, units, e.leader.is_some());
+                let quorum = match &self.upgrade_view.progress {
+                    Some(progress) => status::app_status_upgrade(quorum, progress),
+                    None => quorum,
+                };
                 self.app_status = Some(match &self.tls_progress {
                     Some(progress) => status::app_status_tls(quorum, progress),
                     None => quorum,
@@ -901,6 +956,7 @@ mod tests {
                     (peer::KEY_IP.to_string(), a),
                     (peer::KEY_HOSTNAME.to_string(), "host".to_string()),
                     (peer::KEY_FQDN.to_string(), "host".to_string()),
+                    (crate::upgrade::KEY_RELEASE.to_string(), "test".to_string()),
                 ]
                 .into();
                 if started.contains(&u) {
@@ -944,6 +1000,8 @@ mod tests {
             planned: Some((0..n).collect()),
             tls: None,
             tls_target: Serving::Plain,
+            release: "test".into(),
+            build_ready: true,
             peer,
         }
     }
@@ -995,15 +1053,81 @@ mod tests {
         }
     }
 
+    /// The next step, the upgrade steps taken as done (their place is tested on its own).
     fn next(s: &Snapshot, o: &Observed, p: &Progress) -> Option<Step> {
-        decide(s, o, p, true).expect("a plan")
+        let mut p2 = Progress {
+            upgrade: p.upgrade,
+            upgrade_recorded: p.upgrade_recorded,
+            ..Progress::default()
+        };
+        loop {
+            // Progress is not Clone: decide on a copy of the flags that matter here.
+            let step = decide_with(s, o, p, &p2);
+            match step {
+                Some(Step::UpgradeTarget) => p2.upgrade = true,
+                Some(Step::UpgradeRecord) => p2.upgrade_recorded = true,
+                other => return other,
+            }
+        }
+    }
+
+    fn decide_with(s: &Snapshot, o: &Observed, p: &Progress, up: &Progress) -> Option<Step> {
+        let merged = Progress {
+            install_failed: p.install_failed,
+            creds_tried: p.creds_tried,
+            started: p.started,
+            announced: p.announced.clone(),
+            changes: p.changes,
+            changes_stopped: p.changes_stopped,
+            transient: p.transient.clone(),
+            settled_at: p.settled_at,
+            tenancy: p.tenancy,
+            roll: p.roll,
+            published: p.published,
+            granted: None,
+            restart_states: None,
+            tls: p.tls,
+            tls_switch: p.tls_switch,
+            tls_forgotten: p.tls_forgotten,
+            upgrade: up.upgrade,
+            upgrade_recorded: up.upgrade_recorded,
+        };
+        decide(s, o, &merged, true).expect("a plan")
+    }
+
+    #[test]
+    fn the_leader_sets_the_upgrade_target_before_any_start_and_every_unit_records_after_the_roll() {
+        let s = snapshot(0, true, 3, &[], &[]);
+        let o = Observed::default();
+        assert_eq!(
+            decide(&s, &o, &Progress::default(), true).expect("plan"),
+            Some(Step::UpgradeTarget)
+        );
+        let f = snapshot(1, false, 2, &[0, 1], &[0, 1]);
+        let o = joiner_serving();
+        let done = Progress {
+            announced: Some(o.probe.clone()),
+            roll: true,
+            ..Progress::default()
+        };
+        assert_eq!(
+            decide(&f, &o, &done, true).expect("plan"),
+            Some(Step::UpgradeRecord)
+        );
     }
 
     /// Runs `decide`, marking each step done as the executor would, until nothing is left;
     /// returns the steps.
     fn drain(s: &mut Snapshot, o: &Observed, p: &mut Progress) -> Vec<Step> {
         let mut steps = Vec::new();
-        while let Some(step) = next(s, o, p) {
+        while let Some(step) = decide(s, o, p, true).expect("a plan") {
+            if matches!(step, Step::UpgradeTarget | Step::UpgradeRecord) {
+                match step {
+                    Step::UpgradeTarget => p.upgrade = true,
+                    _ => p.upgrade_recorded = true,
+                }
+                continue;
+            }
             match &step {
                 Step::Announce => p.announced = Some(o.probe.clone()),
                 Step::SettleMembership => p.settled_at = Some(p.changes),
@@ -1011,6 +1135,8 @@ mod tests {
                 Step::Roll => p.roll = true,
                 Step::AnswerClients => p.published = true,
                 Step::TlsSwitch => p.tls_switch = true,
+                Step::UpgradeTarget => p.upgrade = true,
+                Step::UpgradeRecord => p.upgrade_recorded = true,
                 Step::RenderFiles => s.rendered = s.render_key(),
                 other => panic!("unexpected {other:?} after {steps:?}"),
             }

@@ -20,6 +20,7 @@ mod scenarios;
 #[cfg(test)]
 mod testing;
 mod tls;
+mod upgrade;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -129,6 +130,10 @@ pub struct ZooKeeperCharm<'a> {
     tls_progress: Option<String>,
     /// This unit's server serves TLS from stores that changed since it started.
     tls_stale: bool,
+    /// Why the leader grants no further restart now (the upgrade is paused).
+    upgrade_hold: Option<String>,
+    /// The leader's view of an upgrade in this hook.
+    upgrade_view: upgrade::UpgradeView,
 }
 
 impl<'a> ZooKeeperCharm<'a> {
@@ -154,6 +159,8 @@ impl<'a> ZooKeeperCharm<'a> {
             deferred: None,
             tls_progress: None,
             tls_stale: false,
+            upgrade_hold: None,
+            upgrade_view: Default::default(),
         }
     }
 

@@ -41,8 +41,13 @@ pub(super) fn desired_fingerprint(config: &CharmConfig, peer: &PeerState) -> Str
         Serving::Plain => String::new(),
         t => format!(" tls={}", t.as_str()),
     };
+    // The build only when one is pinned: servers on the distribution's package keep theirs.
+    let build = match super::upgrade::target(peer) {
+        b if b.is_empty() => String::new(),
+        b => format!(" build={b}"),
+    };
     restart::fingerprint(&format!(
-        "init={} sync={} tick={} log={} creds={rev} restart={nonce} render={RENDER_REVISION}{tls}",
+        "init={} sync={} tick={} log={} creds={rev} restart={nonce} render={RENDER_REVISION}{tls}{build}",
         config.init_limit,
         config.sync_limit,
         config.tick_time,
@@ -129,6 +134,12 @@ impl ZooKeeperCharm<'_> {
                 .write(&path, &content, render::is_private(&paths, &path))?;
         }
         changed |= self.workload.set_jvm_flags(&render::jvm_flags(&settings))?;
+        // The ZooKeeper build the next start runs: the target, when this unit has it (else the
+        // one it has stays: a crashed server comes back as it was).
+        let build = super::upgrade::target(&f.peer);
+        if self.workload.build_available(&build) {
+            changed |= self.workload.set_build(&build)?;
+        }
         Ok(changed)
     }
 

@@ -82,6 +82,17 @@ impl ZooKeeperCharm<'_> {
     /// Restarts this unit's server now (it holds the lock) and waits until it serves again.
     /// Returns whether it does (if not, the roll stops with this unit).
     fn restart_now(&mut self, f: &Snapshot, rel: RelationId) -> Result<bool, CharmError> {
+        let build = super::upgrade::target(&f.peer);
+        if !self.workload.build_available(&build) {
+            // The target is a build this unit's charm does not carry (a refresh is under way):
+            // it waits for its charm, keeping its server as it is.
+            tracing::info!(
+                "rolling restart: not restarting server.{}: ZooKeeper {} is not available to this charm yet",
+                crate::quorum::plan::server_id(f.me),
+                crate::upgrade::label(&build)
+            );
+            return Ok(false);
+        }
         // Checked again right before: whatever the grant saw, restarting now must not take a
         // second server away.
         if let Some(why) = self.others_not_serving(f) {
@@ -97,9 +108,12 @@ impl ZooKeeperCharm<'_> {
             "rolling restart: restarting server.{}",
             crate::quorum::plan::server_id(f.me)
         );
-        self.show_progress(Status::maintenance(
-            "restarting zookeeper server (rolling restart)",
-        ))?;
+        let upgrading = self.workload.started_build().unwrap_or_default() != build;
+        self.show_progress(Status::maintenance(if upgrading {
+            "upgrading..."
+        } else {
+            "restarting zookeeper server (rolling restart)"
+        }))?;
         // The files for these very inputs (an earlier step of this hook may have moved them;
         // the memo of what they were rendered from may be older than the files after a failed
         // hook): written whatever the memo says (only what differs changes).
@@ -333,6 +347,13 @@ impl ZooKeeperCharm<'_> {
                     return Ok(None);
                 }
                 LockStep::Grant(u) => {
+                    if let Some(hold) = self.upgrade_hold.clone() {
+                        tracing::info!("rolling restart: {hold}");
+                        if states.get(&f.me).and_then(|s| s.loaded.as_deref()) != Some(desired) {
+                            self.conditions.push(UnitCondition::RestartPending);
+                        }
+                        return Ok(None);
+                    }
                     let name = format!("{}/{u}", self.ctx.app);
                     tracing::info!("rolling restart: {name} may restart now");
                     self.set_granted(rel, &name, desired)?;

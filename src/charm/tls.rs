@@ -530,6 +530,18 @@ impl ZooKeeperCharm<'_> {
     /// the application status. A moved target changes every server's inputs: the files are
     /// rendered again and the rolling restart takes them in, one server at a time.
     /// Returns whether the target moved.
+    /// A TLS switch is under way (the target is not where the relation says, or a server does
+    /// not serve it yet).
+    pub(super) fn tls_in_flight(&self, s: &Snapshot) -> bool {
+        let units = switch_units(&s.peer);
+        let input = phase::Input {
+            relation: s.tls.is_some(),
+            target: s.tls_target,
+            units: &units,
+        };
+        !matches!(phase::decide(&input), Ok(phase::Decision::Done))
+    }
+
     pub(super) fn tls_switch(&mut self, s: &mut Snapshot) -> Result<bool, CharmError> {
         let units = switch_units(&s.peer);
         let input = phase::Input {

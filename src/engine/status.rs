@@ -24,6 +24,9 @@ pub enum UnitCondition {
     WaitingOtherUnits,
     /// This unit can never join (a member has a higher id): the operator must replace it.
     CannotJoin(String),
+    /// This unit's server was restarted onto a new ZooKeeper build and does not serve: the
+    /// upgrade stops here (refresh back to the previous charm to roll back).
+    UpgradeFailed(String),
     /// This unit restarted its server in a rolling restart and it does not serve again: the
     /// roll waits for it.
     RestartStalled,
@@ -47,10 +50,19 @@ pub enum UnitCondition {
     NotInQuorum,
     /// A TLS step waits for the other units (a CA rotation's trust).
     TlsWaiting(String),
+    /// An upgrade holds for the operator (`pause-after-unit-refresh`): nothing moves until
+    /// `resume-upgrade`.
+    UpgradePaused(String),
+    /// The ensemble upgrades to a build this unit's charm does not carry yet.
+    UpgradeWaitingCharm(String),
+    /// An upgrade is in flight and this unit's server waits for its turn.
+    UpgradeReady,
     /// A rolling restart is pending for this unit.
     RestartPending,
     /// This unit is leaving.
     Leaving,
+    /// This unit's server runs the new build; others still upgrade.
+    UpgradeCompleted,
     Active,
 }
 
@@ -93,6 +105,15 @@ impl UnitCondition {
                 "rolling restart stopped: this server does not serve again after its restart (the others are left as they are); check tick-time, init-limit and the server log",
             ),
             RestartPending => Status::maintenance("waiting for its turn in a rolling restart"),
+            UpgradeFailed(b) => Status::blocked(format!(
+                "upgrade failed: this server does not serve on ZooKeeper {b}; ready to rollback application (juju refresh to the previous charm)"
+            )),
+            UpgradeWaitingCharm(b) => Status::waiting(format!(
+                "waiting for a charm carrying ZooKeeper {b} (the upgrade target)"
+            )),
+            UpgradeReady => Status::waiting("other units upgrading first..."),
+            UpgradePaused(m) => Status::blocked(m.clone()),
+            UpgradeCompleted => Status::maintenance("upgrade completed"),
             Leaving => Status::maintenance("leaving the zookeeper quorum"),
             Active => Status::active(""),
         }
@@ -162,6 +183,21 @@ pub fn app_status_tls(quorum: Status, progress: &str) -> Status {
     let message = bounded(&format!("{progress}; {}", quorum.message));
     if quorum.kind == StatusKind::Active {
         Status::maintenance(message)
+    } else {
+        Status { message, ..quorum }
+    }
+}
+
+/// The application status while an upgrade waits or runs: its progress first ("upgrading
+/// ZooKeeper to 3.8.0-11+deb12u2: 1 of 3 servers; 3/3 members in quorum"), of the progress's
+/// kind unless the quorum is worse off.
+pub fn app_status_upgrade(quorum: Status, progress: &Status) -> Status {
+    let message = bounded(&format!("{}; {}", progress.message, quorum.message));
+    if quorum.kind == StatusKind::Active {
+        Status {
+            message,
+            ..progress.clone()
+        }
     } else {
         Status { message, ..quorum }
     }

@@ -63,6 +63,8 @@ pub struct CharmConfig {
     /// Renew a certificate this long before its `notAfter` (seconds; `None`: a third of its
     /// validity, at most a week).
     pub renewal_margin: Option<u64>,
+    /// `pause-after-unit-refresh`: hold an upgrade for the operator after upgraded units.
+    pub pause_after_unit_refresh: crate::upgrade::Pause,
 }
 
 impl Default for CharmConfig {
@@ -76,6 +78,7 @@ impl Default for CharmConfig {
             server_start_timeout: 60,
             include_ip_sans: true,
             renewal_margin: None,
+            pause_after_unit_refresh: crate::upgrade::Pause::None,
         }
     }
 }
@@ -266,6 +269,21 @@ impl CharmConfig {
                 }
             },
         };
+        let pause_after_unit_refresh = match str_option(cfg, "pause-after-unit-refresh") {
+            None => d.pause_after_unit_refresh,
+            Some(Err(e)) => {
+                errors.push(e);
+                d.pause_after_unit_refresh
+            }
+            Some(Ok(s)) => crate::upgrade::Pause::parse(s).unwrap_or_else(|| {
+                errors.push(ConfigError {
+                    option: "pause-after-unit-refresh",
+                    value: format!("{s:?}"),
+                    expected: "must be none, first or all".into(),
+                });
+                d.pause_after_unit_refresh
+            }),
+        };
         if errors.is_empty() {
             errors.extend(timing_errors(init_limit, sync_limit, tick_time));
         }
@@ -279,6 +297,7 @@ impl CharmConfig {
                 server_start_timeout,
                 include_ip_sans,
                 renewal_margin,
+                pause_after_unit_refresh,
             })
         } else {
             Err(errors)

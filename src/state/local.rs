@@ -106,6 +106,12 @@ pub struct LocalState {
     /// force while the configuration is invalid).
     #[serde(default)]
     pub tls_options: Option<(bool, Option<u64>)>,
+    /// The `state` this unit last wrote on the `upgrade` relation.
+    #[serde(default)]
+    pub upgrade_state: Option<String>,
+    /// What the leader last wrote to the `upgrade` application bag (`None`: read it first).
+    #[serde(default)]
+    pub upgrade_app: Option<BTreeMap<String, String>>,
 }
 
 /// [`crate::clients::plan::PathFacts`] and when they were read (unix seconds).
@@ -154,6 +160,8 @@ impl Default for LocalState {
             tls_loaded_ca: None,
             tls_loaded_trust: Vec::new(),
             tls_options: None,
+            upgrade_state: None,
+            upgrade_app: None,
         }
     }
 }

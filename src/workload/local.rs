@@ -25,7 +25,16 @@ pub const MAIN_CLASS: &str = "org.apache.zookeeper.server.quorum.QuorumPeerMain"
 pub struct LocalWorkload {
     dir: PathBuf,
     paths: Paths,
+    /// The charm's directory: a charm packed with `--workload` carries its ZooKeeper build
+    /// under `workload/` there (see [`LocalWorkload::offered_build`]).
+    charm_dir: Option<PathBuf>,
 }
+
+/// Where a charm keeps its pinned ZooKeeper build: `workload/build` names it (a Debian
+/// version), `workload/zookeeper.jar` and `workload/zookeeper-jute.jar` are its jars.
+pub const CHARM_BUILD_DIR: &str = "workload";
+/// The jars of one build, first on the class path (the rest comes from the distribution).
+pub const BUILD_JARS: &[&str] = &["zookeeper-jute.jar", "zookeeper.jar"];
 
 impl LocalWorkload {
     pub fn new(dir: PathBuf) -> LocalWorkload {
@@ -35,7 +44,50 @@ impl LocalWorkload {
             data_log_dir: dir.join("data-log"),
             log_dir: dir.join("logs"),
         };
-        LocalWorkload { dir, paths }
+        LocalWorkload {
+            dir,
+            paths,
+            charm_dir: None,
+        }
+    }
+
+    pub fn with_charm_dir(mut self, charm_dir: Option<PathBuf>) -> LocalWorkload {
+        self.charm_dir = charm_dir;
+        self
+    }
+
+    /// The build the next start runs (`conf/workload.build`; "" = the distribution's).
+    fn build_file(&self) -> PathBuf {
+        self.paths.conf_dir.join("workload.build")
+    }
+
+    /// The build the running server was started with.
+    fn started_build_file(&self) -> PathBuf {
+        self.dir.join("zookeeper.build")
+    }
+
+    /// Installed builds: `dist/<build>/` holds its jars.
+    fn dist(&self, build: &str) -> PathBuf {
+        self.dir.join("dist").join(build)
+    }
+
+    fn charm_build_dir(&self) -> Option<PathBuf> {
+        self.charm_dir.as_ref().map(|d| d.join(CHARM_BUILD_DIR))
+    }
+
+    /// The class path for a build: its jars first (jute first, so the jar's manifest does not
+    /// pull the distribution's in before it), then the distribution's.
+    fn classpath(&self, build: &str) -> String {
+        if build.is_empty() {
+            return CLASSPATH.to_string();
+        }
+        let dist = self.dist(build);
+        let mut parts: Vec<String> = BUILD_JARS
+            .iter()
+            .map(|j| dist.join(j).to_string_lossy().into_owned())
+            .collect();
+        parts.push(CLASSPATH.to_string());
+        parts.join(":")
     }
 
     pub fn pid_file(&self) -> PathBuf {
@@ -154,10 +206,19 @@ impl Workload for LocalWorkload {
             .open(&log_path)
             .map_err(io_err(&log_path))?;
         let log2 = log.try_clone().map_err(io_err(&log_path))?;
+        let build = fs::read_to_string(self.build_file())
+            .map(|b| b.trim().to_string())
+            .unwrap_or_default();
+        if !self.build_available(&build) {
+            return Err(WorkloadError::Missing {
+                what: format!("ZooKeeper build {build}"),
+                hint: "this charm does not carry it: refresh to a charm packed with it".into(),
+            });
+        }
         let mut cmd = Command::new(JAVA);
         cmd.args(&flags)
             .arg("-cp")
-            .arg(CLASSPATH)
+            .arg(self.classpath(&build))
             .arg(MAIN_CLASS)
             .arg(self.paths.zoo_cfg())
             .current_dir(&self.dir)
@@ -179,7 +240,71 @@ impl Workload for LocalWorkload {
             detail: format!("cannot run {JAVA}: {e}"),
         })?;
         write_if_changed(&self.pid_file(), &format!("{}\n", child.id()), false)?;
+        write_if_changed(&self.started_build_file(), &format!("{build}\n"), false)?;
         Ok(())
+    }
+
+    fn offered_build(&self) -> String {
+        self.charm_build_dir()
+            .and_then(|d| fs::read_to_string(d.join("build")).ok())
+            .map(|b| b.trim().to_string())
+            .unwrap_or_default()
+    }
+
+    fn build_available(&self, build: &str) -> bool {
+        if build.is_empty() {
+            return Path::new(ZOOKEEPER_JAR).exists();
+        }
+        let installed = BUILD_JARS
+            .iter()
+            .all(|j| self.dist(build).join(j).is_file());
+        installed
+            || (self.offered_build() == build
+                && self
+                    .charm_build_dir()
+                    .is_some_and(|d| BUILD_JARS.iter().all(|j| d.join(j).is_file())))
+    }
+
+    fn set_build(&self, build: &str) -> Result<bool, WorkloadError> {
+        if !build.is_empty() {
+            let dist = self.dist(build);
+            if !BUILD_JARS.iter().all(|j| dist.join(j).is_file()) {
+                let src = match self.charm_build_dir() {
+                    Some(d) if self.offered_build() == build => d,
+                    _ => {
+                        return Err(WorkloadError::Missing {
+                            what: format!("ZooKeeper build {build}"),
+                            hint: format!(
+                                "this charm carries {}: refresh to a charm packed with {build}",
+                                crate::upgrade::label(&self.offered_build())
+                            ),
+                        })
+                    }
+                };
+                // Installed whole or not at all: copied into a scratch directory, renamed.
+                let parent = self.dir.join("dist");
+                fs::create_dir_all(&parent).map_err(io_err(&parent))?;
+                let scratch = tempfile::Builder::new()
+                    .prefix(".install-")
+                    .tempdir_in(&parent)
+                    .map_err(io_err(&parent))?;
+                for j in BUILD_JARS {
+                    let from = src.join(j);
+                    fs::copy(&from, scratch.path().join(j)).map_err(io_err(&from))?;
+                }
+                let _ = fs::remove_dir_all(&dist);
+                let tmp = scratch.keep();
+                fs::rename(&tmp, &dist).map_err(io_err(&dist))?;
+                tracing::info!("installed ZooKeeper build {build} in {}", dist.display());
+            }
+        }
+        write_if_changed(&self.build_file(), &format!("{build}\n"), false)
+    }
+
+    fn started_build(&self) -> Option<String> {
+        fs::read_to_string(self.started_build_file())
+            .ok()
+            .map(|b| b.trim().to_string())
     }
 
     fn stop(&self) -> Result<(), WorkloadError> {

@@ -61,6 +61,33 @@ pub trait Workload {
     }
     /// The server process is running.
     fn alive(&self) -> bool;
+
+    /// The ZooKeeper build this charm carries ("" = the distribution's package, the only one
+    /// the snap substrate knows today: its revision is pinned at install).
+    fn offered_build(&self) -> String {
+        String::new()
+    }
+    /// The build can be started here (installed before, or carried by this charm).
+    fn build_available(&self, build: &str) -> bool {
+        build.is_empty()
+    }
+    /// Installs `build` if needed and makes it the one the next start runs; true if that
+    /// changed.
+    fn set_build(&self, build: &str) -> Result<bool, WorkloadError> {
+        if build.is_empty() {
+            Ok(false)
+        } else {
+            Err(WorkloadError::Missing {
+                what: format!("ZooKeeper build {build}"),
+                hint: "this substrate runs the pinned snap revision only".into(),
+            })
+        }
+    }
+    /// The build the running server was started with (`None`: not recorded, a server started
+    /// before builds were recorded, which ran the distribution's package).
+    fn started_build(&self) -> Option<String> {
+        None
+    }
     /// The last lines of the server log, for error messages.
     fn log_tail(&self, _lines: usize) -> String {
         String::new()
@@ -179,7 +206,14 @@ pub fn from_env(env: &BTreeMap<String, String>) -> Box<dyn Workload> {
         .map(PathBuf::from);
     match (choice, local_dir) {
         (Some("snap"), _) | (None, None) => Box::new(snap::SnapWorkload::new(PathBuf::from("/"))),
-        (_, Some(dir)) => Box::new(local::LocalWorkload::new(dir)),
+        (_, Some(dir)) => Box::new(
+            local::LocalWorkload::new(dir).with_charm_dir(
+                env.get("JUJU_CHARM_DIR")
+                    .or_else(|| env.get("CHARM_DIR"))
+                    .filter(|d| !d.is_empty())
+                    .map(PathBuf::from),
+            ),
+        ),
         (Some(_), None) => Box::new(snap::SnapWorkload::new(PathBuf::from("/"))),
     }
 }

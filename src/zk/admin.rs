@@ -326,6 +326,10 @@ impl EnsembleIo for EnsembleAdmin {
                 zxid: st.zxid.map(|z| format!("0x{z:x}")),
                 reachable: st.reachable,
                 digest_mismatches: st.digest_mismatches,
+                build: st.version.as_ref().map(|v| match &st.built {
+                    Some(b) => format!("{v} built on {b}"),
+                    None => v.clone(),
+                }),
             }
         };
         // Without a quorum leader there is no committed configuration to show: take the newest

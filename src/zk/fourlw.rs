@@ -166,6 +166,14 @@ impl Srvr {
     }
 }
 
+/// When the server's jar was built: `2024-12-29 17:54 UTC` from `3.8.0-..., built on
+/// 2024-12-29 17:54 UTC` (two builds of one release are told apart by it).
+pub fn build_date(full: &str) -> Option<String> {
+    full.split_once("built on ")
+        .map(|(_, d)| d.trim().to_string())
+        .filter(|d| !d.is_empty())
+}
+
 /// The release number at the start of a ZooKeeper version string.
 pub fn short_version(full: &str) -> String {
     full.trim()
@@ -401,6 +409,15 @@ mod tests {
         assert_eq!(f.zxid, 0);
         assert_eq!(f.raw["Latency min/avg/max"], "0/0.0/0");
         assert!(f.version.starts_with("3.8.0-${mvngit.commit.id}, built on"));
+    }
+
+    #[test]
+    fn build_dates() {
+        assert_eq!(
+            build_date("3.8.0-${mvngit.commit.id}, built on 2024-12-29 17:54 UTC").as_deref(),
+            Some("2024-12-29 17:54 UTC")
+        );
+        assert_eq!(build_date("3.8.0"), None);
     }
 
     #[test]

@@ -27,6 +27,8 @@ pub struct HostState {
     pub zxid: Option<u64>,
     /// The release, e.g. `3.8.0`.
     pub version: Option<String>,
+    /// When its jar was built (`srvr`), e.g. `2024-12-29 17:54 UTC`.
+    pub built: Option<String>,
     /// The first error met (unreachable, timeout, refused command), if any.
     pub error: Option<String>,
     /// It answered "This ZooKeeper instance is not currently serving requests".
@@ -185,6 +187,10 @@ pub fn interpret(hosts: &[String], round: Round) -> Observed {
             config: a.conf.as_ref().map(|c| c.config.clone()),
             zxid: a.srvr.as_ref().map(|s| s.zxid),
             version: a.srvr.as_ref().map(Srvr::short_version),
+            built: a
+                .srvr
+                .as_ref()
+                .and_then(|s| super::fourlw::build_date(&s.version)),
             error: a.error.clone().or_else(|| {
                 a.not_serving
                     .then(|| "not currently serving requests".to_string())

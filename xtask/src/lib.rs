@@ -135,12 +135,70 @@ pub fn manifest() -> String {
     "charmcraft-version: xtask\nanalysis:\n  attributes:\n  - name: language\n    result: rust\n  - name: framework\n    result: zookeeper-charm\nbases:\n- name: ubuntu\n  channel: '22.04'\n  architectures:\n  - amd64\n- name: ubuntu\n  channel: '24.04'\n  architectures:\n  - amd64\n".to_string()
 }
 
+/// What distinguishes one pack of the charm from another: its release (the `version` file,
+/// which the charm publishes and Juju shows) and the ZooKeeper build it carries.
+#[derive(Clone, Debug, Default)]
+pub struct Pin {
+    /// Appended to the crate version in `version` (`0.1.0+<label>`).
+    pub label: Option<String>,
+    /// A Debian version and the directory holding its `zookeeper.jar` and
+    /// `zookeeper-jute.jar`: packed under `workload/` with `workload/build` naming it.
+    pub workload: Option<(String, PathBuf)>,
+}
+
+/// The jars a pinned build carries (the rest of the class path is the distribution's).
+pub const WORKLOAD_JARS: &[&str] = &["zookeeper.jar", "zookeeper-jute.jar"];
+
+impl Pin {
+    /// The release this pack says it is.
+    pub fn release(&self) -> String {
+        let base = env!("CARGO_PKG_VERSION");
+        match (&self.label, &self.workload) {
+            (Some(l), _) => format!("{base}+{l}"),
+            (None, Some((v, _))) => format!("{base}+{v}"),
+            (None, None) => base.to_string(),
+        }
+    }
+
+    fn entries(&self) -> Result<Vec<(String, Vec<u8>, u32)>, PackError> {
+        let mut out = vec![(
+            "version".to_string(),
+            format!("{}\n", self.release()).into_bytes(),
+            0o644,
+        )];
+        if let Some((version, dir)) = &self.workload {
+            out.push((
+                "workload/build".into(),
+                format!("{version}\n").into_bytes(),
+                0o644,
+            ));
+            for jar in WORKLOAD_JARS {
+                let src = dir.join(jar);
+                let data = fs::read(&src).map_err(|e| io(&src, e))?;
+                out.push((format!("workload/{jar}"), data, 0o644));
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// Writes the charm directory (`out_dir`) and the zip (`out_zip`).
 pub fn write_charm(
     root: &Path,
     binary: &Path,
     out_dir: &Path,
     out_zip: &Path,
+) -> Result<(), PackError> {
+    write_charm_pinned(root, binary, out_dir, out_zip, &Pin::default())
+}
+
+/// [`write_charm`] with a release label and a pinned ZooKeeper build.
+pub fn write_charm_pinned(
+    root: &Path,
+    binary: &Path,
+    out_dir: &Path,
+    out_zip: &Path,
+    pin: &Pin,
 ) -> Result<(), PackError> {
     use std::os::unix::fs::PermissionsExt;
     let files = charm_files(root, binary)?;
@@ -156,6 +214,7 @@ pub fn write_charm(
         entries.push((name, data, if exec { 0o755 } else { 0o644 }));
     }
     entries.push(("manifest.yaml".into(), manifest().into_bytes(), 0o644));
+    entries.extend(pin.entries()?);
     entries.sort_by(|a, b| a.0.cmp(&b.0));
     for (name, data, mode) in &entries {
         let path = out_dir.join(name);

@@ -2,6 +2,8 @@
 //!   demo   build everything, install ZooKeeper if missing, deploy a 3-unit model and a client
 //!          application under jujusim, print the status and how to connect
 //!   pack   build the release charm binary and write target/charm/zookeeper.charm
+//!          [--workload <debian version>] pins a ZooKeeper build (its jars in the charm),
+//!          [--label <text>] names the release, [--out <file>] writes elsewhere
 //!   bench  [all|quick|tenancy|convergence|hooks|juju|tls] the benchmarks (table + target/bench/report-<mode>.json)
 //!   test   everything the tests need (packed charm, release jujusim, ZooKeeper, a Python venv
 //!          with kazoo), then `cargo test --workspace`; extra arguments go to cargo test
@@ -39,12 +41,119 @@ fn run(cmd: &mut Command, what: &str) -> Result<(), String> {
 }
 
 fn pack(root: &Path) -> Result<PathBuf, String> {
+    pack_pinned(root, &xtask::Pin::default(), None)
+}
+
+/// `cargo xtask pack [--workload <debian version>] [--label <text>] [--out <file>]`.
+fn pack_command(root: &Path, args: &[String]) -> Result<(), String> {
+    let mut pin = xtask::Pin::default();
+    let mut out = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = || {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("{a} needs a value"))
+        };
+        match a.as_str() {
+            "--workload" => {
+                let v = value()?;
+                let dir = workload_jars(&v)?;
+                pin.workload = Some((v, dir));
+            }
+            "--label" => pin.label = Some(value()?),
+            "--out" => out = Some(PathBuf::from(value()?)),
+            other => {
+                return Err(format!(
+                    "unknown pack argument {other:?}: cargo xtask pack [--workload <debian version>] [--label <text>] [--out <file>]"
+                ))
+            }
+        }
+    }
+    pack_pinned(root, &pin, out.as_deref()).map(drop)
+}
+
+/// The jars of a Debian build of ZooKeeper (`libzookeeper-java=<version>`), cached per
+/// machine under `$XDG_CACHE_HOME` (or `~/.cache`)`/zookeeper-charm/dist/<version>/`; fetched
+/// with `apt-get download` and unpacked with `dpkg -x` the first time.
+fn workload_jars(version: &str) -> Result<PathBuf, String> {
+    if version.is_empty() || version.contains('/') || version.starts_with('.') {
+        return Err(format!("{version:?} is not a Debian version"));
+    }
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(|| PathBuf::from("/tmp"))
+        .join("zookeeper-charm/dist");
+    let dir = cache.join(version);
+    if xtask::WORKLOAD_JARS.iter().all(|j| dir.join(j).is_file()) {
+        return Ok(dir);
+    }
+    std::fs::create_dir_all(&cache).map_err(|e| format!("{}: {e}", cache.display()))?;
+    let scratch = tempfile::Builder::new()
+        .prefix(".fetch-")
+        .tempdir_in(&cache)
+        .map_err(|e| format!("{}: {e}", cache.display()))?;
+    let pkg = format!("libzookeeper-java={version}");
+    let download = |quiet: bool| {
+        let mut cmd = Command::new("apt-get");
+        cmd.args(["download", &pkg]).current_dir(scratch.path());
+        if quiet {
+            cmd.stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null());
+        }
+        cmd.status().map(|s| s.success()).unwrap_or(false)
+    };
+    if !download(true) {
+        // The package lists may predate the build: refresh them once (as root or through sudo).
+        let _ = run(apt().arg("update"), "apt-get update");
+        if !download(false) {
+            return Err(format!(
+                "cannot download ZooKeeper {version} (apt-get download {pkg} failed)"
+            ));
+        }
+    }
+    let deb = std::fs::read_dir(scratch.path())
+        .map_err(|e| e.to_string())?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "deb"))
+        .ok_or_else(|| format!("apt-get download {pkg} wrote no .deb"))?;
+    let x = scratch.path().join("x");
+    run(
+        Command::new("dpkg").arg("-x").arg(&deb).arg(&x),
+        &format!("unpacking {}", deb.display()),
+    )?;
+    let got = scratch.path().join("jars");
+    std::fs::create_dir_all(&got).map_err(|e| e.to_string())?;
+    for j in xtask::WORKLOAD_JARS {
+        let src = x.join("usr/share/java").join(j);
+        std::fs::copy(&src, got.join(j)).map_err(|e| format!("{}: {e}", src.display()))?;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::rename(&got, &dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    eprintln!("==> ZooKeeper {version} cached in {}", dir.display());
+    Ok(dir)
+}
+
+fn pack_pinned(root: &Path, pin: &xtask::Pin, out: Option<&Path>) -> Result<PathBuf, String> {
     build_release(root, &["zookeeper-charm"], "building the charm (release)")?;
     let target = target_dir(root);
     let binary = target.join("release/zookeeper-charm");
-    let out_dir = target.join("charm/zookeeper");
-    let out_zip = target.join("charm/zookeeper.charm");
-    xtask::write_charm(root, &binary, &out_dir, &out_zip)
+    let out_zip = out
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| target.join("charm/zookeeper.charm"));
+    let out_dir = match out {
+        None => target.join("charm/zookeeper"),
+        Some(o) => {
+            let stem = o
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "charm".into());
+            target.join("charm/dirs").join(stem)
+        }
+    };
+    xtask::write_charm_pinned(root, &binary, &out_dir, &out_zip, pin)
         .map_err(|e| format!("packing failed: {e}"))?;
     let size = std::fs::metadata(&out_zip).map(|m| m.len()).unwrap_or(0);
     eprintln!(
@@ -54,6 +163,56 @@ fn pack(root: &Path) -> Result<PathBuf, String> {
         out_dir.display()
     );
     Ok(out_zip)
+}
+
+/// The two builds the upgrade tests go between: Debian bookworm's two builds of 3.8.0.
+pub const UPGRADE_FROM: &str = "3.8.0-11+deb12u1";
+pub const UPGRADE_TO: &str = "3.8.0-11+deb12u2";
+
+struct UpgradePair {
+    a: PathBuf,
+    b: PathBuf,
+    /// Why the pair carries no workload change (the older build could not be downloaded).
+    fallback: Option<String>,
+}
+
+/// Charm A pinned to the older build, charm B to the newer; when a build cannot be
+/// downloaded, two charms that differ in release only (and the tests say so).
+fn pack_upgrade_pair(root: &Path) -> Result<UpgradePair, String> {
+    let target = target_dir(root);
+    let a = target.join("charm/upgrade-a.charm");
+    let b = target.join("charm/upgrade-b.charm");
+    let jars = workload_jars(UPGRADE_FROM).and_then(|ja| Ok((ja, workload_jars(UPGRADE_TO)?)));
+    let (pa, pb, fallback) = match jars {
+        Ok((ja, jb)) => (
+            xtask::Pin {
+                label: None,
+                workload: Some((UPGRADE_FROM.into(), ja)),
+            },
+            xtask::Pin {
+                label: None,
+                workload: Some((UPGRADE_TO.into(), jb)),
+            },
+            None,
+        ),
+        Err(e) => {
+            eprintln!("==> WARNING: {e}: the upgrade tests fall back to a charm-only upgrade");
+            (
+                xtask::Pin {
+                    label: Some("upgrade-a".into()),
+                    workload: None,
+                },
+                xtask::Pin {
+                    label: Some("upgrade-b".into()),
+                    workload: None,
+                },
+                Some(e),
+            )
+        }
+    };
+    pack_pinned(root, &pa, Some(&a))?;
+    pack_pinned(root, &pb, Some(&b))?;
+    Ok(UpgradePair { a, b, fallback })
 }
 
 /// ZooKeeper and java for the servers, openssl for the TLS tests' certificate authority.
@@ -154,6 +313,7 @@ fn test(root: &Path, extra: &[String]) -> Result<(), String> {
     ensure_zookeeper()?;
     let python = ensure_venv(root)?;
     let charm = pack(root)?;
+    let upgrade = pack_upgrade_pair(root)?;
     build_release(root, &["jujusim"], "building jujusim (release)")?;
     let target = target_dir(root);
     // `cargo test` with the artifacts the end-to-end tests use.
@@ -162,6 +322,12 @@ fn test(root: &Path, extra: &[String]) -> Result<(), String> {
         cmd.current_dir(root)
             .arg("test")
             .env("ZK_CHARM_PACKED", &charm)
+            .env("ZK_CHARM_A", &upgrade.a)
+            .env("ZK_CHARM_B", &upgrade.b)
+            .env(
+                "ZK_UPGRADE_FALLBACK",
+                upgrade.fallback.as_deref().unwrap_or(""),
+            )
             .env("JUJUSIM_BIN", target.join("release/jujusim"))
             .env("ZK_TEST_PYTHON", &python);
         cmd
@@ -300,7 +466,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let root = root();
     let result = match args.first().map(String::as_str) {
-        Some("pack") => pack(&root).map(drop),
+        Some("pack") => pack_command(&root, &args[1..]),
         Some("test") => test(&root, &args[1..]),
         Some("demo") => demo(&root),
         Some("bench") => bench(&root, args.get(1).map(String::as_str).unwrap_or("all")),

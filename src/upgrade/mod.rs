@@ -1,0 +1,540 @@
+//! In-place upgrades (`juju refresh`): which ZooKeeper build the servers run, decided by the
+//! leader on evidence, carried out by the rolling restart (one server at a time, the quorum
+//! leader last, each only while every other voter serves).
+//!
+//! The pieces of peer data (`cluster` relation unless said otherwise):
+//! - app `workload-build`: the build every server should run (the **target**; empty: the
+//!   distribution's package, as before this feature). It is one of the server's inputs
+//!   ([`crate::charm`]'s fingerprint), so a moved target makes every server "behind" and the
+//!   existing rolling restart lock restarts them in turn;
+//! - unit `charm-release`: the charm this unit's agent runs (its `version` file), and unit
+//!   `workload-build`: the build its running server was started with;
+//! - app `schema-version`: the peer-data schema the data was written for ([`schema`]);
+//! - `upgrade` relation, for Charmed ZooKeeper's tools and operators: app `upgrade-stack`
+//!   (units still to upgrade, quorum leader at index 0, the next one on top), app
+//!   `dependencies`, unit `state` (`idle`, `ready`, `upgrading`, `completed`, `failed`).
+//!
+//! Rules of [`decide`] (pure; the first that applies):
+//! 1. The charm offers the build the target names: nothing to move (an upgrade in flight is
+//!    carried out by the roll; the pause option may hold its next grant).
+//! 2. No server ever started (a new deployment): the target is this charm's build at once.
+//! 3. Some unit still runs another charm release: wait ("other units upgrading first...").
+//! 4. An upgrade to a build this charm does not offer is in flight (some servers run it, some
+//!    do not): a rollback. The target moves back at once; the roll restarts servers one at a
+//!    time as always (the unit holding the lock keeps it).
+//! 5. Otherwise this is a new upgrade: refused while a TLS switch, a password rotation or a
+//!    rolling restart is in flight, or while the ensemble is not healthy (no quorum leader,
+//!    members syncing, a voter not serving): the automatic pre-upgrade check. Then it moves.
+
+use std::collections::BTreeMap;
+
+use crate::quorum::plan::{server_id, UnitId};
+
+/// Cluster app key: the build every server should run.
+pub const KEY_TARGET: &str = "workload-build";
+/// Cluster unit key: the build this unit's running server was started with.
+pub const KEY_BUILD: &str = "workload-build";
+/// Cluster unit key: the charm release this unit's agent runs.
+pub const KEY_RELEASE: &str = "charm-release";
+/// Cluster app key: the leader's count of upgraded units `resume-upgrade` let go on from.
+pub const KEY_RESUMED: &str = "upgrade-resumed";
+/// The `upgrade` peer relation (Charmed ZooKeeper's).
+pub const ENDPOINT: &str = "upgrade";
+pub const KEY_STACK: &str = "upgrade-stack";
+pub const KEY_DEPENDENCIES: &str = "dependencies";
+pub const KEY_UNIT_STATE: &str = "state";
+
+/// Charmed ZooKeeper's unit states on the `upgrade` relation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnitState {
+    Idle,
+    Ready,
+    Upgrading,
+    Completed,
+    Failed,
+}
+
+impl UnitState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UnitState::Idle => "idle",
+            UnitState::Ready => "ready",
+            UnitState::Upgrading => "upgrading",
+            UnitState::Completed => "completed",
+            UnitState::Failed => "failed",
+        }
+    }
+}
+
+/// `pause-after-unit-refresh`: hold the upgrade for the operator after upgraded units.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Pause {
+    /// Go on through every unit (Charmed ZooKeeper's behaviour).
+    #[default]
+    None,
+    /// Hold after the first unit until `resume-upgrade`.
+    First,
+    /// Hold after every unit until `resume-upgrade`.
+    All,
+}
+
+impl Pause {
+    pub fn parse(s: &str) -> Option<Pause> {
+        match s.trim() {
+            "none" => Some(Pause::None),
+            "first" => Some(Pause::First),
+            "all" => Some(Pause::All),
+            _ => None,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Pause::None => "none",
+            Pause::First => "first",
+            Pause::All => "all",
+        }
+    }
+}
+
+/// What one unit says in peer data.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UnitView {
+    /// Its charm release (`None`: a charm that does not publish it, e.g. Charmed ZooKeeper).
+    pub release: Option<String>,
+    /// The build its running server was started with (`None`: never said; `Some("")`: the
+    /// distribution's package).
+    pub build: Option<String>,
+    /// Its server ran (`state=started`).
+    pub started: bool,
+}
+
+/// Everything the leader's decision looks at.
+#[derive(Clone, Debug, Default)]
+pub struct Input<'a> {
+    /// This charm's release and the build it offers ("" = the distribution's package).
+    pub release: &'a str,
+    pub offered: &'a str,
+    /// The target in peer data ("" when unset).
+    pub target: &'a str,
+    pub units: BTreeMap<UnitId, UnitView>,
+    /// Why the ensemble is not healthy enough to restart a server (`None`: healthy).
+    pub unhealthy: Option<String>,
+    /// Other procedures in flight (a TLS switch, a password rotation, a rolling restart).
+    pub busy: Option<String>,
+    /// The quorum leader, which goes last.
+    pub quorum_leader: Option<UnitId>,
+    pub pause: Pause,
+    /// Upgraded units `resume-upgrade` let go on from.
+    pub resumed: usize,
+}
+
+/// The leader's decision.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// No upgrade anywhere: every server runs the target, which this charm offers.
+    Idle,
+    /// Move the target to this charm's build.
+    Move {
+        from: String,
+        to: String,
+        rollback: bool,
+    },
+    /// The target is this charm's build and servers are still behind: the roll carries it
+    /// out. `hold` says why no further unit may start now (the pause option).
+    InFlight {
+        done: usize,
+        of: usize,
+        stack: Vec<UnitId>,
+        hold: Option<String>,
+    },
+    /// An upgrade waits (for other units' charms, or refused by a check), with why.
+    Waiting(String),
+}
+
+/// Units whose server does not (known to) run `target`: the ones still to upgrade.
+fn behind(units: &BTreeMap<UnitId, UnitView>, target: &str) -> Vec<UnitId> {
+    units
+        .iter()
+        .filter(|(_, v)| v.started && v.build.as_deref() != Some(target))
+        .map(|(u, _)| *u)
+        .collect()
+}
+
+/// Charmed ZooKeeper's stack order: the quorum leader at index 0 (popped last), then the
+/// others with the one the roll grants next (the lowest number) on top.
+pub fn stack(behind: &[UnitId], quorum_leader: Option<UnitId>) -> Vec<UnitId> {
+    let mut others: Vec<UnitId> = behind
+        .iter()
+        .copied()
+        .filter(|u| Some(*u) != quorum_leader)
+        .collect();
+    others.sort_by(|a, b| b.cmp(a));
+    let mut out: Vec<UnitId> = quorum_leader
+        .filter(|q| behind.contains(q))
+        .into_iter()
+        .collect();
+    out.extend(others);
+    out
+}
+
+/// Why an upgrade with `done` servers on the target holds for the operator (`None`: it goes
+/// on).
+pub fn hold(pause: Pause, done: usize, resumed: usize) -> Option<String> {
+    match pause {
+        Pause::First if done >= 1 && resumed < 1 => Some(1),
+        Pause::All if done >= 1 && resumed < done => Some(done),
+        _ => None,
+    }
+    .map(|n| {
+        format!(
+            "upgrade paused after {n} unit{} (pause-after-unit-refresh={}): check them, then run resume-upgrade on the leader",
+            if n == 1 { "" } else { "s" },
+            pause.as_str()
+        )
+    })
+}
+
+/// A build as operators read it.
+pub fn label(build: &str) -> &str {
+    if build.is_empty() {
+        "the distribution's package"
+    } else {
+        build
+    }
+}
+
+/// The leader's next move (rules in the module documentation).
+pub fn decide(i: &Input<'_>) -> Decision {
+    let started: Vec<UnitId> = i
+        .units
+        .iter()
+        .filter(|(_, v)| v.started)
+        .map(|(u, _)| *u)
+        .collect();
+    if i.target == i.offered {
+        let behind = behind(&i.units, i.target);
+        if behind.is_empty() {
+            return Decision::Idle;
+        }
+        let of = started.len();
+        let done = of - behind.len();
+        let hold = hold(i.pause, done, i.resumed);
+        return Decision::InFlight {
+            done,
+            of,
+            stack: stack(&behind, i.quorum_leader),
+            hold,
+        };
+    }
+    let to = i.offered.to_string();
+    let from = i.target.to_string();
+    if started.is_empty() {
+        return Decision::Move {
+            from,
+            to,
+            rollback: false,
+        };
+    }
+    let old: Vec<String> = i
+        .units
+        .iter()
+        .filter(|(_, v)| v.release.as_deref() != Some(i.release))
+        .map(|(u, _)| format!("unit {u}"))
+        .collect();
+    if !old.is_empty() {
+        return Decision::Waiting(format!(
+            "other units upgrading first... ({} still run{} another charm)",
+            old.join(", "),
+            if old.len() == 1 { "s" } else { "" }
+        ));
+    }
+    let on_target = started
+        .iter()
+        .filter(|u| i.units[u].build.as_deref() == Some(i.target))
+        .count();
+    let rollback = on_target < started.len();
+    if rollback {
+        return Decision::Move { from, to, rollback };
+    }
+    if let Some(why) = i.busy.as_ref().or(i.unhealthy.as_ref()) {
+        return Decision::Waiting(format!(
+            "upgrade to ZooKeeper {} refused by the pre-upgrade check: {why}",
+            label(i.offered)
+        ));
+    }
+    Decision::Move { from, to, rollback }
+}
+
+/// This unit's state on the `upgrade` relation, from what it knows: the target, the build
+/// its server runs, whether the leader says an upgrade is in flight, whether its restart in
+/// the roll stalled.
+pub fn unit_state(
+    target: &str,
+    running: Option<&str>,
+    in_flight: bool,
+    stalled: bool,
+) -> UnitState {
+    match running {
+        Some(b) if b == target => {
+            if in_flight {
+                UnitState::Completed
+            } else {
+                UnitState::Idle
+            }
+        }
+        Some(_) if stalled => UnitState::Failed,
+        Some(_) => UnitState::Ready,
+        None => UnitState::Idle,
+    }
+}
+
+/// Charmed ZooKeeper's `dependencies` document for a build.
+pub fn dependencies(version: &str) -> String {
+    serde_json::json!({
+        "service": {
+            "name": "zookeeper",
+            "version": version,
+            "upgrade_supported": "^3.5",
+            "dependencies": {}
+        }
+    })
+    .to_string()
+}
+
+/// The upgrade-stack as Charmed ZooKeeper writes it (a JSON list of unit numbers).
+pub fn stack_json(stack: &[UnitId]) -> String {
+    serde_json::to_string(stack).unwrap_or_else(|_| "[]".into())
+}
+
+/// Server names for messages.
+pub fn servers(units: &[UnitId]) -> String {
+    units
+        .iter()
+        .map(|u| format!("server.{}", server_id(*u)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Peer-data schema versions: what this charm writes, and how it takes data written for
+/// another version.
+pub mod schema {
+    /// Cluster app key.
+    pub const KEY: &str = "schema-version";
+    /// 1: Charmed ZooKeeper's keys and wave 1's (no key written); 2: with the upgrade keys.
+    pub const CURRENT: u32 = 2;
+
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Compat {
+        /// Written by this charm's schema.
+        Same,
+        /// Written by an older charm (or Charmed ZooKeeper): read as is; the leader marks it
+        /// current once it wrote what this schema adds.
+        Older(u32),
+        /// Written by a newer charm (a rollback): keys this charm does not know are left
+        /// alone, the ones it knows mean what they meant.
+        Newer(u32),
+    }
+
+    /// How to take data marked `found` (`None`: no mark, the oldest schema).
+    pub fn compat(found: Option<&str>) -> Compat {
+        let v = found
+            .and_then(|s| s.trim().parse::<u32>().ok())
+            .unwrap_or(1);
+        match v.cmp(&CURRENT) {
+            std::cmp::Ordering::Equal => Compat::Same,
+            std::cmp::Ordering::Less => Compat::Older(v),
+            std::cmp::Ordering::Greater => Compat::Newer(v),
+        }
+    }
+
+    /// What the leader writes: its own version, never lowering a newer one.
+    pub fn to_write(found: Option<&str>) -> Option<String> {
+        match compat(found) {
+            Compat::Older(_) => Some(CURRENT.to_string()),
+            _ if found.is_none() => Some(CURRENT.to_string()),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = "3.8.0-11+deb12u1";
+    const B: &str = "3.8.0-11+deb12u2";
+
+    fn units(spec: &[(&str, &str)]) -> BTreeMap<UnitId, UnitView> {
+        spec.iter()
+            .enumerate()
+            .map(|(u, (release, build))| {
+                (
+                    u as UnitId,
+                    UnitView {
+                        release: Some(release.to_string()),
+                        build: Some(build.to_string()),
+                        started: true,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    fn input<'a>(offered: &'a str, target: &'a str, us: &[(&str, &str)]) -> Input<'a> {
+        Input {
+            release: "r2",
+            offered,
+            target,
+            units: units(us),
+            quorum_leader: Some(0),
+            ..Input::default()
+        }
+    }
+
+    #[test]
+    fn a_new_deployment_takes_the_charms_build_at_once() {
+        let mut i = input(B, "", &[]);
+        i.units.insert(
+            0,
+            UnitView {
+                release: Some("r2".into()),
+                build: None,
+                started: false,
+            },
+        );
+        assert_eq!(
+            decide(&i),
+            Decision::Move {
+                from: "".into(),
+                to: B.into(),
+                rollback: false
+            }
+        );
+    }
+
+    #[test]
+    fn the_target_waits_for_every_units_charm() {
+        let i = input(B, A, &[("r2", A), ("r1", A), ("r2", A)]);
+        match decide(&i) {
+            Decision::Waiting(why) => {
+                assert!(why.starts_with("other units upgrading first..."), "{why}");
+                assert!(why.contains("unit 1"), "{why}");
+            }
+            d => panic!("{d:?}"),
+        }
+    }
+
+    #[test]
+    fn a_new_upgrade_is_refused_while_unhealthy_or_busy_and_moves_otherwise() {
+        let mut i = input(B, A, &[("r2", A), ("r2", A), ("r2", A)]);
+        i.unhealthy = Some("server.2 not serving".into());
+        match decide(&i) {
+            Decision::Waiting(why) => {
+                assert!(
+                    why.contains("pre-upgrade check: server.2 not serving"),
+                    "{why}"
+                )
+            }
+            d => panic!("{d:?}"),
+        }
+        i.unhealthy = None;
+        i.busy = Some("a TLS switch is in flight".into());
+        assert!(matches!(decide(&i), Decision::Waiting(w) if w.contains("TLS switch")));
+        i.busy = None;
+        assert_eq!(
+            decide(&i),
+            Decision::Move {
+                from: A.into(),
+                to: B.into(),
+                rollback: false
+            }
+        );
+    }
+
+    #[test]
+    fn a_rollback_moves_back_at_once_even_mid_roll() {
+        // Unit 1 already runs B; the charm (A again) offers A.
+        let mut i = input(A, B, &[("r2", A), ("r2", B), ("r2", A)]);
+        i.busy = Some("a rolling restart is in flight".into());
+        i.unhealthy = Some("members syncing".into());
+        assert_eq!(
+            decide(&i),
+            Decision::Move {
+                from: B.into(),
+                to: A.into(),
+                rollback: true
+            }
+        );
+    }
+
+    #[test]
+    fn in_flight_the_stack_has_the_quorum_leader_at_the_bottom_and_the_next_on_top() {
+        let mut i = input(B, B, &[("r2", A), ("r2", B), ("r2", A), ("r2", A)]);
+        i.quorum_leader = Some(2);
+        assert_eq!(
+            decide(&i),
+            Decision::InFlight {
+                done: 1,
+                of: 4,
+                stack: vec![2, 3, 0],
+                hold: None
+            }
+        );
+        let i = input(B, B, &[("r2", B), ("r2", B)]);
+        assert_eq!(decide(&i), Decision::Idle);
+    }
+
+    #[test]
+    fn the_pause_holds_after_the_first_or_every_unit_until_resumed() {
+        let mut i = input(B, B, &[("r2", A), ("r2", B), ("r2", A)]);
+        i.pause = Pause::First;
+        let hold = |i: &Input<'_>| match decide(i) {
+            Decision::InFlight { hold, .. } => hold,
+            d => panic!("{d:?}"),
+        };
+        assert!(hold(&i).is_some_and(|h| h.contains("resume-upgrade")));
+        i.resumed = 1;
+        assert_eq!(hold(&i), None);
+        // Nothing upgraded yet: the first unit goes.
+        let mut j = input(B, B, &[("r2", A), ("r2", A), ("r2", A)]);
+        j.pause = Pause::All;
+        assert_eq!(hold(&j), None);
+        let mut k = input(B, B, &[("r2", B), ("r2", B), ("r2", A)]);
+        k.pause = Pause::All;
+        k.resumed = 1;
+        assert!(hold(&k).is_some());
+        k.resumed = 2;
+        assert_eq!(hold(&k), None);
+    }
+
+    #[test]
+    fn unit_states_follow_the_running_build() {
+        assert_eq!(unit_state(B, Some(B), false, false), UnitState::Idle);
+        assert_eq!(unit_state(B, Some(B), true, false), UnitState::Completed);
+        assert_eq!(unit_state(B, Some(A), true, false), UnitState::Ready);
+        assert_eq!(unit_state(B, Some(A), true, true), UnitState::Failed);
+        assert_eq!(unit_state(B, None, true, false), UnitState::Idle);
+    }
+
+    #[test]
+    fn schema_versions_are_read_forwards_and_backwards() {
+        use schema::*;
+        assert_eq!(compat(None), Compat::Older(1));
+        assert_eq!(compat(Some("2")), Compat::Same);
+        assert_eq!(compat(Some("7")), Compat::Newer(7));
+        assert_eq!(compat(Some("garbage")), Compat::Older(1));
+        assert_eq!(to_write(None), Some("2".into()));
+        assert_eq!(to_write(Some("1")), Some("2".into()));
+        assert_eq!(to_write(Some("2")), None);
+        // A rollback never lowers the mark a newer charm wrote.
+        assert_eq!(to_write(Some("7")), None);
+    }
+
+    #[test]
+    fn dependencies_and_stack_are_charmed_zookeepers_json() {
+        let d: serde_json::Value = serde_json::from_str(&dependencies("3.8.0")).unwrap();
+        assert_eq!(d["service"]["name"], "zookeeper");
+        assert_eq!(d["service"]["upgrade_supported"], "^3.5");
+        assert_eq!(stack_json(&[2, 1, 0]), "[2,1,0]");
+    }
+}
