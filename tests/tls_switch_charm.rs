@@ -21,7 +21,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use support::{client, tls_provider_charm, Model, Writer};
+use support::{client, kill_after_relation_set, tls_provider_charm, Model, Writer};
 
 const APP: &str = "zookeeper";
 const ELECTION_PORT: u16 = 3888;
@@ -64,33 +64,6 @@ fn plaintext_answer(addr: &str, port: u16) -> Vec<u8> {
     let n = s.read(&mut buf).unwrap_or(0);
     buf.truncate(n);
     buf
-}
-
-/// Arms a one-time fault: the next `relation-set` whose data (the JSON the charm sends on
-/// stdin) contains `needle` writes, then kills the hook that called it (as a machine losing
-/// power right after would). Returns the file whose absence says it fired.
-fn kill_after_relation_set(m: &Model, needle: &str) -> std::path::PathBuf {
-    use std::os::unix::fs::PermissionsExt;
-    let real = m.model_dir().join("real-tools");
-    std::fs::create_dir_all(&real).expect("real-tools");
-    std::os::unix::fs::symlink(support::jujusim_bin(), real.join("relation-set")).expect("link");
-    let armed = m.dir().join("kill-after-relation-set");
-    std::fs::write(&armed, b"").expect("armed");
-    let wrapper = m.model_dir().join("tools").join("relation-set");
-    std::fs::remove_file(&wrapper).expect("the tool");
-    std::fs::write(
-        &wrapper,
-        format!(
-            "#!/bin/sh\ndata=$(cat)\nprintf '%s' \"$data\" | \"{}\" \"$@\"; rc=$?\n\
-             case \"$data\" in *'{needle}'*) rm \"{}\" 2>/dev/null && kill -9 $PPID;; esac\n\
-             exit $rc\n",
-            real.join("relation-set").display(),
-            armed.display()
-        ),
-    )
-    .expect("wrapper");
-    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    armed
 }
 
 fn zoo_cfg(m: &Model, unit: &str) -> String {

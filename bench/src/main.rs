@@ -693,6 +693,8 @@ fn main() {
         run_juju()
     } else if mode == "tls" {
         run_tls()
+    } else if mode == "upgrade" {
+        run_upgrade()
     } else {
         run(full)
     };
@@ -819,6 +821,102 @@ fn run_juju() -> Res<Value> {
         "note": "absolute times vary between runs and machines",
         "juju": row,
         "targets": targets,
+    }))
+}
+
+fn run_upgrade() -> Res<Value> {
+    let bin = env_path("JUJUSIM_BIN")?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut targets = Vec::new();
+    let row = upgrade_row(&bin, &rt, &mut targets)?;
+    Ok(json!({
+        "mode": "upgrade",
+        "machine": machine(),
+        "note": "absolute times vary between runs and machines",
+        "upgrade": row,
+        "targets": targets,
+    }))
+}
+
+/// The charm's upgrade may take this much longer per unit than a plain restart of that server
+/// (each unit also waits for the leader's grant and announces its build).
+const UPGRADE_RATIO: f64 = 3.0;
+
+/// In-place upgrade (issue 18): `refresh` of 3 units from charm A (ZooKeeper 3.8.0-11+deb12u1)
+/// to B (deb12u2) under jujusim until every server serves B's build, per unit, against the
+/// floor: a plain restart of each server by hand (the harness), each waiting for the quorum.
+fn upgrade_row(bin: &Path, rt: &tokio::runtime::Runtime, targets: &mut Vec<Value>) -> Res<Value> {
+    let a = env_path("ZK_CHARM_A")?;
+    let b = env_path("ZK_CHARM_B")?;
+    let fallback = std::env::var("ZK_UPGRADE_FALLBACK").unwrap_or_default();
+    let n = 3u32;
+    eprintln!("==> upgrade floor: a plain restart of each of {n} servers by hand");
+    let floor = rt.block_on(async {
+        let mut e = TestEnsemble::start(n, EnsembleOptions::default())
+            .await
+            .map_err(|e| e.to_string())?;
+        let ids = e.ids();
+        let leader = e.leader(&ids).await.unwrap_or(ids[0]);
+        let mut order: Vec<u32> = ids.iter().copied().filter(|i| *i != leader).collect();
+        order.push(leader);
+        let t = Instant::now();
+        for id in order {
+            e.stop(id).await.map_err(|e| e.to_string())?;
+            e.restart(id).map_err(|e| e.to_string())?;
+            e.wait_quorum(&ids, Duration::from_secs(120))
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        Ok::<f64, String>(t.elapsed().as_secs_f64() / n as f64)
+    })?;
+    eprintln!("==> upgrade: the charm on {n} units under jujusim, refresh A -> B");
+    let m = Sim::new(bin, false);
+    m.run(&[
+        "deploy",
+        &a.to_string_lossy(),
+        "zookeeper",
+        "-n",
+        &n.to_string(),
+    ])?;
+    m.settle()?;
+    let before = count_logged(&m.log()?, "rolling restart: restarting server.");
+    let t = Instant::now();
+    m.run(&["refresh", "zookeeper", "--path", &b.to_string_lossy()])?;
+    m.settle()?;
+    let secs = t.elapsed().as_secs_f64();
+    let restarts = count_logged(&m.log()?, "rolling restart: restarting server.") - before;
+    let mut on_b = 0;
+    for u in m.units("zookeeper")? {
+        let addr = m.kit.address(&u);
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("echo srvr | nc -q1 {addr} 2181"))
+            .output()
+            .map_err(|e| e.to_string())?;
+        if String::from_utf8_lossy(&out.stdout).contains("built on 2024-12-29") {
+            on_b += 1;
+        }
+    }
+    let per_unit = secs / n as f64;
+    let r = ratio(per_unit, floor);
+    if fallback.is_empty() {
+        targets.push(json!({"target": format!("upgrade of {n} units: one restart per unit, every server on the new build"), "met": restarts == n as usize && on_b == n, "value": [restarts, on_b]}));
+        targets.push(json!({"target": format!("upgrade per unit within {UPGRADE_RATIO}x of a plain restart of that server"), "met": r > 0.0 && r <= UPGRADE_RATIO, "value": r}));
+    } else {
+        eprintln!("==> WARNING: no workload change to upgrade to ({fallback}): upgrade targets not judged");
+    }
+    Ok(json!({
+        "units": n,
+        "floor_restart_per_server_s": (floor * 100.0).round() / 100.0,
+        "charm_upgrade_per_unit_s": (per_unit * 100.0).round() / 100.0,
+        "charm_upgrade_total_s": (secs * 10.0).round() / 10.0,
+        "restarts": restarts,
+        "servers_on_new_build": on_b,
+        "fallback": fallback,
+        "ratio": r,
     }))
 }
 
@@ -1184,6 +1282,11 @@ fn run(full: bool) -> Res<Value> {
     let tenancy_rows = tenancy_rows(&bin, &charm, &python, full, &mut targets)?;
     let juju_row = juju_front_end(&bin, &charm, &mut targets)?;
     let tls_rows = tls_rows(&bin, &charm, &python, full, &rt, &mut targets)?;
+    let upgrade = if full {
+        upgrade_row(&bin, &rt, &mut targets)?
+    } else {
+        Value::Null
+    };
 
     let mb = if full { 100 } else { 10 };
     let mut rejoin_rows = Vec::new();
@@ -1222,6 +1325,7 @@ fn run(full: bool) -> Res<Value> {
         "tenancy": tenancy_rows,
         "juju": juju_row,
         "tls": tls_rows,
+        "upgrade": upgrade,
         "rejoin": rejoin_rows,
         "targets": targets,
     }))
@@ -1351,6 +1455,19 @@ fn print_main_tables(r: &Value) {
 }
 
 fn print_tenancy_and_targets(r: &Value) {
+    if r["upgrade"].is_object() {
+        let u = &r["upgrade"];
+        println!(
+            "\nUpgrade (refresh A -> B, {} units): floor {} s per server restart, charm {} s per unit ({} s in all), {} restarts, {} servers on the new build, ratio {}",
+            cell(&u["units"]),
+            cell(&u["floor_restart_per_server_s"]),
+            cell(&u["charm_upgrade_per_unit_s"]),
+            cell(&u["charm_upgrade_total_s"]),
+            cell(&u["restarts"]),
+            cell(&u["servers_on_new_build"]),
+            cell(&u["ratio"])
+        );
+    }
     if let Some(rows) = r["tls"].as_array() {
         println!("\nTLS switch (3 steps, one server restart at a time; the charm's time includes obtaining the certificates)");
         println!(

@@ -101,8 +101,10 @@ pub(super) struct Snapshot {
     pub tls: Option<crate::juju::RelationId>,
     /// The step of the TLS switch the leader asks every server to serve (`tls-target`).
     pub tls_target: Serving,
-    /// This unit's charm release (published as `charm-release`).
+    /// This unit's charm release (published as `charm-release`) and the ZooKeeper build its
+    /// charm carries (`charm-build`).
     pub release: String,
+    pub offered: String,
     /// The ZooKeeper build the ensemble runs is available here (a new server starts only
     /// then).
     pub build_ready: bool,
@@ -318,14 +320,20 @@ pub(super) fn decide(
         if !(s.bag_has(peer::KEY_IP, a)
             && s.bag_has(peer::KEY_HOSTNAME, &s.hostname)
             && s.bag_has(peer::KEY_FQDN, &s.hostname)
-            && s.bag_has(crate::upgrade::KEY_RELEASE, &s.release))
+            && s.bag_has(crate::upgrade::KEY_RELEASE, &s.release)
+            && s.bag_has(crate::upgrade::KEY_OFFERED, &s.offered))
         {
             return Ok(Some(Step::PublishIdentity));
         }
     }
-    // The leader's upgrade target before any server starts: a new ensemble starts on the
-    // charm's build at once.
-    if s.leader && !s.dying && s.creds_exist && !p.upgrade {
+    // The leader's upgrade target before any server starts (a new ensemble starts on the
+    // charm's build at once); with its own server running, once it announced what it runs.
+    if s.leader
+        && !s.dying
+        && s.creds_exist
+        && !p.upgrade
+        && (!o.local.running || p.announced.as_ref() == Some(&o.probe))
+    {
         return Ok(Some(Step::UpgradeTarget));
     }
     // Before a new server: it starts under TLS only with its certificate (a running or
@@ -533,6 +541,7 @@ impl ZooKeeperCharm<'_> {
             .build_available(&super::upgrade::target(&peer));
         Ok(Some(Snapshot {
             release: self.charm_release(),
+            offered: self.workload.offered_build(),
             build_ready,
             tls_target: super::tls::target(&peer),
             me,
@@ -627,6 +636,7 @@ impl ZooKeeperCharm<'_> {
                             (peer::KEY_HOSTNAME.to_string(), s.hostname.clone()),
                             (peer::KEY_FQDN.to_string(), s.hostname.clone()),
                             (crate::upgrade::KEY_RELEASE.to_string(), s.release.clone()),
+                            (crate::upgrade::KEY_OFFERED.to_string(), s.offered.clone()),
                         ]
                         .into(),
                     )?;
@@ -741,6 +751,9 @@ impl ZooKeeperCharm<'_> {
                     p.tls_switch = false;
                     p.upgrade = false;
                     p.upgrade_recorded = false;
+                    // The leader's roll goes on after its upgrade decision saw this restart
+                    // (the pause counts it).
+                    p.roll = !s.leader;
                     return Ok(Touched::Probe);
                 }
                 // A server that did not serve at first: look again.
@@ -861,6 +874,15 @@ impl ZooKeeperCharm<'_> {
                 self.conditions
                     .push(UnitCondition::TlsWaiting(why.to_string()));
             }
+            if matches!(
+                local,
+                Some(LocalAction::Bootstrap | LocalAction::Join { .. })
+            ) && !s.build_ready
+            {
+                self.conditions.push(UnitCondition::UpgradeWaitingCharm(
+                    crate::upgrade::label(&super::upgrade::target(&s.peer)).to_string(),
+                ));
+            }
             if let Some(LocalAction::Wait(w)) = local {
                 self.conditions.push(match w {
                     Wait::Credentials => UnitCondition::WaitingCredentials,
@@ -957,6 +979,7 @@ mod tests {
                     (peer::KEY_HOSTNAME.to_string(), "host".to_string()),
                     (peer::KEY_FQDN.to_string(), "host".to_string()),
                     (crate::upgrade::KEY_RELEASE.to_string(), "test".to_string()),
+                    (crate::upgrade::KEY_OFFERED.to_string(), String::new()),
                 ]
                 .into();
                 if started.contains(&u) {
@@ -1001,6 +1024,7 @@ mod tests {
             tls: None,
             tls_target: Serving::Plain,
             release: "test".into(),
+            offered: String::new(),
             build_ready: true,
             peer,
         }

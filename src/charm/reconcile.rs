@@ -270,7 +270,16 @@ impl ZooKeeperCharm<'_> {
             }
         }
         self.workload.start()?;
-        self.mark_loaded(f)?;
+        if self
+            .workload
+            .build_available(&super::upgrade::target(&f.peer))
+        {
+            self.mark_loaded(f)?;
+        } else {
+            // It came back on the build it had (the target's is not here yet): not current,
+            // so the roll restarts it onto the target once its charm carries it.
+            tracing::info!("server restarted on its previous ZooKeeper build");
+        }
         self.await_broadcast(&addr);
         Ok(())
     }

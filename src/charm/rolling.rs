@@ -328,7 +328,9 @@ impl ZooKeeperCharm<'_> {
                         grant = Some((name, desired.to_string()));
                     }
                     if u == f.me {
-                        if !self.take_turn(f, rel)? {
+                        if !self.take_turn(f, rel)? || self.upgrade_view.stack.is_some() {
+                            // Under an upgrade, the next grant waits for the upgrade decision
+                            // to count this restart (the reconcile runs the roll again).
                             return Ok(None);
                         }
                         states.insert(f.me, self.my_restart_state());
@@ -361,7 +363,7 @@ impl ZooKeeperCharm<'_> {
                     if u != f.me {
                         return Ok(None);
                     }
-                    if !self.take_turn(f, rel)? {
+                    if !self.take_turn(f, rel)? || self.upgrade_view.stack.is_some() {
                         return Ok(None);
                     }
                     states.insert(f.me, self.my_restart_state());

@@ -40,6 +40,7 @@ pub(super) fn unit_views(peer: &PeerState) -> BTreeMap<UnitId, UnitView> {
                         .get(upgrade::KEY_RELEASE)
                         .filter(|r| !r.is_empty())
                         .cloned(),
+                    offered: d.bag.get(upgrade::KEY_OFFERED).cloned(),
                     build: d.bag.get(upgrade::KEY_BUILD).cloned().or_else(|| {
                         // A unit that started before builds were published ran the
                         // distribution's package.
@@ -153,26 +154,32 @@ impl ZooKeeperCharm<'_> {
             writes.insert(schema::KEY.into(), v);
         }
         let units = unit_views(&s.peer);
-        let (unhealthy, busy) = if current != offered && units.values().any(|u| u.started) {
-            (self.ensemble_unhealthy(s, o), self.upgrade_busy(s)?)
-        } else {
-            (None, None)
-        };
         let (pause, resumed) = match &s.config {
             Some(c) => (c.pause_after_unit_refresh, resumed(&s.peer)),
             None => (upgrade::Pause::None, resumed(&s.peer)),
         };
-        let input = upgrade::Input {
+        let mut input = upgrade::Input {
             release: &release,
             offered: &offered,
             target: &current,
             units,
-            unhealthy,
-            busy,
+            unhealthy: None,
+            busy: None,
             quorum_leader: o.ensemble.as_ref().and_then(|e| e.leader),
             pause,
             resumed,
+            rollback: s
+                .peer
+                .app
+                .get(upgrade::KEY_ROLLBACK)
+                .is_some_and(|v| !v.is_empty()),
         };
+        // The pre-upgrade check only where it decides (reading the credentials and the lock
+        // costs tool calls, and a rollback must not wait on them).
+        if upgrade::needs_check(&input) {
+            input.unhealthy = self.ensemble_unhealthy(s, o);
+            input.busy = self.upgrade_busy(s)?;
+        }
         let decision = upgrade::decide(&input);
         let mut moved = false;
         let mut view = UpgradeView::default();
@@ -181,6 +188,7 @@ impl ZooKeeperCharm<'_> {
                 if resumed > 0 {
                     writes.insert(upgrade::KEY_RESUMED.into(), String::new());
                 }
+                writes.insert(upgrade::KEY_ROLLBACK.into(), String::new());
             }
             Decision::Move { from, to, rollback } => {
                 if input.units.values().any(|u| u.started) {
@@ -195,6 +203,10 @@ impl ZooKeeperCharm<'_> {
                 }
                 writes.insert(upgrade::KEY_TARGET.into(), to.clone());
                 writes.insert(upgrade::KEY_RESUMED.into(), String::new());
+                writes.insert(
+                    upgrade::KEY_ROLLBACK.into(),
+                    if *rollback { "true" } else { "" }.into(),
+                );
                 moved = true;
             }
             Decision::InFlight {
@@ -216,9 +228,12 @@ impl ZooKeeperCharm<'_> {
                     None => Status::maintenance(text),
                 });
             }
-            Decision::Waiting(why) => {
+            Decision::Waiting { why, hold } => {
                 tracing::info!("{why}");
                 view.progress = Some(Status::waiting(why.clone()));
+                if *hold {
+                    self.upgrade_hold = Some(why.clone());
+                }
                 if why.contains("pre-upgrade check") {
                     self.meet(super::ensemble_io::Verdict::Defer(why.clone()));
                 }
@@ -240,19 +255,25 @@ impl ZooKeeperCharm<'_> {
                 }
             }
         }
-        if moved && view.stack.is_none() && input.units.values().any(|u| u.started) {
-            let behind: Vec<UnitId> = input
+        if moved && input.units.values().any(|u| u.started) {
+            let started: Vec<UnitId> = input
                 .units
                 .iter()
                 .filter(|(_, v)| v.started)
                 .map(|(u, _)| *u)
                 .collect();
-            view.stack = Some(upgrade::stack(&behind, input.quorum_leader));
+            let behind: Vec<UnitId> = started
+                .iter()
+                .copied()
+                .filter(|u| input.units[u].build.as_deref() != Some(offered.as_str()))
+                .collect();
             view.progress = Some(Status::maintenance(format!(
-                "upgrading ZooKeeper to {}: 0 of {} servers",
+                "upgrading ZooKeeper to {}: {} of {} servers",
                 upgrade::label(&offered),
-                behind.len()
+                started.len() - behind.len(),
+                started.len()
             )));
+            view.stack = Some(upgrade::stack(&behind, input.quorum_leader));
         }
         self.upgrade_view = view;
         Ok(moved)

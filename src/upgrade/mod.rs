@@ -36,8 +36,12 @@ pub const KEY_TARGET: &str = "workload-build";
 pub const KEY_BUILD: &str = "workload-build";
 /// Cluster unit key: the charm release this unit's agent runs.
 pub const KEY_RELEASE: &str = "charm-release";
+/// Cluster unit key: the build this unit's charm carries ("" = the distribution's package).
+pub const KEY_OFFERED: &str = "charm-build";
 /// Cluster app key: the leader's count of upgraded units `resume-upgrade` let go on from.
 pub const KEY_RESUMED: &str = "upgrade-resumed";
+/// Cluster app key: the target moved back to a build servers ran before (no pause applies).
+pub const KEY_ROLLBACK: &str = "upgrade-rollback";
 /// The `upgrade` peer relation (Charmed ZooKeeper's).
 pub const ENDPOINT: &str = "upgrade";
 pub const KEY_STACK: &str = "upgrade-stack";
@@ -101,6 +105,8 @@ impl Pause {
 pub struct UnitView {
     /// Its charm release (`None`: a charm that does not publish it, e.g. Charmed ZooKeeper).
     pub release: Option<String>,
+    /// The build its charm carries (`None`: not published).
+    pub offered: Option<String>,
     /// The build its running server was started with (`None`: never said; `Some("")`: the
     /// distribution's package).
     pub build: Option<String>,
@@ -126,6 +132,8 @@ pub struct Input<'a> {
     pub pause: Pause,
     /// Upgraded units `resume-upgrade` let go on from.
     pub resumed: usize,
+    /// The target was moved back (a rollback): the pause does not apply.
+    pub rollback: bool,
 }
 
 /// The leader's decision.
@@ -147,8 +155,10 @@ pub enum Decision {
         stack: Vec<UnitId>,
         hold: Option<String>,
     },
-    /// An upgrade waits (for other units' charms, or refused by a check), with why.
-    Waiting(String),
+    /// An upgrade waits (for other units' charms, or refused by a check), with why; `hold`:
+    /// servers are still behind the target while units change charms, so the roll must not
+    /// restart any more of them (a refresh may be taking the target back).
+    Waiting { why: String, hold: bool },
 }
 
 /// Units whose server does not (known to) run `target`: the ones still to upgrade.
@@ -203,6 +213,18 @@ pub fn label(build: &str) -> &str {
     }
 }
 
+/// Units whose charm is not this one (another release, or another build carried).
+fn other_charms(i: &Input<'_>) -> Vec<String> {
+    i.units
+        .iter()
+        .filter(|(_, v)| {
+            v.release.as_deref() != Some(i.release)
+                || v.offered.as_deref().is_some_and(|o| o != i.offered)
+        })
+        .map(|(u, _)| format!("unit {u}"))
+        .collect()
+}
+
 /// The leader's next move (rules in the module documentation).
 pub fn decide(i: &Input<'_>) -> Decision {
     let started: Vec<UnitId> = i
@@ -211,18 +233,36 @@ pub fn decide(i: &Input<'_>) -> Decision {
         .filter(|(_, v)| v.started)
         .map(|(u, _)| *u)
         .collect();
+    let old = other_charms(i);
+    let behind_now = behind(&i.units, i.target);
+    let waiting_for_charms = || Decision::Waiting {
+        why: format!(
+            "other units upgrading first... ({} still run{} another charm)",
+            old.join(", "),
+            if old.len() == 1 { "s" } else { "" }
+        ),
+        hold: !behind_now.is_empty(),
+    };
     if i.target == i.offered {
-        let behind = behind(&i.units, i.target);
-        if behind.is_empty() {
+        if behind_now.is_empty() {
             return Decision::Idle;
         }
+        if !old.is_empty() {
+            // Units change charms under a roll toward this target: no more restarts until
+            // every unit runs one charm (a refresh may be taking the target elsewhere).
+            return waiting_for_charms();
+        }
         let of = started.len();
-        let done = of - behind.len();
-        let hold = hold(i.pause, done, i.resumed);
+        let done = of - behind_now.len();
+        let hold = if i.rollback {
+            None
+        } else {
+            hold(i.pause, done, i.resumed)
+        };
         return Decision::InFlight {
             done,
             of,
-            stack: stack(&behind, i.quorum_leader),
+            stack: stack(&behind_now, i.quorum_leader),
             hold,
         };
     }
@@ -235,34 +275,41 @@ pub fn decide(i: &Input<'_>) -> Decision {
             rollback: false,
         };
     }
-    let old: Vec<String> = i
-        .units
-        .iter()
-        .filter(|(_, v)| v.release.as_deref() != Some(i.release))
-        .map(|(u, _)| format!("unit {u}"))
-        .collect();
     if !old.is_empty() {
-        return Decision::Waiting(format!(
-            "other units upgrading first... ({} still run{} another charm)",
-            old.join(", "),
-            if old.len() == 1 { "s" } else { "" }
-        ));
+        return waiting_for_charms();
     }
-    let on_target = started
-        .iter()
-        .filter(|u| i.units[u].build.as_deref() == Some(i.target))
-        .count();
-    let rollback = on_target < started.len();
-    if rollback {
+    // An upgrade to a build this charm does not offer is still in flight: superseded at once
+    // (the roll restarts servers one at a time whatever the target). A rollback when servers
+    // ran this charm's build before.
+    if !behind_now.is_empty() {
+        let rollback = started
+            .iter()
+            .any(|u| i.units[u].build.as_deref() == Some(i.offered));
         return Decision::Move { from, to, rollback };
     }
     if let Some(why) = i.busy.as_ref().or(i.unhealthy.as_ref()) {
-        return Decision::Waiting(format!(
-            "upgrade to ZooKeeper {} refused by the pre-upgrade check: {why}",
-            label(i.offered)
-        ));
+        return Decision::Waiting {
+            why: format!(
+                "upgrade to ZooKeeper {} refused by the pre-upgrade check: {why}",
+                label(i.offered)
+            ),
+            hold: false,
+        };
     }
-    Decision::Move { from, to, rollback }
+    Decision::Move {
+        from,
+        to,
+        rollback: false,
+    }
+}
+
+/// Whether a new upgrade would need the pre-upgrade check (rule 5): the target moves, servers
+/// run, every unit runs this charm, and no earlier upgrade is in flight.
+pub fn needs_check(i: &Input<'_>) -> bool {
+    i.target != i.offered
+        && i.units.values().any(|v| v.started)
+        && other_charms(i).is_empty()
+        && behind(&i.units, i.target).is_empty()
 }
 
 /// This unit's state on the `upgrade` relation, from what it knows: the target, the build
@@ -372,6 +419,7 @@ mod tests {
                     u as UnitId,
                     UnitView {
                         release: Some(release.to_string()),
+                        offered: None,
                         build: Some(build.to_string()),
                         started: true,
                     },
@@ -416,7 +464,8 @@ mod tests {
     fn the_target_waits_for_every_units_charm() {
         let i = input(B, A, &[("r2", A), ("r1", A), ("r2", A)]);
         match decide(&i) {
-            Decision::Waiting(why) => {
+            Decision::Waiting { why, hold } => {
+                assert!(!hold, "nothing is behind the target");
                 assert!(why.starts_with("other units upgrading first..."), "{why}");
                 assert!(why.contains("unit 1"), "{why}");
             }
@@ -439,7 +488,7 @@ mod tests {
         }
         i.unhealthy = None;
         i.busy = Some("a TLS switch is in flight".into());
-        assert!(matches!(decide(&i), Decision::Waiting(w) if w.contains("TLS switch")));
+        assert!(matches!(decide(&i), Decision::Waiting { why, .. } if why.contains("TLS switch")));
         i.busy = None;
         assert_eq!(
             decide(&i),
@@ -465,6 +514,34 @@ mod tests {
                 rollback: true
             }
         );
+    }
+
+    #[test]
+    fn charms_changing_under_a_roll_hold_it_and_a_third_build_supersedes_without_pause() {
+        // Unit 1 upgraded to B; unit 2 already runs charm r3: the roll holds.
+        let mut i = input(B, B, &[("r2", A), ("r2", B), ("r3", A)]);
+        assert!(matches!(decide(&i), Decision::Waiting { hold: true, .. }));
+        // Same release, another build carried: still another charm.
+        i.units.get_mut(&2).unwrap().release = Some("r2".into());
+        i.units.get_mut(&2).unwrap().offered = Some(A.into());
+        assert!(matches!(decide(&i), Decision::Waiting { hold: true, .. }));
+        // A charm offering C mid-upgrade to B: superseded at once, not a rollback.
+        let c = "3.9.0";
+        let j = input(c, B, &[("r2", A), ("r2", B), ("r2", A)]);
+        assert_eq!(
+            decide(&j),
+            Decision::Move {
+                from: B.into(),
+                to: c.into(),
+                rollback: false
+            }
+        );
+        assert!(!needs_check(&j));
+        // A rollback is never paused.
+        let mut k = input(A, A, &[("r2", A), ("r2", B), ("r2", A)]);
+        k.pause = Pause::First;
+        k.rollback = true;
+        assert!(matches!(decide(&k), Decision::InFlight { hold: None, .. }));
     }
 
     #[test]
@@ -513,6 +590,8 @@ mod tests {
         assert_eq!(unit_state(B, Some(B), true, false), UnitState::Completed);
         assert_eq!(unit_state(B, Some(A), true, false), UnitState::Ready);
         assert_eq!(unit_state(B, Some(A), true, true), UnitState::Failed);
+        // Started on the new build, it did not serve: failed, not completed.
+        assert_eq!(unit_state(B, Some(B), true, true), UnitState::Failed);
         assert_eq!(unit_state(B, None, true, false), UnitState::Idle);
     }
 

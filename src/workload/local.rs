@@ -330,3 +330,66 @@ impl Workload for LocalWorkload {
         all[all.len().saturating_sub(lines)..].join("\n")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A charm directory carrying build `b` (fake jars).
+    fn charm_with(dir: &Path, b: &str) -> PathBuf {
+        let c = dir.join("charm");
+        fs::create_dir_all(c.join(CHARM_BUILD_DIR)).unwrap();
+        fs::write(c.join(CHARM_BUILD_DIR).join("build"), format!("{b}\n")).unwrap();
+        for j in BUILD_JARS {
+            fs::write(c.join(CHARM_BUILD_DIR).join(j), format!("{b} {j}")).unwrap();
+        }
+        c
+    }
+
+    #[test]
+    fn a_pinned_build_is_installed_from_the_charm_and_comes_first_on_the_class_path() {
+        let tmp = tempfile::tempdir().unwrap();
+        let charm = charm_with(tmp.path(), "3.8.0-11+deb12u2");
+        let w = LocalWorkload::new(tmp.path().join("w")).with_charm_dir(Some(charm));
+        assert_eq!(w.offered_build(), "3.8.0-11+deb12u2");
+        assert!(w.build_available("3.8.0-11+deb12u2"));
+        assert!(!w.build_available("3.8.0-11+deb12u1"));
+        // Another build: refused with what this charm carries.
+        let e = w.set_build("3.8.0-11+deb12u1").unwrap_err().to_string();
+        assert!(e.contains("this charm carries 3.8.0-11+deb12u2"), "{e}");
+        assert!(w.set_build("3.8.0-11+deb12u2").unwrap());
+        assert!(!w.set_build("3.8.0-11+deb12u2").unwrap(), "unchanged");
+        let dist = tmp.path().join("w/dist/3.8.0-11+deb12u2");
+        assert_eq!(
+            fs::read_to_string(dist.join("zookeeper.jar")).unwrap(),
+            "3.8.0-11+deb12u2 zookeeper.jar"
+        );
+        let cp = w.classpath("3.8.0-11+deb12u2");
+        assert!(
+            cp.starts_with(
+                &dist
+                    .join("zookeeper-jute.jar")
+                    .to_string_lossy()
+                    .into_owned()
+            ),
+            "{cp}"
+        );
+        assert!(cp.ends_with(CLASSPATH), "{cp}");
+        assert_eq!(w.classpath(""), CLASSPATH);
+        // Installed once, it stays available to a charm that no longer carries it.
+        let other = charm_with(&tmp.path().join("o"), "3.8.0-11+deb12u1");
+        let w2 = LocalWorkload::new(tmp.path().join("w")).with_charm_dir(Some(other));
+        assert!(w2.build_available("3.8.0-11+deb12u2"));
+        assert!(w2.build_available("3.8.0-11+deb12u1"));
+    }
+
+    #[test]
+    fn without_a_pin_the_distributions_package_is_the_build() {
+        let tmp = tempfile::tempdir().unwrap();
+        let w = LocalWorkload::new(tmp.path().join("w"));
+        assert_eq!(w.offered_build(), "");
+        assert!(w.set_build("").is_ok());
+        assert!(w.build_available("") == Path::new(ZOOKEEPER_JAR).exists());
+        assert_eq!(w.started_build(), None);
+    }
+}

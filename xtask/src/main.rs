@@ -448,6 +448,7 @@ fn bench(root: &Path, mode: &str) -> Result<(), String> {
     ensure_zookeeper()?;
     let python = ensure_venv(root)?;
     let charm = pack(root)?;
+    let upgrade = pack_upgrade_pair(root)?;
     build_release(
         root,
         &["jujusim", "bench"],
@@ -457,6 +458,12 @@ fn bench(root: &Path, mode: &str) -> Result<(), String> {
     let mut cmd = Command::new(target.join("release/bench"));
     cmd.arg(mode)
         .env("ZK_CHARM_PACKED", &charm)
+        .env("ZK_CHARM_A", &upgrade.a)
+        .env("ZK_CHARM_B", &upgrade.b)
+        .env(
+            "ZK_UPGRADE_FALLBACK",
+            upgrade.fallback.as_deref().unwrap_or(""),
+        )
         .env("JUJUSIM_BIN", target.join("release/jujusim"))
         .env("ZK_TEST_PYTHON", &python);
     run(&mut cmd, &format!("running the benchmark ({mode})"))
@@ -471,7 +478,7 @@ fn main() -> ExitCode {
         Some("demo") => demo(&root),
         Some("bench") => bench(&root, args.get(1).map(String::as_str).unwrap_or("all")),
         _ => Err(
-            "usage: cargo xtask demo | pack | test [cargo test args] | bench [all|quick|tenancy|convergence|hooks|juju|tls]"
+            "usage: cargo xtask demo | pack | test [cargo test args] | bench [all|quick|tenancy|convergence|hooks|juju|tls|upgrade]"
                 .into(),
         ),
     };
