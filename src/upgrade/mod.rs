@@ -321,6 +321,10 @@ pub fn unit_state(
     in_flight: bool,
     stalled: bool,
 ) -> UnitState {
+    if stalled && in_flight && running.is_some() {
+        // Its restart in the roll (onto the target) did not serve.
+        return UnitState::Failed;
+    }
     match running {
         Some(b) if b == target => {
             if in_flight {
@@ -446,6 +450,7 @@ mod tests {
             0,
             UnitView {
                 release: Some("r2".into()),
+                offered: None,
                 build: None,
                 started: false,
             },
@@ -478,7 +483,7 @@ mod tests {
         let mut i = input(B, A, &[("r2", A), ("r2", A), ("r2", A)]);
         i.unhealthy = Some("server.2 not serving".into());
         match decide(&i) {
-            Decision::Waiting(why) => {
+            Decision::Waiting { why, .. } => {
                 assert!(
                     why.contains("pre-upgrade check: server.2 not serving"),
                     "{why}"
