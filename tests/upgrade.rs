@@ -417,6 +417,27 @@ fn a_pre_check_without_a_refresh_leaves_the_charm_converging() {
     let m = Model::new();
     deploy_a(&m, 3, &[]);
     let leader = m.leader(APP);
+    // A server killed: the check refuses and names it; once its unit brought it back (its next
+    // hook), the check passes.
+    let qleader = m.quorum_leader(APP);
+    let victim = m
+        .units(APP)
+        .into_iter()
+        .find(|u| *u != leader && Some(u) != qleader.as_ref())
+        .expect("a follower");
+    m.kill_workload(&victim);
+    let check = m.action(&leader, "pre-upgrade-check", &[]);
+    assert_eq!(check["status"], "failed", "{check}");
+    let msg = check["message"].as_str().unwrap_or_default().to_string();
+    assert!(
+        msg.contains("Pre-upgrade check failed")
+            && msg.contains(&format!("({victim}) not serving")),
+        "{check}"
+    );
+    m.wait_for("the killed server back", Duration::from_secs(120), || {
+        m.settle();
+        m.all_serving(APP)
+    });
     let check = m.action(&leader, "pre-upgrade-check", &[]);
     assert_eq!(check["status"], "completed", "{check}");
     assert!(

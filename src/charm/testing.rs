@@ -57,6 +57,12 @@ pub struct Server {
     pub starts: u32,
     /// Started while listed in [`World::no_serve_on_start`]: runs, never syncs.
     pub silent: bool,
+    /// The ZooKeeper build it was started with ("" = the distribution's package).
+    pub build: String,
+    /// The build its next start runs.
+    pub next_build: String,
+    /// Builds installed on its machine.
+    pub installed: BTreeSet<String>,
 }
 
 /// What the servers are: shared by every unit's fake workload and fake ensemble.
@@ -87,6 +93,8 @@ pub struct World {
     pub started: Vec<UnitId>,
     /// Installing the software fails on these units.
     pub install_fails: BTreeSet<UnitId>,
+    /// The ZooKeeper build each unit's charm carries (none: the distribution's package).
+    pub offered: BTreeMap<UnitId, String>,
 }
 
 impl World {
@@ -499,6 +507,7 @@ impl Workload for FakeWorkload {
         s.running = true;
         s.frozen = false;
         s.starts += 1;
+        s.build = s.next_build.clone();
         w.started.push(self.unit);
         if w.exit_on_start.contains(&self.unit) {
             if let Some(s) = w.servers.get_mut(&self.unit) {
@@ -535,6 +544,50 @@ impl Workload for FakeWorkload {
             .servers
             .get(&self.unit)
             .is_some_and(|s| s.running)
+    }
+
+    fn offered_build(&self) -> String {
+        self.world
+            .borrow()
+            .offered
+            .get(&self.unit)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    fn build_available(&self, build: &str) -> bool {
+        build.is_empty()
+            || build == self.offered_build()
+            || self
+                .world
+                .borrow()
+                .servers
+                .get(&self.unit)
+                .is_some_and(|s| s.installed.contains(build))
+    }
+
+    fn set_build(&self, build: &str) -> Result<bool, WorkloadError> {
+        if !self.build_available(build) {
+            return Err(WorkloadError::Missing {
+                what: format!("ZooKeeper build {build}"),
+                hint: "not carried by this charm".into(),
+            });
+        }
+        let mut w = self.world.borrow_mut();
+        let s = w.servers.entry(self.unit).or_default();
+        s.installed.insert(build.to_string());
+        let changed = s.next_build != build;
+        s.next_build = build.to_string();
+        Ok(changed)
+    }
+
+    fn started_build(&self) -> Option<String> {
+        self.world
+            .borrow()
+            .servers
+            .get(&self.unit)
+            .filter(|s| s.running)
+            .map(|s| s.build.clone())
     }
 }
 

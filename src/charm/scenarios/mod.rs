@@ -9,3 +9,4 @@ mod hooks;
 mod lifecycle;
 mod races;
 mod restart;
+mod upgrade;
