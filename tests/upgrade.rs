@@ -435,6 +435,8 @@ fn a_pre_check_without_a_refresh_leaves_the_charm_converging() {
         "{check}"
     );
     m.wait_for("the killed server back", Duration::from_secs(120), || {
+        // update-status: its unit finds the server gone and starts it again.
+        m.ok(&["tick"]);
         m.settle();
         m.all_serving(APP)
     });

@@ -307,7 +307,10 @@ fn ensure_venv(root: &Path) -> Result<PathBuf, String> {
 }
 
 /// The end-to-end suites that `cargo xtask test` runs a second time under a seed.
-const SEEDED_SUITES: [&str; 3] = ["quorum_lifecycle", "client_relation", "operations"];
+/// The suites run once more under another seed. Only the quorum lifecycle (the most
+/// order-sensitive): the client and operations suites ran here too until the upgrade suite
+/// pushed the whole run past its 25-minute budget on 2 cores.
+const SEEDED_SUITES: [&str; 1] = ["quorum_lifecycle"];
 
 fn test(root: &Path, extra: &[String]) -> Result<(), String> {
     ensure_zookeeper()?;
@@ -348,7 +351,7 @@ fn test(root: &Path, extra: &[String]) -> Result<(), String> {
             .env("ZK_TEST_SEED", &seed);
         run(
             &mut cmd,
-            &format!("running the quorum, client and operations suites with ZK_TEST_SEED={seed}"),
+            &format!("running the quorum lifecycle suite with ZK_TEST_SEED={seed}"),
         )?;
         // jujusim's conformance tests once more in its serial mode (every unit on one machine).
         let mut cmd = cargo();

@@ -4,7 +4,6 @@
 use super::super::testing::*;
 use charm_engine::juju::tools::StatusKind;
 use charm_engine::juju::Event;
-use charm_engine::logging::LogLevel;
 
 /// `juju refresh` as one unit sees it: the new charm's files, then `upgrade-charm` and the
 /// `config-changed` Juju queues after it.
@@ -72,18 +71,16 @@ fn an_upgrade_restarts_each_server_once_onto_the_new_build_the_quorum_leader_las
 #[test]
 fn nothing_restarts_until_every_unit_runs_the_new_charm_nor_while_a_roll_is_in_flight() {
     let mut m = Model::deployed(3);
-    // A configuration roll under way (granted, not finished).
-    m.config("tick-time", serde_json::json!(3000));
+    // A configuration roll under way and stuck: unit 1's server does not serve after its
+    // restart (it keeps the lock).
+    m.world.borrow_mut().no_serve_on_start.insert(1);
     let before = m.world.borrow().started.len();
+    m.config("tick-time", serde_json::json!(3000));
+    m.settle();
     // Only the leader has the new charm so far.
     refresh_unit(&mut m, 0, "r2", "b");
-    assert!(
-        m.logs(0, LogLevel::Info)
-            .iter()
-            .any(|l| l.starts_with("other units upgrading first...")),
-        "{:?}",
-        m.logs(0, LogLevel::Info)
-    );
+    let app = m.app_status().expect("app status").message;
+    assert!(app.starts_with("other units upgrading first..."), "{app}");
     assert!(m
         .peer_app()
         .get("workload-build")
@@ -91,13 +88,25 @@ fn nothing_restarts_until_every_unit_runs_the_new_charm_nor_while_a_roll_is_in_f
     refresh_unit(&mut m, 1, "r2", "b");
     refresh_unit(&mut m, 2, "r2", "b");
     m.run(0, Event::UpdateStatus);
+    let app = m.app_status().expect("app status").message;
     assert!(
-        m.logs(0, LogLevel::Info)
-            .iter()
-            .any(|l| l.contains("refused by the pre-upgrade check: a rolling restart is in flight")),
-        "{:?}",
-        m.logs(0, LogLevel::Info)
+        app.contains("refused by the pre-upgrade check: a rolling restart is in flight"),
+        "{app}"
     );
+    assert!(m
+        .peer_app()
+        .get("workload-build")
+        .is_none_or(|t| t.is_empty()));
+    // Unit 1's server catches up: the roll ends, then the upgrade runs.
+    {
+        let mut w = m.world.borrow_mut();
+        w.no_serve_on_start.clear();
+        if let Some(s) = w.servers.get_mut(&1) {
+            s.silent = false;
+        }
+        w.elect();
+    }
+    m.run(1, Event::UpdateStatus);
     m.settle();
     // The configuration roll first, then the upgrade: each server twice, never two at once.
     let order = starts_after(&m, before);
