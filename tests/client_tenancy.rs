@@ -548,12 +548,7 @@ fn the_repair_sweep_fixes_a_deployment_left_by_the_previous_version() {
     let leader = m.leader(APP);
     let cluster = m.peer_app_data(&leader);
     assert!(cluster["client-znodes"].is_string(), "{cluster}");
-    let v = m.json(&["show-unit", &leader]);
-    let cluster_id = v[&leader]["relation-info"]
-        .as_array()
-        .and_then(|r| r.iter().find(|r| r["endpoint"] == "cluster"))
-        .map(|r| r["relation-id"].clone())
-        .expect("cluster relation");
+    let cluster_id = m.relation_id_on(&leader, "cluster");
     m.ok(&[
         "exec",
         &leader,

@@ -20,8 +20,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use serde_json::{json, Value};
-use support::{client, kill_after_relation_set, tls_provider_charm, Model, Writer};
+use serde_json::json;
+use support::{client, kill_after_relation_set, tls_provider_charm, writer_report, Model, Writer};
 
 const APP: &str = "zookeeper";
 const ELECTION_PORT: u16 = 3888;
@@ -111,30 +111,6 @@ fn client_tls(m: &Model, app: &str) -> (String, String, Option<String>) {
         answer.remove("endpoints").unwrap_or_default(),
         answer.remove("tls-ca"),
     )
-}
-
-fn writer_report(m: &Model, w: &mut Writer, auth: Value, what: &str) {
-    let summary = w.stop();
-    let report = w.check(&m.host_list(APP), auth);
-    for (host, s) in report["servers"].as_object().cloned().unwrap_or_default() {
-        assert!(s.get("error").is_none(), "{what}: {host}: {s}");
-        assert_eq!(
-            s["missing_acked"],
-            json!(0),
-            "{what}: {host} lacks acknowledged writes: {s}"
-        );
-    }
-    let gap = summary["max_gap_s"].as_f64().unwrap_or(f64::MAX);
-    eprintln!(
-        "{what}: writer {summary}; every server holds all {} acknowledged writes; longest gap between acknowledged writes {gap:.1} s",
-        report["acked"]
-    );
-    assert!(
-        summary["acked"].as_u64().unwrap_or(0) > 0,
-        "{what}: the writer wrote: {summary}"
-    );
-    // One server restarts at a time: a gap is at most one election, never a whole phase.
-    assert!(gap < 20.0, "{what}: writes stopped for {gap} s");
 }
 
 #[test]

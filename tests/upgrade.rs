@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use support::{client, four_letter, kill_after_relation_set, Frozen, Model, Writer};
+use support::{client, four_letter, kill_after_relation_set, writer_report, Frozen, Model, Writer};
 
 const APP: &str = "zookeeper";
 const BUILT_A: &str = "built on 2023-10-30";
@@ -183,29 +183,6 @@ fn app_message(m: &Model) -> String {
         .as_str()
         .unwrap_or_default()
         .to_string()
-}
-
-fn writer_report(m: &Model, w: &mut Writer, auth: Value, what: &str) {
-    let summary = w.stop();
-    let report = w.check(&m.host_list(APP), auth);
-    for (host, s) in report["servers"].as_object().cloned().unwrap_or_default() {
-        assert!(s.get("error").is_none(), "{what}: {host}: {s}");
-        assert_eq!(
-            s["missing_acked"],
-            json!(0),
-            "{what}: {host} lacks acknowledged writes: {s}"
-        );
-    }
-    let gap = summary["max_gap_s"].as_f64().unwrap_or(f64::MAX);
-    eprintln!(
-        "{what}: writer {summary}; every server holds all {} acknowledged writes; longest gap {gap:.1} s",
-        report["acked"]
-    );
-    assert!(
-        summary["acked"].as_u64().unwrap_or(0) > 0,
-        "{what}: {summary}"
-    );
-    assert!(gap < 20.0, "{what}: writes stopped for {gap} s");
 }
 
 /// The client's credentials work inside its chroot.
@@ -450,12 +427,7 @@ fn a_pre_check_without_a_refresh_leaves_the_charm_converging() {
     );
     // A stack left behind (as Charmed ZooKeeper's pre-upgrade-check leaves one when no refresh
     // follows): a leader reading it afresh clears it, and nothing waits on it.
-    let v = m.json(&["show-unit", &leader]);
-    let upgrade_id = v[&leader]["relation-info"]
-        .as_array()
-        .and_then(|r| r.iter().find(|r| r["endpoint"] == "upgrade"))
-        .map(|r| r["relation-id"].clone())
-        .expect("upgrade relation");
+    let upgrade_id = m.relation_id_on(&leader, "upgrade");
     m.ok(&[
         "exec",
         &leader,

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -408,6 +408,25 @@ fn parse_to(a: &Args) -> Result<Option<u32>> {
     }
 }
 
+/// Validates a charm before anything touches the model: unpacked (or copied) into a scratch
+/// directory and its metadata read. The scratch directory goes when the first value drops.
+fn stage_charm(src: &Path) -> Result<(tempfile::TempDir, PathBuf, Meta)> {
+    if !src.exists() {
+        fail!(
+            "charm {} not found: give a charm directory or a .charm file",
+            src.display()
+        );
+    }
+    let scratch = tempfile::Builder::new()
+        .prefix("jujusim-charm")
+        .tempdir()
+        .map_err(|e| SimError::Failed(format!("cannot create a temporary directory: {e}")))?;
+    let staged = scratch.path().join("charm");
+    charm::install(src, &staged)?;
+    let meta = Meta::read(&staged)?;
+    Ok((scratch, staged, meta))
+}
+
 fn deploy(g: &Global, args: &[String]) -> Result<i32> {
     let a = Args::parse(args, &["-n", "--config", "--to"], &[])?;
     let (src, app_arg) = match a.pos.as_slice() {
@@ -420,20 +439,7 @@ fn deploy(g: &Global, args: &[String]) -> Result<i32> {
     let n = a.count()?;
     let to = parse_to(&a)?;
     let src = PathBuf::from(&src);
-    if !src.exists() {
-        fail!(
-            "charm {} not found: give a charm directory or a .charm file",
-            src.display()
-        );
-    }
-    // Validate everything before touching the model: unpack into a scratch dir first.
-    let scratch = tempfile::Builder::new()
-        .prefix("jujusim-charm")
-        .tempdir()
-        .map_err(|e| SimError::Failed(format!("cannot create a temporary directory: {e}")))?;
-    let staged = scratch.path().join("charm");
-    charm::install(&src, &staged)?;
-    let meta = Meta::read(&staged)?;
+    let (scratch, staged, meta) = stage_charm(&src)?;
     let app = app_arg.unwrap_or_else(|| meta.name.clone());
     let config = schema::parse_config_pairs(&meta.options, &a.all("--config"))?;
     let fresh = World::new("", (0, 0));
@@ -487,19 +493,7 @@ fn refresh(g: &Global, args: &[String]) -> Result<i32> {
         );
     };
     let src = PathBuf::from(src);
-    if !src.exists() {
-        fail!(
-            "charm {} not found: give a charm directory or a .charm file",
-            src.display()
-        );
-    }
-    let scratch = tempfile::Builder::new()
-        .prefix("jujusim-charm")
-        .tempdir()
-        .map_err(|e| SimError::Failed(format!("cannot create a temporary directory: {e}")))?;
-    let staged = scratch.path().join("charm");
-    charm::install(&src, &staged)?;
-    let meta = Meta::read(&staged)?;
+    let (scratch, staged, meta) = stage_charm(&src)?;
     ops::check_refresh(&read_world(g)?.1, app, &meta)?;
     let name = meta.name.clone();
     let mut s = Session::open(g, false)?;

@@ -4,18 +4,12 @@
 //! `exec` in Juju 3's task JSON and exit codes, secrets, and refusals of what it does not
 //! support. The whole jubilant suite runs in the top-level `tests/jubilant.rs`.
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
-const BIN: &str = env!("CARGO_BIN_EXE_jujusim");
-
-fn fixture(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-        .to_string_lossy()
-        .into_owned()
-}
+use common::{copy_tree, fixture, BIN};
 
 /// `juju <args>` against the models under `root`, through the binary named `juju`.
 fn juju(root: &Path, juju_bin: &Path, args: &[&str]) -> Output {
@@ -435,19 +429,6 @@ fn the_models_agent_runs_hooks_behind_commands_and_tasks_report_as_juju_3() {
     assert!(o.status.success(), "{}", text(&o));
     assert!(!dir.exists());
     poll("the agent gone", || (!alive(pid)).then_some(()));
-}
-
-fn copy_tree(src: &Path, dest: &Path) {
-    std::fs::create_dir_all(dest).expect("mkdir");
-    for e in std::fs::read_dir(src).expect("read_dir") {
-        let e = e.expect("entry");
-        let to = dest.join(e.file_name());
-        if e.file_type().expect("type").is_dir() {
-            copy_tree(&e.path(), &to);
-        } else {
-            std::fs::copy(e.path(), &to).expect("copy");
-        }
-    }
 }
 
 /// `juju refresh <app> --path <charm>`: the change is recorded at once, the model's agent runs

@@ -307,13 +307,8 @@ impl ZooKeeperCharm<'_> {
             return Err(refused("the cluster peer relation does not exist yet"));
         };
         let target = super::upgrade::target(peer);
-        let views = super::upgrade::unit_views(peer);
-        let started: Vec<_> = views.values().filter(|v| v.started).collect();
-        let done = started
-            .iter()
-            .filter(|v| v.build.as_deref() == Some(target.as_str()))
-            .count();
-        if done == started.len() {
+        let (done, of) = crate::upgrade::progress(&super::upgrade::unit_views(peer), &target);
+        if done == of {
             return Err(refused(
                 "no upgrade is in flight: every server runs the target build; nothing to resume",
             ));
@@ -321,17 +316,14 @@ impl ZooKeeperCharm<'_> {
         let data: Databag = [(crate::upgrade::KEY_RESUMED.to_string(), done.to_string())].into();
         tools.relation_set(peer.relation, true, &data)?;
         peer.apply_app_write(&data);
-        self.tools.action_log(&format!(
-            "upgrade resumed after {done} of {} servers",
-            started.len()
-        ))?;
+        self.tools
+            .action_log(&format!("upgrade resumed after {done} of {of} servers"))?;
         self.apply_now()?;
         Ok([(
             "message".to_string(),
             format!(
-                "upgrade to ZooKeeper {} resumed after {done} of {} servers; follow it in juju status",
-                crate::upgrade::label(&target),
-                started.len()
+                "upgrade to ZooKeeper {} resumed after {done} of {of} servers; follow it in juju status",
+                crate::upgrade::label(&target)
             ),
         )]
         .into())

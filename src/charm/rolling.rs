@@ -151,19 +151,9 @@ impl ZooKeeperCharm<'_> {
     fn others_not_serving(&mut self, f: &Snapshot) -> Option<String> {
         let book = self.address_book(&f.peer);
         let ens = self.ensemble.observe(&book);
-        if ens.leader.is_none() {
-            return Some("no quorum leader".into());
-        }
-        if ens.syncing {
-            return Some("members syncing".into());
-        }
-        let down: Vec<String> = ens
-            .voters()
-            .into_iter()
-            .filter(|v| *v != f.me && !ens.broadcasting.contains(v))
-            .map(|v| format!("server.{}", crate::quorum::plan::server_id(v)))
-            .collect();
-        (!down.is_empty()).then(|| format!("{} not serving", down.join(", ")))
+        quorum_short(&ens, Some(f.me), |v| {
+            format!("server.{}", crate::quorum::plan::server_id(v))
+        })
     }
 
     /// The rolling-restart step of the reconcile. The leader gets back what every unit's
@@ -414,4 +404,27 @@ impl ZooKeeperCharm<'_> {
         }
         Ok(new_roll)
     }
+}
+
+/// Why restarting a server now would leave the quorum short: no quorum leader, members syncing,
+/// or a voter other than `except` not serving (each named by `name`). The one health rule of
+/// rolling restarts and of the pre-upgrade check.
+pub(super) fn quorum_short(
+    ens: &EnsembleState,
+    except: Option<UnitId>,
+    name: impl Fn(UnitId) -> String,
+) -> Option<String> {
+    if ens.leader.is_none() {
+        return Some("no quorum leader".into());
+    }
+    if ens.syncing {
+        return Some("members syncing".into());
+    }
+    let down: Vec<String> = ens
+        .voters()
+        .into_iter()
+        .filter(|v| Some(*v) != except && !ens.broadcasting.contains(v))
+        .map(name)
+        .collect();
+    (!down.is_empty()).then(|| format!("{} not serving", down.join(", ")))
 }

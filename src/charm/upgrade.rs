@@ -63,10 +63,8 @@ pub(super) fn target(peer: &PeerState) -> String {
 
 /// Some server does not run the target yet.
 pub(super) fn in_flight(peer: &PeerState) -> bool {
-    let t = target(peer);
-    unit_views(peer)
-        .values()
-        .any(|v| v.started && v.build.as_deref() != Some(t.as_str()))
+    let (done, of) = upgrade::progress(&unit_views(peer), &target(peer));
+    done < of
 }
 
 impl ZooKeeperCharm<'_> {
@@ -85,22 +83,10 @@ impl ZooKeeperCharm<'_> {
         let Some(ens) = o.ensemble.as_ref() else {
             return Some("the ensemble was not observed".into());
         };
-        if ens.leader.is_none() {
-            return Some("no quorum leader".into());
-        }
-        if ens.syncing {
-            return Some("members syncing".into());
-        }
-        let down: Vec<String> = ens
-            .voters()
-            .into_iter()
-            .filter(|v| !ens.broadcasting.contains(v))
-            .map(|v| match s.peer.unit(v) {
-                Some(d) => format!("server.{} ({})", server_id(v), d.name),
-                None => format!("server.{}", server_id(v)),
-            })
-            .collect();
-        (!down.is_empty()).then(|| format!("{} not serving", down.join(", ")))
+        super::rolling::quorum_short(ens, None, |v| match s.peer.unit(v) {
+            Some(d) => format!("server.{} ({})", server_id(v), d.name),
+            None => format!("server.{}", server_id(v)),
+        })
     }
 
     /// Procedures an upgrade must not overlap: a TLS switch, a password rotation, a rolling
@@ -139,8 +125,9 @@ impl ZooKeeperCharm<'_> {
         o: &Observed,
     ) -> Result<bool, CharmError> {
         self.upgrade_hold = None;
-        let offered = self.workload.offered_build();
-        let release = self.charm_release();
+        // What gather read once for this hook.
+        let offered = s.offered.clone();
+        let release = s.release.clone();
         let current = target(&s.peer);
         let mut writes = Databag::new();
         let found = s.peer.app.get(schema::KEY).map(String::as_str);
@@ -168,11 +155,7 @@ impl ZooKeeperCharm<'_> {
             quorum_leader: o.ensemble.as_ref().and_then(|e| e.leader),
             pause,
             resumed,
-            rollback: s
-                .peer
-                .app
-                .get(upgrade::KEY_ROLLBACK)
-                .is_some_and(|v| !v.is_empty()),
+            rollback: rolling_back(&s.peer),
         };
         // The pre-upgrade check only where it decides (reading the credentials and the lock
         // costs tool calls, and a rollback must not wait on them).
@@ -367,12 +350,9 @@ impl ZooKeeperCharm<'_> {
             in_flight(&s.peer),
             self.local.restart_stalled.is_some(),
         );
-        if matches!(state, UnitState::Ready | UnitState::Completed) {
-            let views = unit_views(&s.peer);
-            let done = views
-                .values()
-                .filter(|v| v.started && v.build.as_deref() == Some(t.as_str()))
-                .count();
+        // A rollback is never paused (as the leader decides).
+        if matches!(state, UnitState::Ready | UnitState::Completed) && !rolling_back(&s.peer) {
+            let (done, _) = upgrade::progress(&unit_views(&s.peer), &t);
             let pause = s
                 .config
                 .as_ref()
@@ -393,6 +373,13 @@ impl ZooKeeperCharm<'_> {
             _ => None,
         }
     }
+}
+
+/// The leader moved the target back to a build servers ran before.
+fn rolling_back(peer: &PeerState) -> bool {
+    peer.app
+        .get(upgrade::KEY_ROLLBACK)
+        .is_some_and(|v| !v.is_empty())
 }
 
 /// Upgraded units `resume-upgrade` let the upgrade go on from.

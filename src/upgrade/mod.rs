@@ -28,7 +28,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::quorum::plan::{server_id, UnitId};
+use crate::quorum::plan::UnitId;
 
 /// Cluster app key: the build every server should run.
 pub const KEY_TARGET: &str = "workload-build";
@@ -170,6 +170,16 @@ fn behind(units: &BTreeMap<UnitId, UnitView>, target: &str) -> Vec<UnitId> {
         .collect()
 }
 
+/// How far an upgrade to `target` is: (started servers running it, started servers).
+pub fn progress(units: &BTreeMap<UnitId, UnitView>, target: &str) -> (usize, usize) {
+    let started = units.values().filter(|v| v.started);
+    let of = started.clone().count();
+    let done = started
+        .filter(|v| v.build.as_deref() == Some(target))
+        .count();
+    (done, of)
+}
+
 /// Charmed ZooKeeper's stack order: the quorum leader at index 0 (popped last), then the
 /// others with the one the roll grants next (the lowest number) on top.
 pub fn stack(behind: &[UnitId], quorum_leader: Option<UnitId>) -> Vec<UnitId> {
@@ -252,8 +262,7 @@ pub fn decide(i: &Input<'_>) -> Decision {
             // every unit runs one charm (a refresh may be taking the target elsewhere).
             return waiting_for_charms();
         }
-        let of = started.len();
-        let done = of - behind_now.len();
+        let (done, of) = progress(&i.units, i.target);
         let hold = if i.rollback {
             None
         } else {
@@ -355,15 +364,6 @@ pub fn dependencies(version: &str) -> String {
 /// The upgrade-stack as Charmed ZooKeeper writes it (a JSON list of unit numbers).
 pub fn stack_json(stack: &[UnitId]) -> String {
     serde_json::to_string(stack).unwrap_or_else(|_| "[]".into())
-}
-
-/// Server names for messages.
-pub fn servers(units: &[UnitId]) -> String {
-    units
-        .iter()
-        .map(|u| format!("server.{}", server_id(*u)))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// Peer-data schema versions: what this charm writes, and how it takes data written for

@@ -780,3 +780,41 @@ pub fn kill_after_relation_set(m: &Model, needle: &str) -> std::path::PathBuf {
     std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     armed
 }
+
+/// Stops a bounded writer and checks every server on its own: each holds every acknowledged
+/// write, the writer wrote, and writes never stopped for long (one server restarts at a time: a
+/// gap is at most one election, never a whole phase).
+pub fn writer_report(m: &Model, w: &mut Writer, auth: Value, what: &str) {
+    let summary = w.stop();
+    let report = w.check(&m.host_list("zookeeper"), auth);
+    for (host, s) in report["servers"].as_object().cloned().unwrap_or_default() {
+        assert!(s.get("error").is_none(), "{what}: {host}: {s}");
+        assert_eq!(
+            s["missing_acked"],
+            serde_json::json!(0),
+            "{what}: {host} lacks acknowledged writes: {s}"
+        );
+    }
+    let gap = summary["max_gap_s"].as_f64().unwrap_or(f64::MAX);
+    eprintln!(
+        "{what}: writer {summary}; every server holds all {} acknowledged writes; longest gap between acknowledged writes {gap:.1} s",
+        report["acked"]
+    );
+    assert!(
+        summary["acked"].as_u64().unwrap_or(0) > 0,
+        "{what}: the writer wrote: {summary}"
+    );
+    assert!(gap < 20.0, "{what}: writes stopped for {gap} s");
+}
+
+impl Model {
+    /// The id of `unit`'s relation on `endpoint` (from `show-unit`), e.g. for `relation-set -r`.
+    pub fn relation_id_on(&self, unit: &str, endpoint: &str) -> Value {
+        let v = self.json(&["show-unit", unit]);
+        v[unit]["relation-info"]
+            .as_array()
+            .and_then(|r| r.iter().find(|r| r["endpoint"] == endpoint))
+            .map(|r| r["relation-id"].clone())
+            .unwrap_or_else(|| panic!("{unit} has no {endpoint} relation: {v}"))
+    }
+}
